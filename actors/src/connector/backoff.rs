@@ -1,0 +1,1 @@
+//! Exponential backoff with jitter (to be written).

@@ -1,0 +1,103 @@
+//! Messages the `Gns3Connector` answers. Every GNS3 call of the service goes through one
+//! of these; the reply types are what the HTTP edge renders.
+
+use actix::Message;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::error::ConnectorError;
+use super::status::ServerStatus;
+use crate::gns3::{Link, Node, NodeAction, Project, ProjectAction, ServerTopology};
+
+/// The connector's live state: connection, versions, circuit, last error, latencies.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "ServerStatus")]
+pub struct GetServerStatus;
+
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<Vec<Project>, ConnectorError>")]
+pub struct ListProjects;
+
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<Project, ConnectorError>")]
+pub struct GetProject {
+    pub project_id: Uuid,
+}
+
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<Vec<Node>, ConnectorError>")]
+pub struct ListNodes {
+    pub project_id: Uuid,
+}
+
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<Node, ConnectorError>")]
+pub struct GetNode {
+    pub project_id: Uuid,
+    pub node_id: Uuid,
+}
+
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<Vec<Link>, ConnectorError>")]
+pub struct ListLinks {
+    pub project_id: Uuid,
+}
+
+/// Start, stop, suspend, reload or restart (stop then start) one node. Never retried
+/// blindly once GNS3 may have received it. On failure, `ConnectorError::Gns3::details`
+/// holds `{"node": <node as GNS3 reports it afterwards>, "steps": [...]}`.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<NodeActionOutcome, ConnectorError>")]
+pub struct RunNodeAction {
+    pub project_id: Uuid,
+    pub node_id: Uuid,
+    pub action: NodeAction,
+}
+
+/// Open or close a project, or start/stop all its nodes (GNS3 bulk calls).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<ProjectActionOutcome, ConnectorError>")]
+pub struct RunProjectAction {
+    pub project_id: Uuid,
+    pub action: ProjectAction,
+}
+
+/// Reads the topology from GNS3: every project (or the one given) with nodes and links.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<ServerTopology, ConnectorError>")]
+pub struct FetchTopology {
+    pub project_id: Option<Uuid>,
+}
+
+/// One GNS3 call made for an action (restart has two: stop, then start).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ActionStep {
+    /// `start`, `stop`, `suspend`, `reload`, `open`, `close`.
+    pub action: String,
+    pub ok: bool,
+    /// GNS3's HTTP status for this call (absent when GNS3 was not reached).
+    pub gns3_status: Option<u16>,
+    /// GNS3's message when it refused.
+    pub message: Option<String>,
+    pub duration_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NodeActionOutcome {
+    pub action: NodeAction,
+    pub project_id: Uuid,
+    pub node_id: Uuid,
+    pub steps: Vec<ActionStep>,
+    /// The node as GNS3 reports it after the action.
+    pub node: Option<Node>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProjectActionOutcome {
+    pub action: ProjectAction,
+    pub project_id: Uuid,
+    pub steps: Vec<ActionStep>,
+    /// The project as GNS3 reports it after the action.
+    pub project: Option<Project>,
+}

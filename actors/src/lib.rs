@@ -1,0 +1,7 @@
+//! gns3-central's engine: the GNS3 API client, the resilience cores (circuit breaker,
+//! backoff) and the actors that own connections. No HTTP routing lives here: the edge
+//! (`src/` of the root crate) talks to these actors through their message types.
+
+pub mod connector;
+pub mod gns3;
+pub mod secret;

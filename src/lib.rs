@@ -1,0 +1,1 @@
+pub use gns3_central_actors as actors;
