@@ -1,1 +1,15 @@
+//! gns3-central's edge: configuration, CLI, HTTP routes and start-up. The engine (GNS3
+//! client, connector actor) lives in the `gns3-central-actors` crate.
+
+pub mod cli;
+pub mod configuration;
+pub mod error;
+pub mod openapi;
+pub mod routes;
+pub mod simulate;
+pub mod startup;
+pub mod state;
+pub mod status_cmd;
+pub mod telemetry;
+
 pub use gns3_central_actors as actors;

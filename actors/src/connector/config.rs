@@ -22,6 +22,8 @@ pub struct ConnectorConfig {
     /// Filled from the table key; not read from the file.
     #[serde(skip_deserializing)]
     pub name: String,
+    /// `false` keeps the table in the file but starts no connector for it.
+    pub enabled: bool,
     /// `http` or `https`.
     pub protocol: String,
     pub host: String,
@@ -41,6 +43,7 @@ impl Default for ConnectorConfig {
     fn default() -> Self {
         Self {
             name: "default".into(),
+            enabled: true,
             protocol: "http".into(),
             host: "127.0.0.1".into(),
             port: 3080,

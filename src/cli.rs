@@ -1,0 +1,183 @@
+//! Command line: `serve`, `status`, `check-config`, `simulate`. Each subcommand returns
+//! the process exit code; `main` only calls `run`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::configuration::Settings;
+use crate::simulate::{Simulator, SimulatorOptions};
+use crate::startup::{Application, ServeOptions};
+use crate::telemetry;
+
+#[derive(Parser, Debug)]
+#[command(name = "gns3-central", version, about = "Central hub between GNS3 servers and network-management tools.",
+    long_about = "Central hub between GNS3 servers and network-management tools: one resilient \
+connection per GNS3 server, its topology, node and project actions, served over REST.\n\n\
+Start with `gns3-central serve --test-mode` to try it with a built-in GNS3 stand-in, then open \
+http://127.0.0.1:8000/api/docs/.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the service.
+    Serve(ServeArgs),
+    /// Ask a running instance for its status; exit 1 when not ready, 2 when unreachable.
+    Status(StatusArgs),
+    /// Print the effective configuration (secrets masked); exit 1 when it is invalid.
+    CheckConfig(ConfigArg),
+    /// Run a GNS3 v2 stand-in (for demos and benchmarks).
+    Simulate(SimulateArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ConfigArg {
+    /// Configuration file overriding config/default.toml (only the keys you change).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Address to listen on, overriding http.bind (default 127.0.0.1:8000).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// Log at debug level.
+    #[arg(long)]
+    pub debug: bool,
+    /// Turn notification ingestion and event dispatch off (REST only).
+    #[arg(long)]
+    pub no_events: bool,
+    /// Run a built-in GNS3 stand-in and use it as the `default` server: needs nothing else.
+    #[arg(long)]
+    pub test_mode: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Base URL of the instance (default: from http.bind of the configuration).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Print the raw JSON status.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds to wait for an answer.
+    #[arg(long, default_value_t = 5.0)]
+    pub timeout: f64,
+}
+
+#[derive(Args, Debug)]
+pub struct SimulateArgs {
+    /// Port to listen on (127.0.0.1).
+    #[arg(long, default_value_t = 3080)]
+    pub port: u16,
+    /// Loopback address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Projects to create at start.
+    #[arg(long, default_value_t = 1)]
+    pub projects: usize,
+    /// Nodes per project.
+    #[arg(long, default_value_t = 5)]
+    pub nodes: usize,
+    /// Random changes per second (node start/stop, creation/deletion); 0 = none.
+    #[arg(long, default_value_t = 0.0)]
+    pub activity: f64,
+    /// Seed of the random changes, for repeatable runs.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Status(args) => crate::status_cmd::run(args).await,
+        Command::CheckConfig(args) => check_config(args),
+        Command::Simulate(args) => simulate(args).await,
+    }
+}
+
+fn load(config: &ConfigArg) -> Result<Settings, ExitCode> {
+    Settings::load(config.config.as_deref()).map_err(|e| {
+        eprintln!("gns3-central: {e}");
+        ExitCode::from(1)
+    })
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let mut settings = match load(&args.config) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    if let Some(bind) = args.bind {
+        settings.http.bind = bind;
+        if let Err(e) = settings.validate() {
+            eprintln!("gns3-central: --bind: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    let level = if args.debug { "debug" } else { settings.log.level.as_str() };
+    telemetry::init(level, settings.log.format == "json");
+    let opts = ServeOptions { no_events: args.no_events, test_mode: args.test_mode };
+    let app = match Application::build(settings, opts).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("gns3-central: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    eprintln!("gns3-central listening on http://127.0.0.1:{}/ (API docs: /api/docs/)", app.port());
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gns3-central: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn check_config(args: ConfigArg) -> ExitCode {
+    match load(&args) {
+        Ok(settings) => {
+            println!("# effective configuration (secrets masked)");
+            print!("{}", settings.to_masked_toml());
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+async fn simulate(args: SimulateArgs) -> ExitCode {
+    telemetry::init("info", false);
+    if !(args.activity.is_finite() && args.activity >= 0.0) {
+        eprintln!("gns3-central: --activity must be a non-negative number");
+        return ExitCode::from(2);
+    }
+    let opts = SimulatorOptions {
+        bind: std::net::SocketAddr::new(args.host, args.port),
+        projects: args.projects,
+        nodes: args.nodes,
+        links: true,
+        activity: args.activity,
+        seed: args.seed,
+    };
+    let sim = match Simulator::start(opts).await {
+        Ok(sim) => sim,
+        Err(e) => {
+            eprintln!("gns3-central: cannot start the stand-in: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    eprintln!("GNS3 stand-in (API v2) on {} — Ctrl-C to stop", sim.url());
+    let _ = tokio::signal::ctrl_c().await;
+    tokio::time::timeout(Duration::from_secs(5), sim.stop()).await.ok();
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,214 @@
+//! `ApiError`: the one error type of the HTTP edge. Every failure leaves the service as
+//! `{"error":{"code","message","details"}}` with the status DESIGN.md gives: 400 bad input
+//! (checked before GNS3 is called), 404 unknown ids, GNS3's own 403/404/409 passed through
+//! with its message, 502 when GNS3 misbehaves, 503 + `Retry-After` when it is unreachable.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use gns3_central_actors::connector::ConnectorError;
+use serde::Serialize;
+use serde_json::Value;
+use std::fmt;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+    /// Seconds, sent as `Retry-After` (503 answers).
+    pub retry_after: Option<u64>,
+}
+
+/// The JSON body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `invalid_json`, `gns3_unavailable`, `gns3_conflict`.
+    pub code: String,
+    /// A sentence for people; GNS3's own text when GNS3 refused.
+    pub message: String,
+    /// Extra context: offending field, GNS3 status, the node's status after a failed action...
+    #[schema(value_type = Object)]
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), details: None, retry_after: None }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    pub fn unknown_server(name: &str) -> Self {
+        Self::not_found("unknown_server", format!("no GNS3 server named '{name}' is configured"))
+    }
+
+    pub fn not_implemented(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "not_implemented",
+            format!("{what} is not available in this version of gns3-central yet"),
+        )
+    }
+}
+
+/// Parses an id from a path or body, naming the field when it is not a UUID.
+pub fn parse_uuid(field: &str, raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| {
+        ApiError::bad_request("invalid_id", format!("{field} must be a UUID, got '{raw}'"))
+            .with_details(serde_json::json!({ "field": field }))
+    })
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.status.as_u16(), self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        res.json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message.clone(),
+                details: self.details.clone(),
+            },
+        })
+    }
+}
+
+impl From<ConnectorError> for ApiError {
+    fn from(err: ConnectorError) -> Self {
+        let retry_after = err.retry_after().map(|d| d.as_secs_f64().ceil().max(1.0) as u64);
+        let message = err.to_string();
+        let mut api = match &err {
+            ConnectorError::Unavailable { server, .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "gns3_unavailable", message)
+                    .with_details(serde_json::json!({ "server": server }))
+            }
+            ConnectorError::CircuitOpen { server, .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "circuit_open", message)
+                    .with_details(serde_json::json!({ "server": server }))
+            }
+            ConnectorError::Mailbox(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "connector_unavailable", message)
+            }
+            ConnectorError::Gns3 { status, message, details } => {
+                let (status_code, code) = match *status {
+                    400 | 422 => (StatusCode::from_u16(*status), "gns3_rejected"),
+                    401 => (Ok(StatusCode::BAD_GATEWAY), "gns3_auth_failed"),
+                    403 => (Ok(StatusCode::FORBIDDEN), "gns3_forbidden"),
+                    404 => (Ok(StatusCode::NOT_FOUND), "not_found"),
+                    409 => (Ok(StatusCode::CONFLICT), "gns3_conflict"),
+                    s if (400..500).contains(&s) => (StatusCode::from_u16(s), "gns3_rejected"),
+                    _ => (Ok(StatusCode::BAD_GATEWAY), "gns3_error"),
+                };
+                let mut d = serde_json::json!({ "gns3_status": status });
+                if let (Some(Value::Object(extra)), Value::Object(map)) = (details, &mut d) {
+                    map.extend(extra.clone());
+                }
+                ApiError::new(status_code.unwrap_or(StatusCode::BAD_GATEWAY), code, message.clone())
+                    .with_details(d)
+            }
+            ConnectorError::Auth { server, .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "gns3_auth_failed", message)
+                    .with_details(serde_json::json!({ "server": server }))
+            }
+            ConnectorError::Protocol { server, .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "gns3_protocol", message)
+                    .with_details(serde_json::json!({ "server": server }))
+            }
+        };
+        api.retry_after = retry_after;
+        api
+    }
+}
+
+impl From<actix::MailboxError> for ApiError {
+    fn from(err: actix::MailboxError) -> Self {
+        let mut api = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "connector_unavailable",
+            format!("the GNS3 connector did not answer: {err}"),
+        );
+        api.retry_after = Some(1);
+        api
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn gns3_conflict_passes_through_with_details() {
+        let e: ApiError = ConnectorError::Gns3 {
+            status: 409,
+            message: "uBridge is not available".into(),
+            details: Some(serde_json::json!({"node": {"status": "started"}})),
+        }
+        .into();
+        assert_eq!(e.status, StatusCode::CONFLICT);
+        assert_eq!(e.message, "uBridge is not available");
+        let d = e.details.unwrap();
+        assert_eq!(d["gns3_status"], 409);
+        assert_eq!(d["node"]["status"], "started");
+    }
+
+    #[test]
+    fn unavailable_is_503_with_retry_after() {
+        let e: ApiError = ConnectorError::Unavailable {
+            server: "default".into(),
+            reason: "connection refused".into(),
+            retry_after: Duration::from_millis(1500),
+        }
+        .into();
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.retry_after, Some(2));
+        let res = e.error_response();
+        assert_eq!(res.headers().get(header::RETRY_AFTER).unwrap(), "2");
+    }
+
+    #[test]
+    fn gns3_server_errors_become_bad_gateway() {
+        let e: ApiError =
+            ConnectorError::Gns3 { status: 500, message: "Database error".into(), details: None }
+                .into();
+        assert_eq!(e.status, StatusCode::BAD_GATEWAY);
+    }
+
+    #[test]
+    fn non_uuid_is_named() {
+        let e = parse_uuid("node_id", "abc").unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.message.contains("node_id"));
+    }
+}

@@ -1,0 +1,111 @@
+//! The OpenAPI document, generated from the handlers' `#[utoipa::path]` attributes, and
+//! the pages that show it: `/api/schema/` (JSON), `/api/docs/` (Swagger UI, vendored by
+//! utoipa-swagger-ui) and `/api/redoc/` (ReDoc, whose script is embedded below rather
+//! than fetched from a CDN, so both pages work on a machine without internet).
+
+use actix_web::{get, http::header, web, HttpResponse};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::routes::{health, legacy, nodes, projects, servers, topology};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "gns3-central",
+        description = "The one place where a network-management system talks to GNS3: \
+            resilient connections to each GNS3 server, its topology, node and project actions. \
+            Errors are `{\"error\":{\"code\",\"message\",\"details\"}}`; 503 answers carry `Retry-After`.",
+    ),
+    paths(
+        health::healthz, health::readyz,
+        servers::service_status, servers::list_servers, servers::get_server,
+        projects::list_projects, projects::get_project, projects::project_action,
+        nodes::list_nodes, nodes::get_node, nodes::node_action, nodes::list_links,
+        topology::all_topology, topology::server_topology, topology::project_topology,
+        topology::refresh,
+        legacy::status, legacy::topology, legacy::start_node, legacy::stop_node,
+        legacy::restart_node, legacy::start_project, legacy::refresh_topology,
+        legacy::create_module_interface, legacy::events_stats, legacy::old_status,
+        legacy::old_start_node, legacy::old_topology,
+    ),
+    tags(
+        (name = "health", description = "Liveness and readiness"),
+        (name = "status", description = "Service status"),
+        (name = "servers", description = "Configured GNS3 servers"),
+        (name = "projects", description = "Projects and project actions"),
+        (name = "nodes", description = "Nodes and node actions"),
+        (name = "links", description = "Links"),
+        (name = "topology", description = "Whole topologies"),
+        (name = "original API", description = "Paths of the original service, kept working"),
+    )
+)]
+pub struct ApiDoc;
+
+const REDOC_JS: &[u8] = include_bytes!("assets/redoc.standalone.js");
+
+const REDOC_PAGE: &str = r#"<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>gns3-central API (ReDoc)</title>
+  <style>body { margin: 0; padding: 0; }</style>
+</head>
+<body>
+  <redoc spec-url="/api/schema/"></redoc>
+  <script src="/api/redoc/redoc.standalone.js"></script>
+</body>
+</html>
+"#;
+
+#[get("/api/redoc/")]
+async fn redoc_page() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(REDOC_PAGE)
+}
+
+#[get("/api/redoc")]
+async fn redoc_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect().insert_header((header::LOCATION, "/api/redoc/")).finish()
+}
+
+#[get("/api/redoc/redoc.standalone.js")]
+async fn redoc_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(REDOC_JS)
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/schema/", ApiDoc::openapi()))
+        .service(redoc_page)
+        .service(redoc_redirect)
+        .service(redoc_js);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_path_is_documented_with_errors() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(paths.contains_key("/api/v2/servers/{server}/projects/{project_id}/nodes/{node_id}/actions/{action}"));
+        assert!(paths.contains_key("/api/common/api/gns3-central/start_node/"));
+        for (path, ops) in paths {
+            for (method, op) in ops.as_object().unwrap() {
+                let responses = op["responses"].as_object().unwrap();
+                assert!(!responses.is_empty(), "{method} {path} documents no response");
+            }
+        }
+    }
+
+    #[test]
+    fn redoc_page_uses_the_embedded_script() {
+        assert!(REDOC_PAGE.contains("/api/redoc/redoc.standalone.js"));
+        assert!(!REDOC_PAGE.contains("cdn"));
+        assert!(REDOC_JS.len() > 500_000);
+    }
+}

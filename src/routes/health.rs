@@ -1,0 +1,60 @@
+//! `/healthz` (the process answers) and `/readyz` (every configured GNS3 server is
+//! reachable; otherwise 503 with the names of those that are not).
+
+use actix_web::{get, http::header, web, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::servers::collect_statuses;
+use crate::state::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` when the process answers.
+    pub status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    pub ready: bool,
+    /// Servers that are not reachable now (empty when ready).
+    pub not_ready: Vec<String>,
+    pub servers: Vec<ServerReadiness>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ServerReadiness {
+    pub name: String,
+    pub connected: bool,
+    pub last_error: Option<String>,
+}
+
+/// Liveness: the process is up and serving HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The process is alive", body = Health)))]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Readiness: every configured GNS3 server is reachable.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "Every GNS3 server is reachable", body = Readiness),
+        (status = 503, description = "At least one GNS3 server is not reachable", body = Readiness)))]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let statuses = collect_statuses(&state).await;
+    let servers: Vec<ServerReadiness> = statuses
+        .into_iter()
+        .map(|s| ServerReadiness { name: s.name, connected: s.connected, last_error: s.last_error })
+        .collect();
+    let not_ready: Vec<String> =
+        servers.iter().filter(|s| !s.connected).map(|s| s.name.clone()).collect();
+    let body = Readiness { ready: not_ready.is_empty(), not_ready, servers };
+    if body.ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().insert_header((header::RETRY_AFTER, "1")).json(body)
+    }
+}

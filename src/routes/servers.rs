@@ -1,0 +1,138 @@
+//! Service status and the configured GNS3 servers: `/api/v2/status`, `/api/v2/servers`.
+
+use actix_web::{get, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
+use gns3_central_actors::connector::{
+    CircuitState, CircuitStatus, GetServerStatus, LatencyStats, ServerStatus,
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct ServiceStatus {
+    pub service: ServiceInfo,
+    /// True when every configured GNS3 server is connected.
+    pub ready: bool,
+    pub servers: Vec<ServerStatus>,
+    pub cache: ComponentStatus,
+    pub events: ComponentStatus,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ServiceInfo {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub started_at: DateTime<Utc>,
+    pub uptime_secs: f64,
+}
+
+/// State of a subsystem. `implemented: false` marks a placeholder for a part that is not
+/// built yet, so clients can tell "off" from "not there".
+#[derive(Serialize, ToSchema)]
+pub struct ComponentStatus {
+    pub implemented: bool,
+    pub enabled: bool,
+    pub note: String,
+}
+
+/// Asks every connector for its status, concurrently. A connector that does not answer
+/// (restarting) is reported as disconnected rather than failing the whole answer.
+pub async fn collect_statuses(state: &AppState) -> Vec<ServerStatus> {
+    join_all(state.servers.iter().map(|(name, addr)| async move {
+        match addr.send(GetServerStatus).await {
+            Ok(s) => s,
+            Err(e) => unreachable_status(state, name, &e.to_string()),
+        }
+    }))
+    .await
+}
+
+fn unreachable_status(state: &AppState, name: &str, why: &str) -> ServerStatus {
+    let url = state.settings.gns3.servers.get(name).map(|s| s.base_url()).unwrap_or_default();
+    ServerStatus {
+        name: name.to_owned(),
+        url,
+        connected: false,
+        gns3_version: None,
+        api_version: None,
+        authenticated: false,
+        circuit: CircuitStatus {
+            state: CircuitState::Closed,
+            consecutive_failures: 0,
+            times_opened: 0,
+            retry_after_secs: None,
+        },
+        last_error: Some(format!("connector not answering: {why}")),
+        last_error_at: Some(Utc::now()),
+        connected_since: None,
+        disconnects: 0,
+        actor_restarts: 0,
+        latency: LatencyStats::default(),
+    }
+}
+
+pub async fn build_status(state: &AppState) -> ServiceStatus {
+    let servers = collect_statuses(state).await;
+    ServiceStatus {
+        service: ServiceInfo {
+            name: "gns3-central",
+            version: env!("CARGO_PKG_VERSION"),
+            started_at: state.started_at,
+            uptime_secs: state.uptime_secs(),
+        },
+        ready: servers.iter().all(|s| s.connected),
+        servers,
+        cache: ComponentStatus {
+            implemented: false,
+            enabled: false,
+            note: "placeholder: the topology cache is not built yet; every read goes to GNS3"
+                .into(),
+        },
+        events: ComponentStatus {
+            implemented: false,
+            enabled: state.events_enabled,
+            note: "placeholder: live events (notification ingestion, dispatcher) are not built yet"
+                .into(),
+        },
+    }
+}
+
+/// Service version and uptime, each GNS3 server's connection, circuit and latency.
+#[utoipa::path(get, path = "/api/v2/status", tag = "status",
+    responses((status = 200, description = "Service status", body = ServiceStatus)))]
+#[get("/api/v2/status")]
+pub async fn service_status(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(build_status(&state).await)
+}
+
+/// The configured GNS3 servers and their connection state.
+#[utoipa::path(get, path = "/api/v2/servers", tag = "servers",
+    responses((status = 200, description = "Every configured server", body = Vec<ServerStatus>)))]
+#[get("/api/v2/servers")]
+pub async fn list_servers(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(collect_statuses(&state).await)
+}
+
+/// One GNS3 server's connection state.
+#[utoipa::path(get, path = "/api/v2/servers/{server}", tag = "servers",
+    params(("server" = String, Path, description = "Configured server name, e.g. `default`")),
+    responses(
+        (status = 200, description = "The server's status", body = ServerStatus),
+        (status = 404, description = "No such server", body = ErrorBody)))]
+#[get("/api/v2/servers/{server}")]
+pub async fn get_server(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.into_inner();
+    let addr = state.connector(&name)?;
+    let status = match addr.send(GetServerStatus).await {
+        Ok(s) => s,
+        Err(e) => unreachable_status(&state, &name, &e.to_string()),
+    };
+    Ok(HttpResponse::Ok().json(status))
+}

@@ -1,0 +1,174 @@
+//! Topology reads: every server, one server, or one project, and the refresh call.
+//! Until the cache exists every read goes to GNS3, so "refresh" is a plain fresh read.
+
+use actix_web::{get, post, web, HttpResponse};
+use futures_util::future::join_all;
+use gns3_central_actors::connector::FetchTopology;
+use gns3_central_actors::gns3::ServerTopology;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::body;
+use crate::error::{parse_uuid, ApiError, ErrorBody, ErrorDetail};
+use crate::state::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct Topology {
+    /// One entry per reachable server.
+    pub servers: Vec<ServerTopology>,
+    /// Servers that could not be read, with the error of each.
+    pub unavailable: Vec<UnavailableServer>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UnavailableServer {
+    pub server: String,
+    pub error: ErrorDetail,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct TopologyQuery {
+    /// Limit to one server (default: every server).
+    pub server: Option<String>,
+    /// Limit to one project (UUID); needs `server` when several servers are configured.
+    pub project_id: Option<String>,
+}
+
+/// Reads every server's topology concurrently. Fails only when no server could be read
+/// (then with the first server's error, e.g. 503 when GNS3 is down).
+pub async fn read_all(state: &AppState) -> Result<Topology, ApiError> {
+    let results = join_all(state.servers.keys().map(|name| async move {
+        (name.clone(), state.ask(name, FetchTopology { project_id: None }).await)
+    }))
+    .await;
+    let mut servers = Vec::new();
+    let mut unavailable = Vec::new();
+    let mut first_error = None;
+    for (server, result) in results {
+        match result {
+            Ok(t) => servers.push(t),
+            Err(e) => {
+                unavailable.push(UnavailableServer {
+                    server,
+                    error: ErrorDetail {
+                        code: e.code.to_owned(),
+                        message: e.message.clone(),
+                        details: e.details.clone(),
+                    },
+                });
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) if servers.is_empty() => Err(e),
+        _ => Ok(Topology { servers, unavailable }),
+    }
+}
+
+/// One server, optionally one project of it.
+pub async fn read_one(
+    state: &AppState,
+    server: &str,
+    project_id: Option<Uuid>,
+) -> Result<ServerTopology, ApiError> {
+    state.ask(server, FetchTopology { project_id }).await
+}
+
+/// Everything: each server with its projects, nodes and links.
+#[utoipa::path(get, path = "/api/v2/topology", tag = "topology",
+    responses(
+        (status = 200, description = "Topology of every reachable server", body = Topology),
+        (status = 503, description = "No server could be read", body = ErrorBody)))]
+#[get("/api/v2/topology")]
+pub async fn all_topology(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(read_all(&state).await?))
+}
+
+/// One server's topology.
+#[utoipa::path(get, path = "/api/v2/servers/{server}/topology", tag = "topology",
+    params(("server" = String, Path, description = "Configured server name")),
+    responses(
+        (status = 200, description = "The server's projects with nodes and links", body = ServerTopology),
+        (status = 404, description = "Unknown server", body = ErrorBody),
+        (status = 503, description = "GNS3 unreachable or circuit open", body = ErrorBody)))]
+#[get("/api/v2/servers/{server}/topology")]
+pub async fn server_topology(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(read_one(&state, &path.into_inner(), None).await?))
+}
+
+/// One project's topology.
+#[utoipa::path(get, path = "/api/v2/servers/{server}/projects/{project_id}/topology",
+    tag = "topology",
+    params(("server" = String, Path, description = "Configured server name"),
+           ("project_id" = String, Path, description = "Project UUID")),
+    responses(
+        (status = 200, description = "The project with nodes and links", body = ServerTopology),
+        (status = 400, description = "project_id is not a UUID", body = ErrorBody),
+        (status = 404, description = "Unknown server or project", body = ErrorBody),
+        (status = 503, description = "GNS3 unreachable or circuit open", body = ErrorBody)))]
+#[get("/api/v2/servers/{server}/projects/{project_id}/topology")]
+pub async fn project_topology(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (server, project) = path.into_inner();
+    let project_id = parse_uuid("project_id", &project)?;
+    Ok(HttpResponse::Ok().json(read_one(&state, &server, Some(project_id)).await?))
+}
+
+/// Body of a refresh: both fields optional.
+#[derive(Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub server: Option<String>,
+    pub project_id: Option<String>,
+}
+
+/// Re-reads the topology from GNS3 now (all servers, one server, or one project).
+#[utoipa::path(post, path = "/api/v2/topology/refresh", tag = "topology",
+    request_body(content = RefreshRequest, description = "Optional scope; an empty body refreshes everything"),
+    responses(
+        (status = 200, description = "The fresh topology", body = Topology),
+        (status = 400, description = "Malformed body or bad id", body = ErrorBody),
+        (status = 404, description = "Unknown server or project", body = ErrorBody),
+        (status = 503, description = "GNS3 unreachable or circuit open", body = ErrorBody)))]
+#[post("/api/v2/topology/refresh")]
+pub async fn refresh(
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(refresh_scoped(&state, &body).await?))
+}
+
+/// Shared by the v2 and the original refresh paths: an empty body means everything.
+pub async fn refresh_scoped(state: &AppState, raw: &[u8]) -> Result<Topology, ApiError> {
+    if raw.iter().all(|b| b.is_ascii_whitespace()) {
+        return read_all(state).await;
+    }
+    let value: serde_json::Value = serde_json::from_slice(raw).map_err(|e| {
+        ApiError::bad_request("invalid_json", format!("the request body is not valid JSON: {e}"))
+    })?;
+    let server = body::optional_str(&value, "server")?;
+    let project_id = body::optional_uuid(&value, "project_id")?;
+    match (server, project_id) {
+        (None, None) => read_all(state).await,
+        (server, project_id) => {
+            let name = server.unwrap_or(&state.default_server);
+            let t = read_one(state, name, project_id).await?;
+            Ok(Topology { servers: vec![t], unavailable: vec![] })
+        }
+    }
+}
+
+impl TopologyQuery {
+    /// Parses the query into (server, project) with 400s naming the bad field.
+    pub fn scope(&self, default_server: &str) -> Result<(String, Option<Uuid>), ApiError> {
+        let project_id =
+            self.project_id.as_deref().map(|p| parse_uuid("project_id", p)).transpose()?;
+        Ok((self.server.clone().unwrap_or_else(|| default_server.to_owned()), project_id))
+    }
+}

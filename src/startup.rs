@@ -1,0 +1,168 @@
+//! `Application::build` wires the service once: one supervised `Gns3Connector` per
+//! enabled GNS3 server, the shared `AppState`, and the actix-web server on a listener it
+//! binds itself, so tests can ask for port 0 and learn the real port. With `test_mode`
+//! it first starts the in-process GNS3 stand-in and points the `default` server at it.
+
+use actix::Supervisor;
+use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use gns3_central_actors::connector::{ApiVersionSetting, ConnectorConfig, Gns3Connector};
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::configuration::Settings;
+use crate::error::ApiError;
+use crate::simulate::{Simulator, SimulatorOptions};
+use crate::state::AppState;
+use crate::{openapi, routes};
+
+/// What `serve` flags change beyond the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// `--no-events`: no notification ingestion or dispatch (REST only).
+    pub no_events: bool,
+    /// `--test-mode`: run the GNS3 stand-in in-process and use it as the `default` server.
+    pub test_mode: bool,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+    simulator: Option<Simulator>,
+}
+
+impl Application {
+    pub async fn build(mut settings: Settings, opts: ServeOptions) -> std::io::Result<Self> {
+        let simulator = if opts.test_mode {
+            let sim = Simulator::start(SimulatorOptions {
+                bind: "127.0.0.1:0".parse().map_err(std::io::Error::other)?,
+                projects: 2,
+                nodes: 6,
+                links: true,
+                activity: 0.2,
+                seed: None,
+            })
+            .await?;
+            tracing::info!(url = %sim.url(), "Test mode: using the built-in GNS3 stand-in.");
+            let server = ConnectorConfig {
+                name: "default".into(),
+                host: "127.0.0.1".into(),
+                port: sim.port(),
+                api_version: ApiVersionSetting::V2,
+                ..ConnectorConfig::default()
+            };
+            settings.gns3.servers = BTreeMap::from([("default".to_owned(), server)]);
+            Some(sim)
+        } else {
+            None
+        };
+
+        let addr = settings.bind_addr().map_err(std::io::Error::other)?;
+        let listener = TcpListener::bind(addr)?;
+        let port = listener.local_addr()?.port();
+
+        let mut servers = BTreeMap::new();
+        for cfg in settings.servers() {
+            let cfg = cfg.clone();
+            tracing::info!(server = %cfg.name, url = %cfg.base_url(), "Starting GNS3 connector.");
+            let name = cfg.name.clone();
+            servers.insert(name, Supervisor::start(move |_| Gns3Connector::new(cfg)));
+        }
+        let default_server = if servers.contains_key("default") {
+            "default".to_owned()
+        } else {
+            servers.keys().next().cloned().unwrap_or_else(|| "default".to_owned())
+        };
+
+        let settings = Arc::new(settings);
+        let state = web::Data::new(AppState {
+            servers,
+            default_server,
+            settings: settings.clone(),
+            started_at: chrono::Utc::now(),
+            started: Instant::now(),
+            events_enabled: !opts.no_events,
+        });
+
+        let max_body = settings.http.max_body_bytes;
+        let app_state = state.clone();
+        let mut http = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .app_data(routes::json_config(max_body))
+                .app_data(web::PayloadConfig::new(max_body))
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    ApiError::bad_request("invalid_query", format!("bad query string: {e}")).into()
+                }))
+                .app_data(web::PathConfig::default().error_handler(|e, _| {
+                    ApiError::bad_request("invalid_path", format!("bad path: {e}")).into()
+                }))
+                .wrap_fn(|req, srv| {
+                    let method = req.method().clone();
+                    let path = req.path().to_owned();
+                    let begin = Instant::now();
+                    let fut = srv.call(req);
+                    async move {
+                        let res = fut.await?;
+                        tracing::debug!(
+                            %method, %path, status = res.status().as_u16(),
+                            ms = begin.elapsed().as_secs_f64() * 1000.0,
+                            "Request served."
+                        );
+                        Ok(res)
+                    }
+                })
+                .configure(routes::configure)
+                .configure(openapi::configure)
+                .default_service(web::to(unknown_route))
+        })
+        .shutdown_timeout(settings.http.shutdown_timeout_secs)
+        .listen(listener)?;
+        if settings.http.workers > 0 {
+            http = http.workers(settings.http.workers);
+        }
+        let server = http.run();
+        tracing::info!(%addr, port, "Listening.");
+        Ok(Self { port, server, state, simulator })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// URL of the GNS3 stand-in in test mode.
+    pub fn simulator_url(&self) -> Option<String> {
+        self.simulator.as_ref().map(|s| s.url())
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until the server is stopped (signal or handle), then stops the stand-in.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        if let Some(sim) = self.simulator {
+            sim.stop().await;
+        }
+        result
+    }
+}
+
+/// Unknown paths and methods get the JSON error body too.
+async fn unknown_route(req: HttpRequest) -> HttpResponse {
+    use actix_web::ResponseError;
+    ApiError::not_found(
+        "unknown_route",
+        format!("no route for {} {} (see /api/docs/)", req.method(), req.path()),
+    )
+    .error_response()
+}

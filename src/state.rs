@@ -1,0 +1,46 @@
+//! `AppState`: what every HTTP handler can reach. The connectors are held only as
+//! addresses (`Addr` is `Send`, so actix-web's worker threads can share them); handlers
+//! never own GNS3 connections themselves.
+
+use actix::{Addr, Handler, Message};
+use chrono::{DateTime, Utc};
+use gns3_central_actors::connector::{ConnectorError, Gns3Connector};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::configuration::Settings;
+use crate::error::ApiError;
+
+pub struct AppState {
+    pub servers: BTreeMap<String, Addr<Gns3Connector>>,
+    /// The server used when a request names none (`default` if configured, else the first).
+    pub default_server: String,
+    pub settings: Arc<Settings>,
+    pub started_at: DateTime<Utc>,
+    pub started: Instant,
+    /// `serve --no-events`: ingestion and dispatch are off.
+    pub events_enabled: bool,
+}
+
+impl AppState {
+    /// The connector of a server, or 404 `unknown_server`.
+    pub fn connector(&self, name: &str) -> Result<&Addr<Gns3Connector>, ApiError> {
+        self.servers.get(name).ok_or_else(|| ApiError::unknown_server(name))
+    }
+
+    /// Sends a message to a server's connector and flattens both failure layers.
+    pub async fn ask<M, T>(&self, server: &str, msg: M) -> Result<T, ApiError>
+    where
+        M: Message<Result = Result<T, ConnectorError>> + Send + 'static,
+        T: Send + 'static,
+        Gns3Connector: Handler<M>,
+    {
+        let addr = self.connector(server)?;
+        Ok(addr.send(msg).await??)
+    }
+
+    pub fn uptime_secs(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+}
