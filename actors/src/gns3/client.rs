@@ -1,3 +1,3 @@
-//! GNS3 HTTP client (to be written).
+//! GNS3 HTTP client (being written).
 pub struct Gns3Client;
 pub struct Gns3ClientConfig;

@@ -1,0 +1,235 @@
+//! `PriorityQueues`: the dispatcher's four bounded mailboxes as a plain struct, so the
+//! ordering, starvation and shedding rules are unit-tested and benchmarked without actix.
+//!
+//! - Strict priority CRITICAL > HIGH > NORMAL > LOW, with a starvation guard: after
+//!   `burst` pops in a row from higher classes while a lower class waits, the highest
+//!   waiting lower class gets one pop. Lower classes thus keep a share of at least
+//!   1/(burst+1) under sustained load, and CRITICAL still waits at most one pop.
+//! - One capacity for all four. When full, room is made by shedding the oldest LOW, then
+//!   the oldest NORMAL, and only for an item of a higher or equal class. HIGH and
+//!   CRITICAL are never dropped: when nothing can be shed they are refused, and the
+//!   publisher sees backpressure (`Push::Refused` carries the item back).
+
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Priority {
+    Critical = 0,
+    High = 1,
+    Normal = 2,
+    Low = 3,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 4] = [Priority::Critical, Priority::High, Priority::Normal, Priority::Low];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Critical => "CRITICAL",
+            Priority::High => "HIGH",
+            Priority::Normal => "NORMAL",
+            Priority::Low => "LOW",
+        }
+    }
+
+    /// May items of this class be dropped to make room?
+    pub fn sheddable(self) -> bool {
+        matches!(self, Priority::Normal | Priority::Low)
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Priority {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_uppercase().as_str() {
+            "CRITICAL" => Ok(Priority::Critical),
+            "HIGH" => Ok(Priority::High),
+            "NORMAL" => Ok(Priority::Normal),
+            "LOW" => Ok(Priority::Low),
+            _ => Err(format!("unknown priority '{s}' (expected CRITICAL, HIGH, NORMAL or LOW)")),
+        }
+    }
+}
+
+/// What happened to a pushed item.
+#[derive(Debug, PartialEq)]
+pub enum Push<T> {
+    /// Queued, nothing dropped.
+    Queued,
+    /// Queued after dropping this older item (LOW or NORMAL) to make room.
+    QueuedShedding(Priority, T),
+    /// Not queued: full, and nothing of a lower-or-equal sheddable class to drop. A LOW or
+    /// NORMAL item refused here counts as shed by the caller; a HIGH or CRITICAL one must
+    /// be retried later (backpressure).
+    Refused(T),
+}
+
+pub struct PriorityQueues<T> {
+    queues: [VecDeque<T>; 4],
+    capacity: usize,
+    burst: u32,
+    /// Consecutive pops from a class higher than some waiting class.
+    streak: u32,
+}
+
+impl<T> PriorityQueues<T> {
+    /// `capacity` items in all (at least 1); `burst` as in the module docs (0 = strict).
+    pub fn new(capacity: usize, burst: u32) -> Self {
+        Self {
+            queues: Default::default(),
+            capacity: capacity.max(1),
+            burst,
+            streak: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.queues.iter().map(VecDeque::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queues.iter().all(VecDeque::is_empty)
+    }
+
+    pub fn depth(&self, p: Priority) -> usize {
+        self.queues[p as usize].len()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn push(&mut self, p: Priority, item: T) -> Push<T> {
+        if self.len() < self.capacity {
+            self.queues[p as usize].push_back(item);
+            return Push::Queued;
+        }
+        // Full: shed the oldest LOW, then the oldest NORMAL, never one above `p`.
+        for victim in [Priority::Low, Priority::Normal] {
+            // Only drop an item whose class is not above the newcomer's.
+            if (victim as u8) < (p as u8) {
+                continue;
+            }
+            if let Some(old) = self.queues[victim as usize].pop_front() {
+                self.queues[p as usize].push_back(item);
+                return Push::QueuedShedding(victim, old);
+            }
+        }
+        Push::Refused(item)
+    }
+
+    /// The next item by priority, honouring the starvation guard.
+    pub fn pop(&mut self) -> Option<(Priority, T)> {
+        let first = Priority::ALL.into_iter().find(|p| !self.queues[*p as usize].is_empty())?;
+        let lower_waiting = Priority::ALL
+            .into_iter()
+            .filter(|p| *p > first)
+            .find(|p| !self.queues[*p as usize].is_empty());
+        let chosen = match lower_waiting {
+            Some(lower) if self.burst > 0 && self.streak >= self.burst => {
+                self.streak = 0;
+                lower
+            }
+            Some(_) => {
+                self.streak += 1;
+                first
+            }
+            None => {
+                self.streak = 0;
+                first
+            }
+        };
+        self.queues[chosen as usize].pop_front().map(|item| (chosen, item))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Priority::*;
+
+    #[test]
+    fn pops_in_strict_priority_order_without_contention() {
+        let mut q = PriorityQueues::new(16, 0);
+        for (p, v) in [(Low, 1), (Normal, 2), (High, 3), (Critical, 4), (Low, 5), (High, 6)] {
+            assert_eq!(q.push(p, v), Push::Queued);
+        }
+        let order: Vec<i32> = std::iter::from_fn(|| q.pop().map(|(_, v)| v)).collect();
+        assert_eq!(order, [4, 3, 6, 2, 1, 5]);
+    }
+
+    #[test]
+    fn starvation_guard_gives_lower_classes_a_share() {
+        let mut q = PriorityQueues::new(1000, 3);
+        for i in 0..100 {
+            q.push(High, i);
+        }
+        q.push(Low, 1000);
+        let first_five: Vec<_> = (0..5).map(|_| q.pop().unwrap()).collect();
+        // three HIGH, then the waiting LOW gets its turn
+        assert_eq!(first_five[3], (Low, 1000));
+        assert!(first_five.iter().filter(|(p, _)| *p == High).count() == 4);
+    }
+
+    #[test]
+    fn sheds_oldest_low_then_normal_never_high_or_critical() {
+        let mut q = PriorityQueues::new(3, 0);
+        q.push(Low, 1);
+        q.push(Normal, 2);
+        q.push(Low, 3);
+        assert_eq!(q.push(High, 4), Push::QueuedShedding(Low, 1));
+        assert_eq!(q.push(Critical, 5), Push::QueuedShedding(Low, 3));
+        assert_eq!(q.push(Normal, 6), Push::QueuedShedding(Normal, 2));
+        // full of NORMAL/HIGH/CRITICAL: a LOW cannot push anything out
+        assert_eq!(q.push(Low, 7), Push::Refused(7));
+        assert_eq!(q.push(High, 8), Push::QueuedShedding(Normal, 6));
+        // full of HIGH and CRITICAL only: backpressure
+        assert_eq!(q.push(Critical, 9), Push::Refused(9));
+        assert_eq!(q.depth(High), 2);
+        assert_eq!(q.depth(Critical), 1);
+    }
+
+    #[test]
+    fn no_critical_event_is_lost_under_a_low_flood() {
+        let mut q = PriorityQueues::new(100, 8);
+        let mut critical_in = 0;
+        let mut critical_out = 0;
+        for i in 0..100_000u32 {
+            if i % 1000 == 0 {
+                match q.push(Critical, i) {
+                    Push::Refused(_) => panic!("CRITICAL refused while LOW could be shed"),
+                    _ => critical_in += 1,
+                }
+            } else {
+                q.push(Low, i);
+            }
+            if i % 2 == 0 {
+                if let Some((Critical, _)) = q.pop() {
+                    critical_out += 1;
+                }
+            }
+        }
+        while let Some((p, _)) = q.pop() {
+            if p == Critical {
+                critical_out += 1;
+            }
+        }
+        assert_eq!(critical_in, critical_out);
+    }
+
+    #[test]
+    fn priorities_parse_case_insensitively() {
+        assert_eq!("low".parse::<Priority>().unwrap(), Low);
+        assert!("urgent".parse::<Priority>().is_err());
+        assert_eq!(serde_json::to_string(&Critical).unwrap(), "\"CRITICAL\"");
+    }
+}

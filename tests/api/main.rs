@@ -1,0 +1,13 @@
+//! Integration tests: the real service started on port 0 (`app::spawn_app`), real
+//! gns3-server v2 and v3 from `scripts/gns3-testbed` (`helpers::testbed`), a real Redis
+//! when needed (`helpers::redis`).
+
+mod app;
+mod helpers;
+
+mod bad_input;
+mod cli;
+mod contract;
+mod docs;
+mod outage;
+mod real_gns3;
