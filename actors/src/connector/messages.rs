@@ -101,3 +101,10 @@ pub struct ProjectActionOutcome {
     /// The project as GNS3 reports it after the action.
     pub project: Option<Project>,
 }
+
+/// Drops every connection state (HTTP pool, login, breaker) and connects anew: the actor
+/// stops and its supervisor restarts it, which is counted in `actor_restarts`. Callers
+/// waiting on the old connection get a mailbox error (503 `connector_unavailable`).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Reconnect;

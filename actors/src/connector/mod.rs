@@ -1,57 +1,133 @@
-//! `Gns3Connector`: one supervised actor per configured GNS3 server.
-//! (Skeleton: implemented by the connector work item.)
+//! `Gns3Connector`: one supervised actor per configured GNS3 server. It owns the
+//! `ConnectorCore` (HTTP client, login, circuit breaker, retries, connection monitor) and
+//! answers the messages in `messages.rs`; every GNS3 call of the service goes through it.
+//!
+//! Handlers return `ResponseActFuture`s: calls run concurrently on the actor's context,
+//! and are dropped with it, so when the actor stops their callers get a mailbox error
+//! instead of hanging. Under the `Supervisor`, a stop (a `Reconnect` message) restarts
+//! the same value: `restarting()` counts it, drops all connection state, and `started()`
+//! waits a growing backoff before connecting when restarts come in quick succession
+//! (actix's Supervisor itself has no limit and no delay).
 
 pub mod backoff;
 pub mod breaker;
 pub mod config;
+mod core;
 pub mod error;
 pub mod messages;
+mod ops;
 pub mod status;
 
+pub use self::core::ConnectorCore;
 pub use config::{ApiVersionSetting, BreakerConfig, ConnectorConfig, ReconnectConfig, RetryConfig};
 pub use error::ConnectorError;
 pub use messages::*;
 pub use status::{CircuitState, CircuitStatus, LatencyStats, ServerStatus};
 
-mod actor_stub {
-    use actix::prelude::*;
-    use super::*;
-    /// Stub until the connector is written.
-    pub struct Gns3Connector {
-        cfg: ConnectorConfig,
-    }
-    impl Gns3Connector {
-        pub fn new(cfg: ConnectorConfig) -> Self {
-            Self { cfg }
-        }
-    }
-    impl Actor for Gns3Connector {
-        type Context = Context<Self>;
-    }
-    impl Supervised for Gns3Connector {}
-    fn down(name: &str) -> ConnectorError {
-        ConnectorError::Unavailable { server: name.to_owned(), reason: "stub".into(), retry_after: std::time::Duration::from_secs(1) }
-    }
-    impl Handler<GetServerStatus> for Gns3Connector {
-        type Result = MessageResult<GetServerStatus>;
-        fn handle(&mut self, _: GetServerStatus, _: &mut Context<Self>) -> Self::Result {
-            MessageResult(ServerStatus {
-                name: self.cfg.name.clone(), url: self.cfg.base_url(), connected: false, gns3_version: None,
-                api_version: None, authenticated: false,
-                circuit: CircuitStatus { state: CircuitState::Closed, consecutive_failures: 0, times_opened: 0, retry_after_secs: None },
-                last_error: None, last_error_at: None, connected_since: None, disconnects: 0, actor_restarts: 0,
-                latency: LatencyStats::default(),
-            })
-        }
-    }
-    macro_rules! stub { ($($m:ty => $t:ty),*) => { $(
-        impl Handler<$m> for Gns3Connector {
-            type Result = Result<$t, ConnectorError>;
-            fn handle(&mut self, _: $m, _: &mut Context<Self>) -> Self::Result { Err(down(&self.cfg.name)) }
-        })* } }
-    use crate::gns3::*;
-    stub!(ListProjects => Vec<Project>, GetProject => Project, ListNodes => Vec<Node>, GetNode => Node,
-          ListLinks => Vec<Link>, RunNodeAction => NodeActionOutcome, RunProjectAction => ProjectActionOutcome,
-          FetchTopology => ServerTopology);
+use actix::prelude::*;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use self::core::Carried;
+use crate::gns3::{Link, Node, Project, ServerTopology};
+
+/// Restarts closer together than this count as one run of failures (growing delay).
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
+const RESTART_BACKOFF_INITIAL: Duration = Duration::from_millis(100);
+const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+pub struct Gns3Connector {
+    cfg: ConnectorConfig,
+    core: Rc<ConnectorCore>,
+    restarts: u64,
+    /// Restarts within `RESTART_WINDOW` of each other, for the start-up delay.
+    restart_run: u32,
+    last_restart: Option<Instant>,
 }
-pub use actor_stub::Gns3Connector;
+
+impl Gns3Connector {
+    pub fn new(cfg: ConnectorConfig) -> Self {
+        let core = Rc::new(ConnectorCore::new(cfg.clone(), Carried::default()));
+        Self { cfg, core, restarts: 0, restart_run: 0, last_restart: None }
+    }
+
+    fn restart_delay(&self) -> Duration {
+        if self.restart_run == 0 {
+            return Duration::ZERO;
+        }
+        backoff::Backoff::new(RESTART_BACKOFF_INITIAL, RESTART_BACKOFF_MAX, 0.0)
+            .base(self.restart_run - 1)
+    }
+}
+
+impl Actor for Gns3Connector {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let delay = self.restart_delay();
+        if !delay.is_zero() {
+            tracing::warn!(server = %self.cfg.name, restarts = self.restarts,
+                delay_ms = delay.as_millis() as u64, "Connector restarted; waiting before connecting.");
+        }
+        let core = self.core.clone();
+        ctx.spawn(
+            async move {
+                actix_rt::time::sleep(delay).await;
+                core.run_monitor().await;
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+impl Supervised for Gns3Connector {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        let now = Instant::now();
+        self.restarts += 1;
+        self.restart_run = match self.last_restart {
+            Some(t) if now.duration_since(t) < RESTART_WINDOW => self.restart_run.saturating_add(1),
+            _ => 1,
+        };
+        self.last_restart = Some(now);
+        // A new core: new HTTP pool, no token, closed breaker; the history is kept.
+        self.core = Rc::new(ConnectorCore::new(self.cfg.clone(), self.core.carried()));
+        tracing::info!(server = %self.cfg.name, restarts = self.restarts, "Restarting the GNS3 connector.");
+    }
+}
+
+impl Handler<GetServerStatus> for Gns3Connector {
+    type Result = MessageResult<GetServerStatus>;
+    fn handle(&mut self, _: GetServerStatus, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.core.status(self.restarts))
+    }
+}
+
+impl Handler<Reconnect> for Gns3Connector {
+    type Result = ();
+    fn handle(&mut self, _: Reconnect, ctx: &mut Self::Context) {
+        tracing::info!(server = %self.cfg.name, "Reconnect requested.");
+        ctx.stop();
+    }
+}
+
+/// A handler that runs one core operation as a future on the actor's context.
+macro_rules! core_handler {
+    ($msg:ty => $out:ty, |$core:ident, $m:ident| $body:expr) => {
+        impl Handler<$msg> for Gns3Connector {
+            type Result = ResponseActFuture<Self, Result<$out, ConnectorError>>;
+            fn handle(&mut self, $m: $msg, _: &mut Self::Context) -> Self::Result {
+                let $core = self.core.clone();
+                Box::pin(async move { $body.await }.into_actor(self))
+            }
+        }
+    };
+}
+
+core_handler!(ListProjects => Vec<Project>, |core, _m| core.list_projects());
+core_handler!(GetProject => Project, |core, m| core.get_project(m.project_id));
+core_handler!(ListNodes => Vec<Node>, |core, m| core.list_nodes(m.project_id));
+core_handler!(GetNode => Node, |core, m| core.get_node(m.project_id, m.node_id));
+core_handler!(ListLinks => Vec<Link>, |core, m| core.list_links(m.project_id));
+core_handler!(RunNodeAction => NodeActionOutcome, |core, m| core.node_action(m.project_id, m.node_id, m.action));
+core_handler!(RunProjectAction => ProjectActionOutcome, |core, m| core.project_action(m.project_id, m.action));
+core_handler!(FetchTopology => ServerTopology, |core, m| core.topology(m.project_id));

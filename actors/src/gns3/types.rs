@@ -76,9 +76,12 @@ impl Project {
 }
 
 /// A node of a project. `status` is `started`, `stopped` or `suspended`.
+/// GNS3 v3 leaves `project_id` out of the nodes of a closed project: the client fills it
+/// in from the request, so it is always set in what the service hands out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Node {
     pub node_id: Uuid,
+    #[serde(default)]
     pub project_id: Uuid,
     #[serde(default)]
     pub name: String,
@@ -106,10 +109,11 @@ pub struct LinkEnd {
     pub extra: Map<String, Value>,
 }
 
-/// A link between node ports.
+/// A link between node ports (`project_id` filled in by the client when GNS3 omits it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Link {
     pub link_id: Uuid,
+    #[serde(default)]
     pub project_id: Uuid,
     #[serde(default)]
     pub nodes: Vec<LinkEnd>,
@@ -244,6 +248,16 @@ mod tests {
         let node: Node = serde_json::from_value(raw.clone()).unwrap();
         assert_eq!(node.status.as_deref(), Some("stopped"));
         assert_eq!(serde_json::to_value(&node).unwrap(), raw);
+    }
+
+    #[test]
+    fn node_without_project_id_parses() {
+        // GNS3 v3 lists the nodes of a closed project without their project_id.
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "node_id": "e19f73a6-0000-4000-8000-000000000001", "name": "A", "status": "stopped"
+        }))
+        .unwrap();
+        assert!(node.project_id.is_nil());
     }
 
     #[test]
