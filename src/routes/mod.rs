@@ -54,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(servers::service_status)
         .service(servers::list_servers)
         .service(servers::get_server)
+        .service(servers::reconnect)
         .service(projects::list_projects)
         .service(projects::get_project)
         .service(projects::project_action)

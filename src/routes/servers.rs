@@ -1,10 +1,10 @@
 //! Service status and the configured GNS3 servers: `/api/v2/status`, `/api/v2/servers`.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use gns3_central_actors::connector::{
-    CircuitState, CircuitStatus, GetServerStatus, LatencyStats, ServerStatus,
+    CircuitState, CircuitStatus, GetServerStatus, LatencyStats, Reconnect, ServerStatus,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -135,4 +135,28 @@ pub async fn get_server(
         Err(e) => unreachable_status(&state, &name, &e.to_string()),
     };
     Ok(HttpResponse::Ok().json(status))
+}
+
+/// Drops the server's connection state (HTTP connections, v3 login, circuit) and connects
+/// anew: the connector actor is restarted by its supervisor (`actor_restarts` counts it).
+/// Calls in flight on the old connection answer 503 `connector_unavailable`.
+#[utoipa::path(post, path = "/api/v2/servers/{server}/reconnect", tag = "servers",
+    params(("server" = String, Path, description = "Configured server name")),
+    responses(
+        (status = 202, description = "The connector is restarting; poll the server's status", body = ServerStatus),
+        (status = 404, description = "No such server", body = ErrorBody),
+        (status = 503, description = "The connector did not take the request", body = ErrorBody)))]
+#[post("/api/v2/servers/{server}/reconnect")]
+pub async fn reconnect(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.into_inner();
+    let addr = state.connector(&name)?;
+    addr.send(Reconnect).await?;
+    let status = match addr.send(GetServerStatus).await {
+        Ok(s) => s,
+        Err(e) => unreachable_status(&state, &name, &e.to_string()),
+    };
+    Ok(HttpResponse::Accepted().json(status))
 }

@@ -166,3 +166,21 @@ async fn logs_in_again_when_the_v3_token_stops_being_valid() {
     assert_eq!((s["connected"].as_bool(), s["authenticated"].as_bool()), (Some(true), Some(true)), "{s}");
     app.stop().await;
 }
+
+/// `POST /api/v2/servers/{server}/reconnect` restarts the supervised connector: the
+/// restart is counted, the connection comes back by itself, and the API works again.
+#[actix_rt::test]
+async fn reconnect_restarts_the_supervised_connector() {
+    let env = testbed::gns3(Flavor::V3).await;
+    let app = app_for(&env).await;
+    let r = app.post_json("/api/v2/servers/default/reconnect", &json!({})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(r.body["actor_restarts"], 1, "{}", r.text);
+    let s = app.wait_server(Duration::from_secs(10), |s| s["connected"] == true).await;
+    assert_eq!((s["actor_restarts"].as_u64(), s["authenticated"].as_bool()), (Some(1), Some(true)), "{s}");
+    let r = app.get("/api/v2/servers/default/projects").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.post_json("/api/v2/servers/nope/reconnect", &json!({})).await;
+    assert_eq!((r.status, error_code(&r).as_str()), (404, "unknown_server"), "{}", r.text);
+    app.stop().await;
+}
