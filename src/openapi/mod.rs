@@ -20,6 +20,7 @@ use crate::routes::{health, legacy, nodes, projects, servers, topology};
     paths(
         health::healthz, health::readyz,
         servers::service_status, servers::list_servers, servers::get_server, servers::reconnect,
+        servers::list_computes,
         projects::list_projects, projects::get_project, projects::project_action,
         nodes::list_nodes, nodes::get_node, nodes::node_action, nodes::list_links,
         topology::all_topology, topology::server_topology, topology::project_topology,

@@ -55,6 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(servers::list_servers)
         .service(servers::get_server)
         .service(servers::reconnect)
+        .service(servers::list_computes)
         .service(projects::list_projects)
         .service(projects::get_project)
         .service(projects::project_action)

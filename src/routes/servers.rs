@@ -4,12 +4,14 @@ use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use gns3_central_actors::connector::{
-    CircuitState, CircuitStatus, GetServerStatus, LatencyStats, Reconnect, ServerStatus,
+    CircuitState, CircuitStatus, GetServerStatus, LatencyStats, ListComputes, Reconnect,
+    ServerStatus,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
+use gns3_central_actors::gns3::Compute;
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -159,4 +161,20 @@ pub async fn reconnect(
         Err(e) => unreachable_status(&state, &name, &e.to_string()),
     };
     Ok(HttpResponse::Accepted().json(status))
+}
+
+/// The computes of a GNS3 server, as GNS3 lists them. GNS3 v3 hides its local compute, so
+/// the list can be empty there although nodes run on `local`.
+#[utoipa::path(get, path = "/api/v2/servers/{server}/computes", tag = "servers",
+    params(("server" = String, Path, description = "Configured server name")),
+    responses(
+        (status = 200, description = "Computes as GNS3 lists them", body = Vec<Compute>),
+        (status = 404, description = "No such server", body = ErrorBody),
+        (status = 503, description = "GNS3 unreachable or circuit open", body = ErrorBody)))]
+#[get("/api/v2/servers/{server}/computes")]
+pub async fn list_computes(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.ask(&path.into_inner(), ListComputes).await?))
 }

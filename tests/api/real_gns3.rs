@@ -24,6 +24,11 @@ async fn detects_version_and_logs_in(flavor: Flavor) {
     assert!(v.starts_with(flavor.version_prefix()), "{s}");
     assert_eq!(s["authenticated"], flavor == Flavor::V3, "{s}");
     assert_eq!(s["circuit"]["state"], "closed");
+    // v2 lists its local compute; v3 hides it (an empty list is the right answer there).
+    let r = app.get("/api/v2/servers/default/computes").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let has_local = r.body.as_array().expect("a list").iter().any(|c| c["compute_id"] == "local");
+    assert_eq!(has_local, flavor == Flavor::V2, "{}", r.text);
     let r = app.get("/readyz").await;
     assert_eq!(r.status, 200, "{}", r.text);
     app.stop().await;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::error::ConnectorError;
 use super::status::ServerStatus;
-use crate::gns3::{Link, Node, NodeAction, Project, ProjectAction, ServerTopology};
+use crate::gns3::{Compute, Link, Node, NodeAction, Project, ProjectAction, ServerTopology};
 
 /// The connector's live state: connection, versions, circuit, last error, latencies.
 #[derive(Message, Debug, Clone, Copy)]
@@ -18,6 +18,11 @@ pub struct GetServerStatus;
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "Result<Vec<Project>, ConnectorError>")]
 pub struct ListProjects;
+
+/// The computes GNS3 lists (v3 hides its local compute: the list may be empty there).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<Vec<Compute>, ConnectorError>")]
+pub struct ListComputes;
 
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "Result<Project, ConnectorError>")]

@@ -29,7 +29,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use self::core::Carried;
-use crate::gns3::{Link, Node, Project, ServerTopology};
+use crate::gns3::{Compute, Link, Node, Project, ServerTopology};
 
 /// Restarts closer together than this count as one run of failures (growing delay).
 const RESTART_WINDOW: Duration = Duration::from_secs(60);
@@ -123,6 +123,7 @@ macro_rules! core_handler {
     };
 }
 
+core_handler!(ListComputes => Vec<Compute>, |core, _m| core.list_computes());
 core_handler!(ListProjects => Vec<Project>, |core, _m| core.list_projects());
 core_handler!(GetProject => Project, |core, m| core.get_project(m.project_id));
 core_handler!(ListNodes => Vec<Node>, |core, m| core.list_nodes(m.project_id));

@@ -15,7 +15,7 @@ use super::core::ConnectorCore;
 use super::error::ConnectorError;
 use super::messages::{ActionStep, NodeActionOutcome, ProjectActionOutcome};
 use crate::gns3::{
-    Link, Node, NodeAction, Project, ProjectAction, ProjectTopology, ServerTopology,
+    Compute, Link, Node, NodeAction, Project, ProjectAction, ProjectTopology, ServerTopology,
 };
 
 /// Projects read at the same time by a topology read (GNS3 is one Python process: more
@@ -25,6 +25,10 @@ const TOPOLOGY_CONCURRENCY: usize = 4;
 impl ConnectorCore {
     pub async fn list_projects(&self) -> Result<Vec<Project>, ConnectorError> {
         self.read(|c| async move { c.projects().await }).await
+    }
+
+    pub async fn list_computes(&self) -> Result<Vec<Compute>, ConnectorError> {
+        self.read(|c| async move { c.computes().await }).await
     }
 
     pub async fn get_project(&self, project_id: Uuid) -> Result<Project, ConnectorError> {
