@@ -116,7 +116,8 @@ impl Settings {
                     path.display()
                 )));
             }
-            builder = builder.add_source(File::from(path).required(true));
+            // The file is TOML whatever its name (`lab.conf`, a temp file...).
+            builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
         }
         // Overrides beat every source in the config crate, so a legacy variable is applied
         // only where no GNS3_CENTRAL__ variable sets the same key (those must win).

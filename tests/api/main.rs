@@ -11,3 +11,4 @@ mod contract;
 mod docs;
 mod outage;
 mod real_gns3;
+mod testbed_selftest;

@@ -193,8 +193,12 @@ impl ConnectorCore {
                     h.last_error = Some(e.to_string());
                     h.last_error_at = Some(Utc::now());
                 }
-                if !h.connected {
-                    // GNS3 answers again: let the monitor reconnect now, not after its backoff.
+                if !h.connected && other.is_ok() && self.client.api_version().is_some() {
+                    // GNS3 answered a call on the API it had: the connection is back. The
+                    // monitor is woken to re-check the version and login at once.
+                    h.connected = true;
+                    h.connected_since = Some(Utc::now());
+                    tracing::info!(server = %self.cfg.name, "GNS3 answers again.");
                     self.wake.notify_one();
                 }
             }
