@@ -1,11 +1,12 @@
 //! Service status and the configured GNS3 servers: `/api/v2/status`, `/api/v2/servers`.
 
+use actix::Addr;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use gns3_central_actors::connector::{
-    CircuitState, CircuitStatus, GetServerStatus, LatencyStats, ListComputes, Reconnect,
-    ServerStatus,
+    CircuitState, CircuitStatus, GetServerStatus, Gns3Connector, LatencyStats, ListComputes,
+    Reconnect, ServerStatus,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -44,13 +45,15 @@ pub struct ComponentStatus {
 /// Asks every connector for its status, concurrently. A connector that does not answer
 /// (restarting) is reported as disconnected rather than failing the whole answer.
 pub async fn collect_statuses(state: &AppState) -> Vec<ServerStatus> {
-    join_all(state.servers.iter().map(|(name, addr)| async move {
-        match addr.send(GetServerStatus).await {
-            Ok(s) => s,
-            Err(e) => unreachable_status(state, name, &e.to_string()),
-        }
-    }))
-    .await
+    join_all(state.servers.iter().map(|(name, addr)| status_of(state, name, addr))).await
+}
+
+/// One connector's status, or a "disconnected" one when it does not answer (restarting).
+async fn status_of(state: &AppState, name: &str, addr: &Addr<Gns3Connector>) -> ServerStatus {
+    match addr.send(GetServerStatus).await {
+        Ok(s) => s,
+        Err(e) => unreachable_status(state, name, &e.to_string()),
+    }
 }
 
 fn unreachable_status(state: &AppState, name: &str, why: &str) -> ServerStatus {
@@ -132,11 +135,7 @@ pub async fn get_server(
 ) -> Result<HttpResponse, ApiError> {
     let name = path.into_inner();
     let addr = state.connector(&name)?;
-    let status = match addr.send(GetServerStatus).await {
-        Ok(s) => s,
-        Err(e) => unreachable_status(&state, &name, &e.to_string()),
-    };
-    Ok(HttpResponse::Ok().json(status))
+    Ok(HttpResponse::Ok().json(status_of(&state, &name, addr).await))
 }
 
 /// Drops the server's connection state (HTTP connections, v3 login, circuit) and connects
@@ -156,11 +155,7 @@ pub async fn reconnect(
     let name = path.into_inner();
     let addr = state.connector(&name)?;
     addr.send(Reconnect).await?;
-    let status = match addr.send(GetServerStatus).await {
-        Ok(s) => s,
-        Err(e) => unreachable_status(&state, &name, &e.to_string()),
-    };
-    Ok(HttpResponse::Accepted().json(status))
+    Ok(HttpResponse::Accepted().json(status_of(&state, &name, addr).await))
 }
 
 /// The computes of a GNS3 server, as GNS3 lists them. GNS3 v3 hides its local compute, so

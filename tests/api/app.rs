@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 pub struct TestApp {
     pub base: String,
-    pub port: u16,
     pub client: awc::Client,
     handle: actix_web::dev::ServerHandle,
 }
@@ -76,7 +75,6 @@ pub async fn spawn_with(settings: Settings, opts: ServeOptions) -> TestApp {
     });
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
-        port,
         client: awc::Client::builder().timeout(Duration::from_secs(60)).finish(),
         handle,
     }

@@ -63,7 +63,7 @@ async fn bad_path_ids_and_actions_are_rejected_before_gns3_is_called() {
     let r = app.post_json(&format!("{base}/{P}/actions/reload"), &json!({})).await;
     assert_eq!((r.status, error_code(&r).as_str()), (400, "invalid_action"), "{}", r.text);
 
-    let r = app.get(&format!("/api/common/api/gns3-central/topology/?project_id=zzz")).await;
+    let r = app.get("/api/common/api/gns3-central/topology/?project_id=zzz").await;
     assert_eq!((r.status, error_code(&r).as_str()), (400, "invalid_id"), "{}", r.text);
 
     let r = app.post_raw("/api/v2/topology/refresh", "application/json", "[oops").await;
