@@ -3,5 +3,7 @@
 //! (`src/` of the root crate) talks to these actors through their message types.
 
 pub mod connector;
+pub mod dispatcher;
+pub mod events;
 pub mod gns3;
 pub mod secret;
