@@ -49,7 +49,22 @@ pub struct LogSettings {
 pub struct Gns3Settings {
     pub auto_monitor: bool,
     pub monitor_interval: f64,
+    /// `streams` (follow GNS3's notifications) or `poll` (read every `monitor_interval`).
+    pub ingest: IngestModeSetting,
+    /// Seconds of silence after which a notification stream counts as dead.
+    pub stream_silence_secs: f64,
+    /// Follow the stream of every open project (keeps GNS3 from auto-closing it).
+    pub follow_projects: bool,
+    /// One `topology.changed` per burst of structural changes this long (milliseconds).
+    pub topology_burst_ms: u64,
     pub servers: BTreeMap<String, ConnectorConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IngestModeSetting {
+    Streams,
+    Poll,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,6 +207,18 @@ impl Settings {
                 self.gns3.monitor_interval
             )));
         }
+        if !(self.gns3.stream_silence_secs.is_finite() && self.gns3.stream_silence_secs >= 6.0) {
+            return Err(ConfigError(format!(
+                "gns3.stream_silence_secs: must be at least 6 seconds (GNS3 pings every 5 s), got {}",
+                self.gns3.stream_silence_secs
+            )));
+        }
+        if self.gns3.topology_burst_ms == 0 || self.gns3.topology_burst_ms > 60_000 {
+            return Err(ConfigError(format!(
+                "gns3.topology_burst_ms: must be 1-60000, got {}",
+                self.gns3.topology_burst_ms
+            )));
+        }
         if !(self.cache.ttl.is_finite() && self.cache.ttl >= 0.0) {
             return Err(ConfigError(format!(
                 "cache.ttl: must be zero or more seconds, got {}",
@@ -217,6 +244,21 @@ impl Settings {
             return Err(ConfigError("redis.host: must not be empty when redis is enabled".into()));
         }
         Ok(())
+    }
+
+    /// How the connectors ingest notifications.
+    pub fn ingest_config(&self) -> gns3_central_actors::connector::IngestConfig {
+        use gns3_central_actors::connector::{IngestConfig, IngestMode};
+        IngestConfig {
+            mode: match self.gns3.ingest {
+                IngestModeSetting::Streams => IngestMode::Streams,
+                IngestModeSetting::Poll => IngestMode::Poll,
+            },
+            poll_interval: std::time::Duration::from_secs_f64(self.gns3.monitor_interval),
+            silence: std::time::Duration::from_secs_f64(self.gns3.stream_silence_secs),
+            follow_projects: self.gns3.follow_projects,
+            topology_burst: std::time::Duration::from_millis(self.gns3.topology_burst_ms),
+        }
     }
 
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {

@@ -15,19 +15,31 @@
 //! the mutable parts sit in `RefCell`s that are never borrowed across an `.await`.
 
 use chrono::{DateTime, Utc};
+use futures_util::future::LocalBoxFuture;
+use serde_json::json;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use super::backoff::Backoff;
 use super::breaker::{CircuitBreaker, Transition};
 use super::config::{ApiVersionSetting, ConnectorConfig};
+use super::correlate::Correlator;
 use super::error::ConnectorError;
 use super::status::{LatencyStats, ServerStatus};
+use crate::events::{EventKind, NewEvent, Source};
 use crate::gns3::{ApiVersion, Gns3Client, Gns3ClientConfig, Gns3Error, Gns3Version};
+
+/// Where a connector's events go. Called in order; the enqueueing happens in the call
+/// itself, and the returned future completes when the event was accepted (publishers
+/// feel the dispatcher's backpressure by awaiting it).
+pub type EventSink = Rc<dyn Fn(NewEvent) -> LocalBoxFuture<'static, ()>>;
+
+/// How long an action's expectations wait for their events.
+pub const CORRELATION_WINDOW: Duration = Duration::from_secs(15);
 
 /// Latency samples kept for the status (the most recent calls).
 const LATENCY_SAMPLES: usize = 100;
@@ -49,6 +61,10 @@ pub struct ConnectorCore {
     health: RefCell<Health>,
     /// Wakes the monitor when a call saw the connection fail, or succeed while down.
     wake: Notify,
+    /// The connection state, for those who wait for it (ingestion).
+    connected_tx: watch::Sender<bool>,
+    correlator: RefCell<Correlator>,
+    events: RefCell<Option<EventSink>>,
 }
 
 /// Counters that outlive a restart of the actor.
@@ -77,7 +93,51 @@ impl ConnectorCore {
             client,
             health: RefCell::new(health),
             wake: Notify::new(),
+            connected_tx: watch::channel(false).0,
+            correlator: RefCell::new(Correlator::new(CORRELATION_WINDOW)),
+            events: RefCell::new(None),
         }
+    }
+
+    /// Sends the connector's own events (server and circuit state) to `sink`.
+    pub fn set_event_sink(&self, sink: EventSink) {
+        *self.events.borrow_mut() = Some(sink);
+    }
+
+    /// Publishes an event in the background (enqueued now, in call order).
+    pub fn emit(&self, event: NewEvent) {
+        let sink = self.events.borrow().clone();
+        if let Some(sink) = sink {
+            actix_rt::spawn(sink(event));
+        }
+    }
+
+    fn emit_kind(&self, kind: EventKind, data: serde_json::Value) {
+        if self.events.borrow().is_some() {
+            self.emit(NewEvent::new(kind, &self.cfg.name, Source::Central, data));
+        }
+    }
+
+    /// Waits until the connector is connected.
+    pub async fn wait_connected(&self) {
+        let mut rx = self.connected_tx.subscribe();
+        let _ = rx.wait_for(|c| *c).await;
+    }
+
+    /// Registers what an action is expected to cause (before it is sent).
+    pub fn expect_events(
+        &self,
+        project_id: uuid::Uuid,
+        node_id: Option<uuid::Uuid>,
+        kinds: &[EventKind],
+        correlation_id: &str,
+    ) {
+        self.correlator.borrow_mut().expect(project_id, node_id, kinds, correlation_id, Instant::now());
+    }
+
+    /// Tags an event with the correlation id of the action that caused it, if any.
+    pub fn correlate(&self, event: &mut NewEvent) {
+        self.correlator.borrow_mut().tag(event, Instant::now());
     }
 
     pub fn name(&self) -> &str {
@@ -196,9 +256,9 @@ impl ConnectorCore {
                 if !h.connected && other.is_ok() && self.client.api_version().is_some() {
                     // GNS3 answered a call on the API it had: the connection is back. The
                     // monitor is woken to re-check the version and login at once.
-                    h.connected = true;
-                    h.connected_since = Some(Utc::now());
+                    drop(h);
                     tracing::info!(server = %self.cfg.name, "GNS3 answers again.");
+                    self.set_connected();
                     self.wake.notify_one();
                 }
             }
@@ -214,13 +274,25 @@ impl ConnectorCore {
             h.connected = false;
             h.connected_since = None;
             h.disconnects += 1;
+            drop(h);
             tracing::warn!(server = %self.cfg.name, error = %reason, "Lost the connection to GNS3.");
+            self.connected_tx.send_replace(false);
+            self.emit_kind(
+                EventKind::ServerDisconnected,
+                json!({"url": self.cfg.base_url(), "error": reason}),
+            );
             self.wake.notify_one();
         }
     }
 
     fn log_transition(&self, t: Option<Transition>) {
         let name = &self.cfg.name;
+        let status = || serde_json::to_value(self.breaker.borrow().status(Instant::now())).unwrap_or_default();
+        match t {
+            Some(Transition::Opened) => self.emit_kind(EventKind::CircuitOpened, status()),
+            Some(Transition::Closed) => self.emit_kind(EventKind::CircuitClosed, status()),
+            _ => {}
+        }
         match t {
             Some(Transition::Opened) => tracing::warn!(server = %name,
                 open_secs = self.cfg.breaker.open_secs, "Circuit opened: GNS3 calls are refused for now."),
@@ -233,14 +305,32 @@ impl ConnectorCore {
     fn mark_connected(&self, version: &Gns3Version) {
         let t = self.breaker.borrow_mut().probe_succeeded(Instant::now());
         self.log_transition(t);
-        let mut h = self.health.borrow_mut();
-        if !h.connected {
-            h.connected = true;
-            h.connected_since = Some(Utc::now());
+        if !self.is_connected() {
             tracing::info!(server = %self.cfg.name, url = %self.cfg.base_url(),
                 version = %version.version,
                 api = self.client.api_version().map(|a| a.prefix()).unwrap_or("?"), "Connected to GNS3.");
+            self.set_connected();
         }
+    }
+
+    fn set_connected(&self) {
+        {
+            let mut h = self.health.borrow_mut();
+            if h.connected {
+                return;
+            }
+            h.connected = true;
+            h.connected_since = Some(Utc::now());
+        }
+        self.connected_tx.send_replace(true);
+        self.emit_kind(
+            EventKind::ServerConnected,
+            json!({
+                "url": self.cfg.base_url(),
+                "gns3_version": self.client.gns3_version().map(|v| v.version),
+                "api_version": self.client.api_version(),
+            }),
+        );
     }
 
     /// Keeps the connection: reconnects with capped backoff while GNS3 is away, checks

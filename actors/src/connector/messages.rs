@@ -96,6 +96,9 @@ pub struct NodeActionOutcome {
     pub steps: Vec<ActionStep>,
     /// The node as GNS3 reports it after the action.
     pub node: Option<Node>,
+    /// Carried by the events this action causes (same node, expected status, within the
+    /// correlation window).
+    pub correlation_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -105,6 +108,8 @@ pub struct ProjectActionOutcome {
     pub steps: Vec<ActionStep>,
     /// The project as GNS3 reports it after the action.
     pub project: Option<Project>,
+    /// Carried by the events this action causes.
+    pub correlation_id: String,
 }
 
 /// Drops every connection state (HTTP pool, login, breaker) and connects anew: the actor

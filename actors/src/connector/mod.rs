@@ -13,12 +13,15 @@ pub mod backoff;
 pub mod breaker;
 pub mod config;
 mod core;
+pub mod correlate;
 pub mod error;
+pub mod ingest;
 pub mod messages;
 mod ops;
 pub mod status;
 
-pub use self::core::ConnectorCore;
+pub use self::core::{ConnectorCore, EventSink};
+pub use ingest::{IngestConfig, IngestMode};
 pub use config::{ApiVersionSetting, BreakerConfig, ConnectorConfig, ReconnectConfig, RetryConfig};
 pub use error::ConnectorError;
 pub use messages::*;
@@ -36,9 +39,26 @@ const RESTART_WINDOW: Duration = Duration::from_secs(60);
 const RESTART_BACKOFF_INITIAL: Duration = Duration::from_millis(100);
 const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
+/// What the connector needs to produce events: how to ingest, and where events go.
+#[derive(Clone)]
+pub struct EventsSetup {
+    pub ingest: IngestConfig,
+    pub sink: EventSink,
+    state: ingest::DeriverState,
+}
+
+impl EventsSetup {
+    pub fn new(server: &str, ingest: IngestConfig, sink: EventSink) -> Self {
+        let state = ingest::DeriverState::new(server, &ingest);
+        Self { ingest, sink, state }
+    }
+}
+
 pub struct Gns3Connector {
     cfg: ConnectorConfig,
     core: Rc<ConnectorCore>,
+    events: Option<EventsSetup>,
+    ingest: Option<Rc<ingest::Ingest>>,
     restarts: u64,
     /// Restarts within `RESTART_WINDOW` of each other, for the start-up delay.
     restart_run: u32,
@@ -48,7 +68,15 @@ pub struct Gns3Connector {
 impl Gns3Connector {
     pub fn new(cfg: ConnectorConfig) -> Self {
         let core = Rc::new(ConnectorCore::new(cfg.clone(), Carried::default()));
-        Self { cfg, core, restarts: 0, restart_run: 0, last_restart: None }
+        Self { cfg, core, events: None, ingest: None, restarts: 0, restart_run: 0, last_restart: None }
+    }
+
+    /// A connector that also follows GNS3's notifications and publishes events.
+    pub fn with_events(cfg: ConnectorConfig, events: EventsSetup) -> Self {
+        let mut me = Self::new(cfg);
+        me.core.set_event_sink(events.sink.clone());
+        me.events = Some(events);
+        me
     }
 
     fn restart_delay(&self) -> Duration {
@@ -77,6 +105,18 @@ impl Actor for Gns3Connector {
             }
             .into_actor(self),
         );
+        if let Some(ev) = &self.events {
+            let ingest = ingest::Ingest::new(self.core.clone(), ev.ingest.clone(), ev.state.clone(), ev.sink.clone());
+            self.ingest = Some(ingest.clone());
+            ctx.spawn(ingest.run().into_actor(self));
+        }
+    }
+
+    fn stopping(&mut self, _ctx: &mut Self::Context) -> Running {
+        if let Some(i) = self.ingest.take() {
+            i.shutdown();
+        }
+        Running::Stop
     }
 }
 
@@ -89,8 +129,15 @@ impl Supervised for Gns3Connector {
             _ => 1,
         };
         self.last_restart = Some(now);
-        // A new core: new HTTP pool, no token, closed breaker; the history is kept.
+        // A new core: new HTTP pool, no token, closed breaker; the history is kept, and so
+        // is the deriver's known state (the restart then resyncs instead of seeding).
+        if let Some(i) = self.ingest.take() {
+            i.shutdown();
+        }
         self.core = Rc::new(ConnectorCore::new(self.cfg.clone(), self.core.carried()));
+        if let Some(ev) = &self.events {
+            self.core.set_event_sink(ev.sink.clone());
+        }
         tracing::info!(server = %self.cfg.name, restarts = self.restarts, "Restarting the GNS3 connector.");
     }
 }

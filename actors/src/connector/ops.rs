@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::core::ConnectorCore;
 use super::error::ConnectorError;
 use super::messages::{ActionStep, NodeActionOutcome, ProjectActionOutcome};
+use crate::events::EventKind;
 use crate::gns3::{
     Compute, Link, Node, NodeAction, Project, ProjectAction, ProjectTopology, ServerTopology,
 };
@@ -98,6 +99,9 @@ impl ConnectorCore {
             NodeAction::Suspend => &[NodeAction::Suspend],
             NodeAction::Reload => &[NodeAction::Reload],
         };
+        let correlation_id = Uuid::new_v4().to_string();
+        let expected: Vec<EventKind> = plan.iter().filter_map(|a| status_event(*a)).flatten().collect();
+        self.expect_events(project_id, Some(node_id), &expected, &correlation_id);
         let mut steps = Vec::with_capacity(plan.len());
         let mut refusal = None;
         for &step in plan {
@@ -122,9 +126,9 @@ impl ConnectorCore {
             Some(ConnectorError::Gns3 { status, message, .. }) => Err(ConnectorError::Gns3 {
                 status,
                 message,
-                details: Some(json!({ "node": node.ok(), "steps": steps })),
+                details: Some(json!({ "node": node.ok(), "steps": steps, "correlation_id": correlation_id })),
             }),
-            _ => Ok(NodeActionOutcome { action, project_id, node_id, steps, node: node.ok() }),
+            _ => Ok(NodeActionOutcome { action, project_id, node_id, steps, node: node.ok(), correlation_id }),
         }
     }
 
@@ -134,6 +138,14 @@ impl ConnectorCore {
         project_id: Uuid,
         action: ProjectAction,
     ) -> Result<ProjectActionOutcome, ConnectorError> {
+        let correlation_id = Uuid::new_v4().to_string();
+        let expected: &[EventKind] = match action {
+            ProjectAction::Open => &[EventKind::ProjectOpened],
+            ProjectAction::Close => &[EventKind::ProjectClosed, EventKind::NodeStopped],
+            ProjectAction::Start => &[EventKind::NodeStarted],
+            ProjectAction::Stop => &[EventKind::NodeStopped],
+        };
+        self.expect_events(project_id, None, expected, &correlation_id);
         let begin = Instant::now();
         let result = match action {
             ProjectAction::Open => {
@@ -153,14 +165,25 @@ impl ConnectorCore {
         tracing::info!(server = %self.name(), %project_id, action = %action, ok = outcome.is_ok(),
             "Project action done.");
         match outcome {
-            Ok(_) => Ok(ProjectActionOutcome { action, project_id, steps, project: project.ok() }),
+            Ok(_) => Ok(ProjectActionOutcome { action, project_id, steps, project: project.ok(), correlation_id }),
             Err(ConnectorError::Gns3 { status, message, .. }) => Err(ConnectorError::Gns3 {
                 status,
                 message,
-                details: Some(json!({ "project": project.ok(), "steps": steps })),
+                details: Some(json!({ "project": project.ok(), "steps": steps, "correlation_id": correlation_id })),
             }),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// The status events one GNS3 node call is expected to cause (reload: stop then start).
+fn status_event(action: NodeAction) -> Option<Vec<EventKind>> {
+    match action {
+        NodeAction::Start => Some(vec![EventKind::NodeStarted]),
+        NodeAction::Stop => Some(vec![EventKind::NodeStopped]),
+        NodeAction::Suspend => Some(vec![EventKind::NodeSuspended]),
+        NodeAction::Reload => Some(vec![EventKind::NodeStopped, EventKind::NodeStarted]),
+        NodeAction::Restart => None,
     }
 }
 

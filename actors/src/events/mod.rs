@@ -15,6 +15,9 @@ use uuid::Uuid;
 
 pub use crate::dispatcher::queue::Priority;
 
+pub mod derive;
+pub use derive::{Deriver, StreamId};
+
 /// The event types gns3-central derives itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventKind {

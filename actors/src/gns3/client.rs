@@ -78,6 +78,11 @@ impl Gns3Client {
         &self.inner.cfg
     }
 
+    /// The keep-alive HTTP client shared by every call (and the notification streams).
+    pub(crate) fn http(&self) -> &awc::Client {
+        &self.inner.http
+    }
+
     /// The API in use, once known (fixed in config, or detected).
     pub fn api_version(&self) -> Option<ApiVersion> {
         self.inner.session.borrow().api

@@ -7,8 +7,10 @@
 
 pub mod client;
 pub mod error;
+pub mod stream;
 pub mod types;
 
 pub use client::{Gns3Client, Gns3ClientConfig};
 pub use error::Gns3Error;
+pub use stream::{NotificationStream, StreamEnd};
 pub use types::*;
