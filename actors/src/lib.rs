@@ -2,6 +2,7 @@
 //! backoff) and the actors that own connections. No HTTP routing lives here: the edge
 //! (`src/` of the root crate) talks to these actors through their message types.
 
+pub mod cache;
 pub mod connector;
 pub mod dispatcher;
 pub mod events;

@@ -1,0 +1,273 @@
+//! `CacheActor`: the one cache of the service. The HTTP edge, the connectors and the
+//! module proxies read topologies and project lists through it; whoever reads GNS3 on a
+//! miss `Put`s the result; the dispatcher forwards every event as `ApplyEvent` so cached
+//! entries are updated in place and a read right after an event is already fresh.
+//!
+//! Backend: memory (default) or Redis (deadpool-redis) when configured. If Redis fails,
+//! reads and writes fall back to memory at once (a read never fails because of Redis),
+//! the outage is logged once and counted, and Redis is checked again with a capped
+//! backoff. When it answers, the keys written meanwhile are deleted in Redis (their copy
+//! there may be stale, see `health.rs`), memory is cleared and Redis is used again.
+//!
+//! Ordering: writes (`Put*`, `Invalidate`, `ApplyEvent`) are `AtomicResponse`s, so they
+//! run one at a time in arrival order and a read sent after a write sees it. Reads run
+//! concurrently. Every Redis call is bounded by `cache.redis_timeout_ms`, so a hung Redis
+//! costs the operation that finds it one timeout, after which the cache stops using it.
+//!
+//! Several instances on one Redis: only the instance that ingests a server (the lease
+//! holder) should send that server's `ApplyEvent`s. Applying an event is idempotent but
+//! not commutative, so the same events re-applied late by another instance could undo a
+//! newer change. The stale-`Put` guard (`fetch_started`) is per instance; the TTL bounds
+//! what it cannot see.
+//!
+//! The actor never fails, so it needs no supervisor. Its logic lives in plain parts
+//! (`memory.rs` TTL map, `apply.rs` events, `health.rs` outage state, `redis_store.rs`);
+//! `ops.rs` holds the operations and `recovery.rs` the outage handling.
+
+pub mod apply;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod keys;
+pub mod memory;
+pub mod messages;
+mod ops;
+mod recovery;
+mod redis_store;
+pub mod stats;
+
+pub use config::{CacheConfig, RedisConfig, RedisTarget};
+pub use error::CacheError;
+pub use memory::{Clock, ManualClock, SystemClock};
+pub use messages::*;
+pub use stats::{Backend, CacheStats, RedisState};
+
+use actix::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use self::health::RedisHealth;
+use self::keys::Keys;
+use self::memory::MemoryStore;
+use self::redis_store::RedisStore;
+use self::stats::Counters;
+use crate::gns3::ProjectTopology;
+
+/// How often Redis is pinged while it is up, so an outage is noticed without traffic.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+/// How long "an event changed this key" is remembered for the stale-put check, and how
+/// many such keys at most.
+const RECENT_HORIZON: Duration = Duration::from_secs(300);
+const RECENT_MAX: usize = 10_000;
+
+/// A value of the memory backend.
+#[derive(Debug, Clone)]
+enum Cached {
+    Topology(ProjectTopology),
+    Projects(ProjectList),
+}
+
+/// The two kinds of cached values, for code shared by both.
+trait Entry: Serialize + DeserializeOwned + Clone + 'static {
+    fn from_cached(c: &Cached) -> Option<&Self>;
+    fn into_cached(self) -> Cached;
+}
+
+impl Entry for ProjectTopology {
+    fn from_cached(c: &Cached) -> Option<&Self> {
+        match c {
+            Cached::Topology(t) => Some(t),
+            Cached::Projects(_) => None,
+        }
+    }
+    fn into_cached(self) -> Cached {
+        Cached::Topology(self)
+    }
+}
+
+impl Entry for ProjectList {
+    fn from_cached(c: &Cached) -> Option<&Self> {
+        match c {
+            Cached::Projects(l) => Some(l),
+            Cached::Topology(_) => None,
+        }
+    }
+    fn into_cached(self) -> Cached {
+        Cached::Projects(self)
+    }
+}
+
+/// One entry an event concerns.
+#[derive(Debug, Clone)]
+enum Target {
+    Topology(String),
+    List(String),
+    /// Delete it (`project.deleted`).
+    Drop(String),
+}
+
+impl Target {
+    fn key(&self) -> &str {
+        match self {
+            Target::Topology(k) | Target::List(k) | Target::Drop(k) => k,
+        }
+    }
+}
+
+pub struct CacheActor {
+    cfg: CacheConfig,
+    ttl: Option<Duration>,
+    keys: Keys,
+    memory: MemoryStore<Cached>,
+    redis: Option<RedisStore>,
+    health: RedisHealth,
+    counters: Counters,
+    /// When an event last touched each key (real time, compared with `fetch_started`).
+    recent: HashMap<String, Instant>,
+    /// A Redis check is scheduled or running.
+    probing: bool,
+}
+
+impl CacheActor {
+    /// `redis: None` runs on memory only. Fails only on settings that cannot work.
+    pub fn new(cfg: CacheConfig, redis: Option<RedisConfig>) -> Result<Self, CacheError> {
+        Self::with_clock(cfg, redis, Arc::new(SystemClock))
+    }
+
+    /// As `new`, with the clock the memory backend's TTL follows (tests).
+    pub fn with_clock(
+        cfg: CacheConfig,
+        redis: Option<RedisConfig>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CacheError> {
+        cfg.validate("cache").map_err(CacheError::Config)?;
+        let redis = match redis {
+            Some(r) => {
+                r.validate("redis").map_err(CacheError::Config)?;
+                Some(RedisStore::new(&r, &cfg)?)
+            }
+            None => None,
+        };
+        Ok(Self {
+            ttl: cfg.ttl(),
+            keys: Keys::new(&cfg.prefix),
+            memory: MemoryStore::new(cfg.max_memory_entries, clock),
+            health: RedisHealth::new(
+                Duration::from_millis(cfg.redis_retry_initial_ms),
+                Duration::from_millis(cfg.redis_retry_max_ms),
+                cfg.max_memory_entries,
+            ),
+            redis,
+            counters: Counters::default(),
+            recent: HashMap::new(),
+            probing: false,
+            cfg,
+        })
+    }
+
+    fn stats(&mut self) -> CacheStats {
+        self.memory.purge_expired();
+        let redis = match (&self.redis, self.health.is_up()) {
+            (None, _) => RedisState::Disabled,
+            (Some(_), true) => RedisState::Up,
+            (Some(_), false) => RedisState::Down,
+        };
+        CacheStats {
+            backend: if redis == RedisState::Up { Backend::Redis } else { Backend::Memory },
+            redis,
+            redis_address: self.redis.as_ref().map(|r| r.address().to_owned()),
+            redis_down_since: self.health.down_since(),
+            ttl_secs: self.ttl.map(|d| d.as_secs_f64()).unwrap_or(0.0),
+            hits: self.counters.hits,
+            misses: self.counters.misses,
+            entries: self.memory.len(),
+            max_entries: self.memory.max_entries(),
+            evictions: self.memory.evictions(),
+            fallbacks: self.health.fallbacks,
+            fallback_ops: self.health.fallback_ops,
+            recoveries: self.health.recoveries,
+            redis_errors: self.health.errors,
+            events_applied: self.counters.events_applied,
+            events_invalidated: self.counters.events_invalidated,
+            stale_puts: self.counters.stale_puts,
+        }
+    }
+}
+
+impl Actor for CacheActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        if let Some(store) = &self.redis {
+            tracing::info!(redis = %store.address(), prefix = %self.cfg.prefix, ttl_secs = self.cfg.ttl,
+                "Cache uses Redis.");
+            self.check_health(ctx);
+            ctx.run_interval(HEALTH_INTERVAL, |act, ctx| act.check_health(ctx));
+        } else {
+            tracing::info!(
+                ttl_secs = self.cfg.ttl,
+                max_entries = self.cfg.max_memory_entries,
+                "Cache uses memory."
+            );
+        }
+    }
+}
+
+impl Handler<GetProjectTopology> for CacheActor {
+    type Result = ResponseActFuture<Self, Option<ProjectTopology>>;
+    fn handle(&mut self, msg: GetProjectTopology, _: &mut Context<Self>) -> Self::Result {
+        let key = self.keys.topology(&msg.server, msg.project_id);
+        self.read(key)
+    }
+}
+
+impl Handler<PutProjectTopology> for CacheActor {
+    type Result = AtomicResponse<Self, ()>;
+    fn handle(&mut self, msg: PutProjectTopology, _: &mut Context<Self>) -> Self::Result {
+        let key = self.keys.topology(&msg.server, msg.topology.project.project_id);
+        self.write(key, msg.topology, msg.fetch_started)
+    }
+}
+
+impl Handler<GetProjects> for CacheActor {
+    type Result = ResponseActFuture<Self, Option<ProjectList>>;
+    fn handle(&mut self, msg: GetProjects, _: &mut Context<Self>) -> Self::Result {
+        let key = self.keys.projects(&msg.server);
+        self.read(key)
+    }
+}
+
+impl Handler<PutProjects> for CacheActor {
+    type Result = AtomicResponse<Self, ()>;
+    fn handle(&mut self, msg: PutProjects, _: &mut Context<Self>) -> Self::Result {
+        let key = self.keys.projects(&msg.server);
+        self.write(key, msg.list, msg.fetch_started)
+    }
+}
+
+impl Handler<Invalidate> for CacheActor {
+    type Result = AtomicResponse<Self, ()>;
+    fn handle(&mut self, msg: Invalidate, _: &mut Context<Self>) -> Self::Result {
+        self.invalidate(&msg.server, msg.project_id)
+    }
+}
+
+impl Handler<ApplyEvent> for CacheActor {
+    type Result = AtomicResponse<Self, ()>;
+    fn handle(&mut self, msg: ApplyEvent, _: &mut Context<Self>) -> Self::Result {
+        self.apply_event(msg.0)
+    }
+}
+
+impl Handler<GetCacheStats> for CacheActor {
+    type Result = MessageResult<GetCacheStats>;
+    fn handle(&mut self, _: GetCacheStats, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.stats())
+    }
+}
+
+#[cfg(test)]
+mod tests;
