@@ -5,7 +5,9 @@
 //! once here, and a bad one is reported with the key that holds it.
 
 use config::{Config, Environment, File, FileFormat};
+use gns3_central_actors::cache::{CacheConfig, RedisConfig};
 use gns3_central_actors::connector::ConnectorConfig;
+use gns3_central_actors::dispatcher::DispatcherConfig;
 use gns3_central_actors::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -24,7 +26,9 @@ pub struct Settings {
     pub http: HttpSettings,
     pub log: LogSettings,
     pub gns3: Gns3Settings,
-    pub cache: CacheSettings,
+    /// The `PriorityDispatcher` (queues, history, delivery, priorities).
+    pub events: DispatcherConfig,
+    pub cache: CacheConfig,
     pub redis: RedisSettings,
 }
 
@@ -65,12 +69,6 @@ pub struct Gns3Settings {
 pub enum IngestModeSetting {
     Streams,
     Poll,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CacheSettings {
-    pub ttl: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -219,11 +217,10 @@ impl Settings {
                 self.gns3.topology_burst_ms
             )));
         }
-        if !(self.cache.ttl.is_finite() && self.cache.ttl >= 0.0) {
-            return Err(ConfigError(format!(
-                "cache.ttl: must be zero or more seconds, got {}",
-                self.cache.ttl
-            )));
+        self.cache.validate("cache").map_err(ConfigError)?;
+        self.events.validate("events").map_err(ConfigError)?;
+        if let Some(redis) = self.redis_config() {
+            redis.validate("redis").map_err(ConfigError)?;
         }
         let enabled: Vec<_> = self.gns3.servers.values().filter(|s| s.enabled).collect();
         if enabled.is_empty() {
@@ -244,6 +241,12 @@ impl Settings {
             return Err(ConfigError("redis.host: must not be empty when redis is enabled".into()));
         }
         Ok(())
+    }
+
+    /// The Redis to use, when enabled.
+    pub fn redis_config(&self) -> Option<RedisConfig> {
+        let r = &self.redis;
+        r.enabled.then(|| RedisConfig::from_settings(&r.url, &r.host, r.port, r.db, &r.password))
     }
 
     /// How the connectors ingest notifications.

@@ -3,10 +3,15 @@
 //! binds itself, so tests can ask for port 0 and learn the real port. With `test_mode`
 //! it first starts the in-process GNS3 stand-in and points the `default` server at it.
 
-use actix::Supervisor;
+use actix::{Actor, Supervisor};
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use gns3_central_actors::connector::{ApiVersionSetting, ConnectorConfig, Gns3Connector};
+use gns3_central_actors::cache::CacheActor;
+use gns3_central_actors::connector::{
+    ApiVersionSetting, ConnectorConfig, EventsSetup, Gns3Connector,
+};
+use gns3_central_actors::dispatcher::{PriorityDispatcher, Subscribe, SubscriptionFilter};
+use gns3_central_actors::events::sink::dispatcher_sink;
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -64,12 +69,42 @@ impl Application {
         let listener = TcpListener::bind(addr)?;
         let port = listener.local_addr()?.port();
 
+        let cache = CacheActor::new(settings.cache.clone(), settings.redis_config())
+            .map_err(std::io::Error::other)?
+            .start();
+        // The dispatcher runs on its own thread, so a flood of events never slows the
+        // HTTP workers or the connectors down.
+        let dispatcher = (!opts.no_events)
+            .then(|| PriorityDispatcher::new(settings.events.clone()).start_on_own_thread());
+        if let Some(d) = &dispatcher {
+            // The cache follows every event, so topology reads are fresh without a TTL wait.
+            d.send(Subscribe {
+                label: "cache".into(),
+                filter: SubscriptionFilter::all(),
+                recipient: cache.clone().recipient(),
+            })
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)?;
+        }
+        let ingest_enabled = dispatcher.is_some() && settings.gns3.auto_monitor;
         let mut servers = BTreeMap::new();
         for cfg in settings.servers() {
             let cfg = cfg.clone();
-            tracing::info!(server = %cfg.name, url = %cfg.base_url(), "Starting GNS3 connector.");
+            tracing::info!(server = %cfg.name, url = %cfg.base_url(), events = ingest_enabled,
+                "Starting GNS3 connector.");
             let name = cfg.name.clone();
-            servers.insert(name, Supervisor::start(move |_| Gns3Connector::new(cfg)));
+            let addr = match (&dispatcher, ingest_enabled) {
+                (Some(d), true) => {
+                    let (d, ingest) = (d.clone(), settings.ingest_config());
+                    Supervisor::start(move |_| {
+                        let setup = EventsSetup::new(&cfg.name, ingest, dispatcher_sink(d));
+                        Gns3Connector::with_events(cfg, setup)
+                    })
+                }
+                _ => Supervisor::start(move |_| Gns3Connector::new(cfg)),
+            };
+            servers.insert(name, addr);
         }
         let default_server = if servers.contains_key("default") {
             "default".to_owned()
@@ -85,6 +120,9 @@ impl Application {
             started_at: chrono::Utc::now(),
             started: Instant::now(),
             events_enabled: !opts.no_events,
+            ingest_enabled,
+            dispatcher,
+            cache,
         });
 
         let max_body = settings.http.max_body_bytes;

@@ -4,7 +4,9 @@
 
 use actix::{Addr, Handler, Message};
 use chrono::{DateTime, Utc};
+use gns3_central_actors::cache::CacheActor;
 use gns3_central_actors::connector::{ConnectorError, Gns3Connector};
+use gns3_central_actors::dispatcher::PriorityDispatcher;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,6 +23,11 @@ pub struct AppState {
     pub started: Instant,
     /// `serve --no-events`: ingestion and dispatch are off.
     pub events_enabled: bool,
+    /// Whether the connectors follow GNS3's notifications (`gns3.auto_monitor`, not `--no-events`).
+    pub ingest_enabled: bool,
+    /// The event dispatcher (absent with `--no-events`).
+    pub dispatcher: Option<Addr<PriorityDispatcher>>,
+    pub cache: Addr<CacheActor>,
 }
 
 impl AppState {
@@ -38,6 +45,17 @@ impl AppState {
     {
         let addr = self.connector(server)?;
         Ok(addr.send(msg).await??)
+    }
+
+    /// The dispatcher, or 503 `events_disabled` when the service runs with `--no-events`.
+    pub fn dispatcher(&self) -> Result<&Addr<PriorityDispatcher>, ApiError> {
+        self.dispatcher.as_ref().ok_or_else(|| {
+            ApiError::new(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "events_disabled",
+                "live events are off (the service runs with --no-events)",
+            )
+        })
     }
 
     pub fn uptime_secs(&self) -> f64 {

@@ -7,7 +7,7 @@ use actix_web::{get, http::header, web, HttpResponse};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::routes::{health, legacy, nodes, projects, servers, topology};
+use crate::routes::{events, health, legacy, nodes, projects, servers, topology};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,9 +25,10 @@ use crate::routes::{health, legacy, nodes, projects, servers, topology};
         nodes::list_nodes, nodes::get_node, nodes::node_action, nodes::list_links,
         topology::all_topology, topology::server_topology, topology::project_topology,
         topology::refresh,
+        events::history, events::stats, events::legacy_stats, events::dead_letters,
         legacy::status, legacy::topology, legacy::start_node, legacy::stop_node,
         legacy::restart_node, legacy::start_project, legacy::refresh_topology,
-        legacy::create_module_interface, legacy::events_stats, legacy::old_status,
+        legacy::create_module_interface, legacy::old_status,
         legacy::old_start_node, legacy::old_topology,
     ),
     tags(
@@ -38,6 +39,7 @@ use crate::routes::{health, legacy, nodes, projects, servers, topology};
         (name = "nodes", description = "Nodes and node actions"),
         (name = "links", description = "Links"),
         (name = "topology", description = "Whole topologies"),
+        (name = "events", description = "Event history, statistics and dead letters"),
         (name = "original API", description = "Paths of the original service, kept working"),
     )
 )]

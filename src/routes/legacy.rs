@@ -1,7 +1,7 @@
 //! The original service's paths, kept working for existing scripts:
 //! `/api/common/api/gns3-central/{status,topology,start_node,stop_node,restart_node,
 //! start_project,refresh_topology,create_module_interface}/`,
-//! `/api/common/api/gns3-events/stats/`, and the older `/api/gns3/status/`,
+//! and the older `/api/gns3/status/`,
 //! `/api/gns3/nodes/start/`, `/api/gns3/topology/`. They answer with the same objects as
 //! the `/api/v2/` equivalents; action bodies are `{"project_id","node_id"}` plus an
 //! optional `"server"` (default: the default server).
@@ -29,7 +29,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(start_project)
         .service(refresh_topology)
         .service(create_module_interface)
-        .service(events_stats)
         .service(old_status)
         .service(old_start_node)
         .service(old_topology);
@@ -163,14 +162,6 @@ pub async fn refresh_topology(
 #[post("/api/common/api/gns3-central/create_module_interface/")]
 pub async fn create_module_interface() -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_implemented("the module interface"))
-}
-
-/// Event statistics (not built yet: answers 501).
-#[utoipa::path(get, path = "/api/common/api/gns3-events/stats/", tag = "original API",
-    responses((status = 501, description = "Live events are not built yet", body = ErrorBody)))]
-#[get("/api/common/api/gns3-events/stats/")]
-pub async fn events_stats() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_implemented("event statistics"))
 }
 
 /// Service status (oldest compatibility path).

@@ -3,6 +3,7 @@
 //! (and so before GNS3) runs.
 
 pub mod body;
+pub mod events;
 pub mod health;
 pub mod legacy;
 pub mod nodes;
@@ -66,6 +67,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(topology::all_topology)
         .service(topology::server_topology)
         .service(topology::project_topology)
-        .service(topology::refresh);
+        .service(topology::refresh)
+        .service(events::history)
+        .service(events::stats)
+        .service(events::legacy_stats)
+        .service(events::dead_letters);
     legacy::configure(cfg);
 }

@@ -12,6 +12,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
+use gns3_central_actors::cache::GetCacheStats;
+use gns3_central_actors::dispatcher::GetStats;
 use gns3_central_actors::gns3::Compute;
 use crate::state::AppState;
 
@@ -40,6 +42,9 @@ pub struct ComponentStatus {
     pub implemented: bool,
     pub enabled: bool,
     pub note: String,
+    /// The component's own statistics (cache: `CacheStats`; events: `DispatcherStats`).
+    #[schema(value_type = Object)]
+    pub details: Option<serde_json::Value>,
 }
 
 /// Asks every connector for its status, concurrently. A connector that does not answer
@@ -91,17 +96,55 @@ pub async fn build_status(state: &AppState) -> ServiceStatus {
         },
         ready: servers.iter().all(|s| s.connected),
         servers,
-        cache: ComponentStatus {
-            implemented: false,
-            enabled: false,
-            note: "placeholder: the topology cache is not built yet; every read goes to GNS3"
-                .into(),
+        cache: cache_status(state).await,
+        events: events_status(state).await,
+    }
+}
+
+async fn cache_status(state: &AppState) -> ComponentStatus {
+    match state.cache.send(GetCacheStats).await {
+        Ok(stats) => ComponentStatus {
+            implemented: true,
+            enabled: true,
+            note: format!("backend {:?}, {} hits, {} misses", stats.backend, stats.hits, stats.misses)
+                .to_lowercase(),
+            details: serde_json::to_value(stats).ok(),
         },
-        events: ComponentStatus {
-            implemented: false,
-            enabled: state.events_enabled,
-            note: "placeholder: live events (notification ingestion, dispatcher) are not built yet"
-                .into(),
+        Err(e) => ComponentStatus {
+            implemented: true,
+            enabled: false,
+            note: format!("the cache does not answer: {e}"),
+            details: None,
+        },
+    }
+}
+
+async fn events_status(state: &AppState) -> ComponentStatus {
+    let Some(d) = &state.dispatcher else {
+        return ComponentStatus {
+            implemented: true,
+            enabled: false,
+            note: "off (--no-events)".into(),
+            details: None,
+        };
+    };
+    match d.send(GetStats).await {
+        Ok(stats) => ComponentStatus {
+            implemented: true,
+            enabled: true,
+            note: format!(
+                "epoch {}, last seq {}, ingestion {}",
+                stats.epoch,
+                stats.last_seq,
+                if state.ingest_enabled { "on" } else { "off (gns3.auto_monitor = false)" }
+            ),
+            details: serde_json::to_value(stats).ok(),
+        },
+        Err(e) => ComponentStatus {
+            implemented: true,
+            enabled: false,
+            note: format!("the dispatcher does not answer: {e}"),
+            details: None,
         },
     }
 }

@@ -1,10 +1,14 @@
 //! Topology reads: every server, one server, or one project, and the refresh call.
-//! Until the cache exists every read goes to GNS3, so "refresh" is a plain fresh read.
+//! Reads are served from the cache when it holds them; a refresh drops the cached
+//! entries first, so it always reads GNS3.
 
 use actix_web::{get, post, web, HttpResponse};
 use futures_util::future::join_all;
-use gns3_central_actors::connector::FetchTopology;
-use gns3_central_actors::gns3::ServerTopology;
+use chrono::{DateTime, Utc};
+use gns3_central_actors::cache::{GetProjectTopology, GetProjects, Invalidate, ProjectList, PutProjectTopology, PutProjects};
+use gns3_central_actors::connector::{FetchTopology, GetServerStatus};
+use gns3_central_actors::gns3::{ProjectTopology, ServerTopology};
+use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -39,7 +43,7 @@ pub struct TopologyQuery {
 /// (then with the first server's error, e.g. 503 when GNS3 is down).
 pub async fn read_all(state: &AppState) -> Result<Topology, ApiError> {
     let results = join_all(state.servers.keys().map(|name| async move {
-        (name.clone(), state.ask(name, FetchTopology { project_id: None }).await)
+        (name.clone(), read_one(state, name, None).await)
     }))
     .await;
     let mut servers = Vec::new();
@@ -67,13 +71,59 @@ pub async fn read_all(state: &AppState) -> Result<Topology, ApiError> {
     }
 }
 
-/// One server, optionally one project of it.
+/// One server, optionally one project of it: from the cache when it holds every part
+/// (kept fresh by events, else valid for `cache.ttl`), otherwise from GNS3, and the
+/// answer is cached.
 pub async fn read_one(
     state: &AppState,
     server: &str,
     project_id: Option<Uuid>,
 ) -> Result<ServerTopology, ApiError> {
-    state.ask(server, FetchTopology { project_id }).await
+    let addr = state.connector(server)?;
+    if let Some(cached) = cached(state, server, project_id).await {
+        let status = addr.send(GetServerStatus).await?;
+        return Ok(ServerTopology {
+            server: server.to_owned(),
+            gns3_version: status.gns3_version,
+            api_version: status.api_version,
+            fetched_at: cached.0,
+            projects: cached.1,
+        });
+    }
+    let started = Instant::now();
+    let topology = state.ask(server, FetchTopology { project_id }).await?;
+    for p in &topology.projects {
+        state.cache.do_send(PutProjectTopology::new(server, p.clone()).fetched_since(started));
+    }
+    if project_id.is_none() {
+        let list = ProjectList {
+            fetched_at: topology.fetched_at,
+            projects: topology.projects.iter().map(|p| p.project.clone()).collect(),
+        };
+        state.cache.do_send(PutProjects::new(server, list).fetched_since(started));
+    }
+    Ok(topology)
+}
+
+/// The cached parts, when every one is there: (when the oldest was read, projects).
+async fn cached(
+    state: &AppState,
+    server: &str,
+    project_id: Option<Uuid>,
+) -> Option<(DateTime<Utc>, Vec<ProjectTopology>)> {
+    let get = |project_id| GetProjectTopology { server: server.to_owned(), project_id };
+    match project_id {
+        Some(id) => {
+            let t = state.cache.send(get(id)).await.ok()??;
+            Some((Utc::now(), vec![t]))
+        }
+        None => {
+            let list = state.cache.send(GetProjects { server: server.to_owned() }).await.ok()??;
+            let parts = join_all(list.projects.iter().map(|p| state.cache.send(get(p.project_id)))).await;
+            let projects = parts.into_iter().map(|r| r.ok().flatten()).collect::<Option<Vec<_>>>()?;
+            Some((list.fetched_at, projects))
+        }
+    }
 }
 
 /// Everything: each server with its projects, nodes and links.
@@ -147,6 +197,7 @@ pub async fn refresh(
 /// Shared by the v2 and the original refresh paths: an empty body means everything.
 pub async fn refresh_scoped(state: &AppState, raw: &[u8]) -> Result<Topology, ApiError> {
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
+        invalidate_all(state);
         return read_all(state).await;
     }
     let value: serde_json::Value = serde_json::from_slice(raw).map_err(|e| {
@@ -155,12 +206,24 @@ pub async fn refresh_scoped(state: &AppState, raw: &[u8]) -> Result<Topology, Ap
     let server = body::optional_str(&value, "server")?;
     let project_id = body::optional_uuid(&value, "project_id")?;
     match (server, project_id) {
-        (None, None) => read_all(state).await,
+        (None, None) => {
+            invalidate_all(state);
+            read_all(state).await
+        }
         (server, project_id) => {
             let name = server.unwrap_or(&state.default_server);
+            state.connector(name)?;
+            // A refresh re-reads the whole server's entries, project list included.
+            state.cache.do_send(Invalidate { server: name.to_owned(), project_id: None });
             let t = read_one(state, name, project_id).await?;
             Ok(Topology { servers: vec![t], unavailable: vec![] })
         }
+    }
+}
+
+fn invalidate_all(state: &AppState) {
+    for server in state.servers.keys() {
+        state.cache.do_send(Invalidate { server: server.clone(), project_id: None });
     }
 }
 

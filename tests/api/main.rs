@@ -9,6 +9,7 @@ mod bad_input;
 mod cli;
 mod contract;
 mod docs;
+mod events;
 mod outage;
 mod real_gns3;
 mod testbed_selftest;

@@ -103,7 +103,11 @@ pub fn apply_to_topology(topo: &mut ProjectTopology, event: &Event) -> Outcome {
             topo.links.retain(|l| l.link_id != link_id);
             changed_if(before != topo.links.len())
         }
-        ProjectOpened | ProjectClosed | ProjectUpdated => {
+        // GNS3 lists the nodes and links of a closed project in a reduced form (no status,
+        // no ports), and on opening re-sends objects the deriver finds unchanged: a
+        // topology cached before the opening must be read again in full.
+        ProjectOpened => Outcome::Invalidate("project opened: GNS3's full objects are read again"),
+        ProjectClosed | ProjectUpdated => {
             let Some(obj) = event.data.as_object().filter(|o| !o.is_empty()) else {
                 return match project_status(kind) {
                     Some(status) => set_project_status(&mut topo.project, status),

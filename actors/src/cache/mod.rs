@@ -262,6 +262,14 @@ impl Handler<ApplyEvent> for CacheActor {
     }
 }
 
+/// The cache subscribes to the dispatcher like any consumer: every event is applied.
+impl Handler<crate::dispatcher::Deliver> for CacheActor {
+    type Result = AtomicResponse<Self, ()>;
+    fn handle(&mut self, msg: crate::dispatcher::Deliver, _: &mut Context<Self>) -> Self::Result {
+        self.apply_event(msg.event)
+    }
+}
+
 impl Handler<GetCacheStats> for CacheActor {
     type Result = MessageResult<GetCacheStats>;
     fn handle(&mut self, _: GetCacheStats, _: &mut Context<Self>) -> Self::Result {

@@ -29,7 +29,7 @@ use super::backoff::Backoff;
 use super::core::{ConnectorCore, EventSink};
 use crate::events::derive::{Deriver, StreamId};
 use crate::events::NewEvent;
-use crate::gns3::{Gns3Error, StreamEnd};
+use crate::gns3::{Gns3Error, NotificationStream, StreamEnd};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IngestMode {
@@ -105,19 +105,33 @@ impl Ingest {
         let mut backoff = Backoff::new(STREAM_BACKOFF_INITIAL, STREAM_BACKOFF_MAX, 0.2);
         loop {
             self.core.wait_connected().await;
+            // Streams: the controller stream is opened *before* the topology is read, so
+            // nothing GNS3 sends between the read and the stream is lost (it waits in the
+            // socket until the read is done).
+            let stream = match self.cfg.mode {
+                IngestMode::Poll => None,
+                IngestMode::Streams => match self.core.client().open_stream(None).await {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        tracing::debug!(server = %self.core.name(), error = %e, "Cannot open the controller stream.");
+                        actix_rt::time::sleep(backoff.next_delay()).await;
+                        continue;
+                    }
+                },
+            };
             if let Err(e) = self.sync().await {
                 tracing::warn!(server = %self.core.name(), error = %e, "Could not read the topology for events.");
                 actix_rt::time::sleep(backoff.next_delay()).await;
                 continue;
             }
-            match self.cfg.mode {
-                IngestMode::Poll => {
+            match stream {
+                None => {
                     actix_rt::time::sleep(self.cfg.poll_interval).await;
                 }
-                IngestMode::Streams => {
+                Some(stream) => {
                     self.follow_open_projects();
                     let began = Instant::now();
-                    let end = self.controller_stream().await;
+                    let end = self.controller_stream(stream).await;
                     if began.elapsed() > STREAM_BACKOFF_MAX {
                         backoff.reset();
                     }
@@ -184,11 +198,7 @@ impl Ingest {
         }
     }
 
-    async fn controller_stream(self: &Rc<Self>) -> StreamEnd {
-        let mut stream = match self.core.client().open_stream(None).await {
-            Ok(s) => s,
-            Err(e) => return StreamEnd::Broken(e.to_string()),
-        };
+    async fn controller_stream(self: &Rc<Self>, mut stream: NotificationStream) -> StreamEnd {
         tracing::info!(server = %self.core.name(), "Following GNS3's controller notifications.");
         loop {
             match stream.next(self.cfg.silence).await {
@@ -228,7 +238,10 @@ impl Ingest {
 
     async fn project_stream(self: Rc<Self>, project_id: Uuid) {
         let mut backoff = Backoff::new(STREAM_BACKOFF_INITIAL, STREAM_BACKOFF_MAX, 0.2);
-        let mut gap = false;
+        // Also the first opening follows a gap: what GNS3 sent between the project's
+        // creation (or opening) and this stream is caught by a resync (debounced, so many
+        // projects followed at once cost one read).
+        let mut gap = true;
         loop {
             self.core.wait_connected().await;
             if !self.state.deriver.borrow().open_projects().contains(&project_id) {

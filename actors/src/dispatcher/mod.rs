@@ -1,4 +1,282 @@
-//! The `PriorityDispatcher` and its plain-struct cores (being built: see the live-events
-//! issue). `queue` holds the four bounded priority mailboxes.
+//! `PriorityDispatcher`: the one actor between event producers (connectors, modules, the
+//! Redis bridge) and consumers (WebSocket sessions, module proxies). It owns a
+//! `DispatcherCore` (four bounded priority queues, numbering and history, subscribers and
+//! their filters, retries and dead letters, statistics) and answers `messages.rs`.
+//!
+//! Publishing only queues; events are dispatched in turns: a turn dispatches at most
+//! `batch_size` events or runs for `turn_budget_us`, then the actor goes back to its
+//! mailbox (new publishes, subscriptions, stats). A turn is scheduled on the actor's own
+//! context when the mailbox has been read; and because actix reads a mailbox until it is
+//! empty, a publisher refilling it from another thread could keep turns from ever running:
+//! so a publish that finds a whole turn's time spent on the mailbox since the last turn
+//! runs a turn right there. Time is thus shared about evenly between taking publishes and
+//! dispatching under a flood. A CRITICAL event is dispatched by its own publish handler:
+//! it waits only for the publishes ahead of it in the mailbox (at most `mailbox_capacity`
+//! for publishers using `send` or `try_send`) and the turn running when it arrived (a
+//! turn ends within `turn_budget_us`, or after one event when one fan-out takes longer). Continuation turns yield to the runtime first, so other actors on the same
+//! thread keep running; still, give the dispatcher its own arbiter (`start_on_own_thread`).
+//!
+//! Retries of deliveries to full mailboxes run from one timer set to the earliest due.
 
+pub mod config;
+mod core;
+pub mod delivery;
+mod encode;
+pub mod error;
+pub mod filter;
+pub mod history;
+pub mod messages;
 pub mod queue;
+pub mod stats;
+pub mod subscribers;
+
+#[cfg(test)]
+mod actor_tests;
+#[cfg(test)]
+mod tests;
+
+pub use self::core::{DispatcherCore, HistoryPage, Published, Subscription, MAX_TYPE_LEN};
+pub use config::{DeliveryConfig, DispatcherConfig};
+pub use delivery::{DeadLetter, DeadLetterReason, DeadLetters, EventSink, SharedEvent, SinkStatus};
+pub use error::DispatchError;
+pub use filter::{FilterError, SubscriptionFilter};
+pub use history::{Gap, History, HistoryEntry, Origin, Unrecoverable};
+pub use messages::*;
+pub use queue::{Priority, PriorityQueues, Push};
+pub use stats::{Counters, DispatcherStats, Percentiles};
+pub use subscribers::SubscriberId;
+
+use actix::prelude::*;
+use std::time::{Duration, Instant};
+
+/// Overload warnings are logged at most this often (with the counts since the last one).
+const OVERLOAD_LOG_EVERY: Duration = Duration::from_secs(10);
+
+pub struct PriorityDispatcher {
+    core: DispatcherCore<Recipient<Deliver>>,
+    turn_scheduled: bool,
+    /// When the last turn ended (for running one from a publish under a flood).
+    last_turn: Instant,
+    /// The pending retry timer and when it fires.
+    retry_timer: Option<(Instant, SpawnHandle)>,
+    overload: OverloadLog,
+}
+
+#[derive(Default)]
+struct OverloadLog {
+    shed: u64,
+    refused: u64,
+    last: Option<Instant>,
+}
+
+impl OverloadLog {
+    fn note(&mut self, shed: bool, refused: bool, now: Instant) {
+        self.shed += u64::from(shed);
+        self.refused += u64::from(refused);
+        if self.last.is_some_and(|t| now.duration_since(t) < OVERLOAD_LOG_EVERY) {
+            return;
+        }
+        tracing::warn!(shed = self.shed, refused = self.refused,
+            "Event queues full: shedding LOW/NORMAL events, refusing HIGH/CRITICAL ones.");
+        self.shed = 0;
+        self.refused = 0;
+        self.last = Some(now);
+    }
+}
+
+/// One drain turn, sent to itself.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RunTurn;
+
+impl PriorityDispatcher {
+    /// A dispatcher with a fresh epoch (history in memory only).
+    pub fn new(cfg: DispatcherConfig) -> Self {
+        Self::with_origin(cfg, Origin::fresh())
+    }
+
+    /// A dispatcher continuing an epoch and seq kept elsewhere (a persistent store).
+    pub fn with_origin(cfg: DispatcherConfig, origin: Origin) -> Self {
+        Self {
+            core: DispatcherCore::new(cfg, origin),
+            turn_scheduled: false,
+            last_turn: Instant::now(),
+            retry_timer: None,
+            overload: OverloadLog::default(),
+        }
+    }
+
+    /// Starts the dispatcher on a new arbiter (its own thread). Call within a running
+    /// actix system.
+    pub fn start_on_own_thread(self) -> Addr<Self> {
+        let arbiter = Arbiter::new();
+        Self::start_in_arbiter(&arbiter.handle(), move |_| self)
+    }
+
+    fn schedule_turn(&mut self, ctx: &mut Context<Self>) {
+        if !self.turn_scheduled && self.core.queued() > 0 {
+            self.turn_scheduled = true;
+            // Runs once the mailbox has been read: publishes that arrived together are
+            // queued (and ordered by priority) before the turn starts.
+            ctx.notify(RunTurn);
+        }
+    }
+
+    /// One turn of dispatching (and the retries that are due).
+    fn run_turn(&mut self) {
+        let budget = self.core.config().turn_budget();
+        let batch = self.core.config().batch_size;
+        let start = Instant::now();
+        self.core.drain(batch, Some(start + budget));
+        if self.core.next_retry_at().is_some_and(|t| t <= start) {
+            self.core.retry_due(start);
+        }
+        self.last_turn = Instant::now();
+    }
+
+    /// The scheduled turn; schedules the next one while events wait.
+    fn turn(&mut self, ctx: &mut Context<Self>) {
+        self.turn_scheduled = false;
+        self.run_turn();
+        if self.core.queued() > 0 {
+            self.turn_scheduled = true;
+            // Let the runtime run other tasks, and this actor read its mailbox, first.
+            ctx.spawn(tokio::task::yield_now().into_actor(self).map(|_, act, ctx| act.turn(ctx)));
+        }
+        self.arm_retry(ctx);
+    }
+
+    /// Keeps one timer set for the earliest retry due.
+    fn arm_retry(&mut self, ctx: &mut Context<Self>) {
+        let Some(at) = self.core.next_retry_at() else {
+            if let Some((_, h)) = self.retry_timer.take() {
+                ctx.cancel_future(h);
+            }
+            return;
+        };
+        if let Some((t, h)) = self.retry_timer {
+            if t <= at {
+                return;
+            }
+            ctx.cancel_future(h);
+        }
+        let delay = at.saturating_duration_since(Instant::now());
+        let h = ctx.run_later(delay, |act, ctx| {
+            act.retry_timer = None;
+            act.core.retry_due(Instant::now());
+            act.arm_retry(ctx);
+        });
+        self.retry_timer = Some((at, h));
+    }
+}
+
+impl Actor for PriorityDispatcher {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.core.config().mailbox_capacity);
+        tracing::info!(epoch = %self.core.epoch(), last_seq = self.core.latest_seq(), "Event dispatcher started.");
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        tracing::info!(epoch = %self.core.epoch(), last_seq = self.core.latest_seq(),
+            queued = self.core.queued(), "Event dispatcher stopped.");
+    }
+}
+
+impl Handler<RunTurn> for PriorityDispatcher {
+    type Result = ();
+    fn handle(&mut self, _: RunTurn, ctx: &mut Self::Context) {
+        self.turn(ctx);
+    }
+}
+
+impl Handler<Publish> for PriorityDispatcher {
+    type Result = Result<(), DispatchError>;
+    fn handle(&mut self, msg: Publish, ctx: &mut Self::Context) -> Self::Result {
+        let now = Instant::now();
+        let outcome = self.core.publish(msg.0, now);
+        match &outcome {
+            Ok(Published::Queued(_)) | Err(DispatchError::InvalidEvent(_)) => {}
+            Ok(Published::QueuedShedding { .. } | Published::Shed(_)) => self.overload.note(true, false, now),
+            Err(_) => self.overload.note(false, true, now),
+        }
+        let critical = matches!(
+            outcome,
+            Ok(Published::Queued(Priority::Critical) | Published::QueuedShedding { priority: Priority::Critical, .. })
+        );
+        // A CRITICAL event is dispatched at once (no fan-out is ever in progress while a
+        // handler runs); otherwise a turn runs here once the mailbox has had a whole
+        // turn's time (see the module docs).
+        if critical || (self.core.queued() > 0 && now.duration_since(self.last_turn) >= self.core.config().turn_budget())
+        {
+            self.run_turn();
+            self.arm_retry(ctx);
+        }
+        self.schedule_turn(ctx);
+        outcome.map(|_| ())
+    }
+}
+
+impl Handler<Subscribe> for PriorityDispatcher {
+    type Result = Result<SubscriberId, DispatchError>;
+    fn handle(&mut self, msg: Subscribe, _: &mut Self::Context) -> Self::Result {
+        let id = self.core.subscribe(msg.label, msg.filter, msg.recipient)?;
+        tracing::debug!(subscriber = %id, "Subscribed.");
+        Ok(id)
+    }
+}
+
+impl Handler<SubscribeWithReplay> for PriorityDispatcher {
+    type Result = Result<Subscription, DispatchError>;
+    fn handle(&mut self, msg: SubscribeWithReplay, _: &mut Self::Context) -> Self::Result {
+        let since = msg.since.as_deref();
+        let sub = self.core.subscribe_with_replay(msg.label, msg.filter, msg.recipient, since, msg.max_replay)?;
+        tracing::debug!(subscriber = %sub.id, recovered = sub.replay.is_ok(), "Subscribed with replay.");
+        Ok(sub)
+    }
+}
+
+impl Handler<Unsubscribe> for PriorityDispatcher {
+    type Result = bool;
+    fn handle(&mut self, msg: Unsubscribe, ctx: &mut Self::Context) -> bool {
+        let found = self.core.unsubscribe(msg.id);
+        self.arm_retry(ctx);
+        found
+    }
+}
+
+impl Handler<UpdateSubscription> for PriorityDispatcher {
+    type Result = Result<(), DispatchError>;
+    fn handle(&mut self, msg: UpdateSubscription, _: &mut Self::Context) -> Self::Result {
+        self.core.update_subscription(msg.id, msg.filter)
+    }
+}
+
+impl Handler<GetHistory> for PriorityDispatcher {
+    type Result = Result<HistoryPage, Unrecoverable>;
+    fn handle(&mut self, msg: GetHistory, _: &mut Self::Context) -> Self::Result {
+        self.core.history_page(msg.since.as_deref(), msg.limit, msg.filter.as_ref())
+    }
+}
+
+impl Handler<GetStats> for PriorityDispatcher {
+    type Result = MessageResult<GetStats>;
+    fn handle(&mut self, _: GetStats, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.core.stats())
+    }
+}
+
+impl Handler<GetDeadLetters> for PriorityDispatcher {
+    type Result = MessageResult<GetDeadLetters>;
+    fn handle(&mut self, msg: GetDeadLetters, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.core.dead_letters(msg.limit))
+    }
+}
+
+impl Handler<GetPosition> for PriorityDispatcher {
+    type Result = MessageResult<GetPosition>;
+    fn handle(&mut self, _: GetPosition, _: &mut Self::Context) -> Self::Result {
+        MessageResult(Position { epoch: self.core.epoch().to_owned(), last_seq: self.core.latest_seq() })
+    }
+}

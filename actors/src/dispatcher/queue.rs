@@ -2,9 +2,11 @@
 //! ordering, starvation and shedding rules are unit-tested and benchmarked without actix.
 //!
 //! - Strict priority CRITICAL > HIGH > NORMAL > LOW, with a starvation guard: after
-//!   `burst` pops in a row from higher classes while a lower class waits, the highest
-//!   waiting lower class gets one pop. Lower classes thus keep a share of at least
-//!   1/(burst+1) under sustained load, and CRITICAL still waits at most one pop.
+//!   `burst` pops in a row from higher classes while a lower class waits, a waiting lower
+//!   class gets one pop. The guard's turns rotate among the waiting lower classes, so with
+//!   HIGH and NORMAL both saturated LOW still gets its turns. Lower classes together thus
+//!   keep a share of at least 1/(burst+1) under sustained load, and CRITICAL still waits
+//!   at most one pop.
 //! - One capacity for all four. When full, room is made by shedding the oldest LOW, then
 //!   the oldest NORMAL, and only for an item of a higher or equal class. HIGH and
 //!   CRITICAL are never dropped: when nothing can be shed they are refused, and the
@@ -79,6 +81,8 @@ pub struct PriorityQueues<T> {
     burst: u32,
     /// Consecutive pops from a class higher than some waiting class.
     streak: u32,
+    /// The class the guard served last (its next turn goes to the next one below or around).
+    guard_last: Priority,
 }
 
 impl<T> PriorityQueues<T> {
@@ -89,6 +93,7 @@ impl<T> PriorityQueues<T> {
             capacity: capacity.max(1),
             burst,
             streak: 0,
+            guard_last: Priority::Low,
         }
     }
 
@@ -106,6 +111,11 @@ impl<T> PriorityQueues<T> {
 
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// The newest item of a class (the one `push` just queued there).
+    pub fn back(&self, p: Priority) -> Option<&T> {
+        self.queues[p as usize].back()
     }
 
     pub fn push(&mut self, p: Priority, item: T) -> Push<T> {
@@ -135,8 +145,15 @@ impl<T> PriorityQueues<T> {
             .filter(|p| *p > first)
             .find(|p| !self.queues[*p as usize].is_empty());
         let chosen = match lower_waiting {
-            Some(lower) if self.burst > 0 && self.streak >= self.burst => {
+            Some(highest_lower) if self.burst > 0 && self.streak >= self.burst => {
                 self.streak = 0;
+                // Rotate: the first waiting lower class after the one served last time.
+                let after_last = Priority::ALL
+                    .into_iter()
+                    .filter(|p| *p > first && *p > self.guard_last)
+                    .find(|p| !self.queues[*p as usize].is_empty());
+                let lower = after_last.unwrap_or(highest_lower);
+                self.guard_last = lower;
                 lower
             }
             Some(_) => {
@@ -178,6 +195,39 @@ mod tests {
         // three HIGH, then the waiting LOW gets its turn
         assert_eq!(first_five[3], (Low, 1000));
         assert!(first_five.iter().filter(|(p, _)| *p == High).count() == 4);
+    }
+
+    #[test]
+    fn starvation_guard_rotates_among_waiting_lower_classes() {
+        let mut q = PriorityQueues::new(10_000, 2);
+        for i in 0..1000 {
+            q.push(High, i);
+            q.push(Normal, i);
+            q.push(Low, i);
+        }
+        let mut served = [0usize; 4];
+        for _ in 0..300 {
+            let (p, _) = q.pop().unwrap();
+            served[p as usize] += 1;
+        }
+        // 2 of every 3 pops are HIGH; the guard's turns alternate NORMAL, LOW.
+        assert_eq!(served[High as usize], 200);
+        assert_eq!(served[Normal as usize], 50);
+        assert_eq!(served[Low as usize], 50);
+    }
+
+    #[test]
+    fn guarded_share_is_at_least_one_in_burst_plus_one() {
+        for burst in [1u32, 4, 8] {
+            let mut q = PriorityQueues::new(100_000, burst);
+            for i in 0..20_000 {
+                q.push(Critical, i);
+                q.push(Low, i);
+            }
+            let pops = 9_000;
+            let low = (0..pops).filter(|_| q.pop().unwrap().0 == Low).count();
+            assert_eq!(low, pops / (burst as usize + 1), "burst {burst}");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use uuid::Uuid;
 pub use crate::dispatcher::queue::Priority;
 
 pub mod derive;
+pub mod sink;
 pub use derive::{Deriver, StreamId};
 
 /// The event types gns3-central derives itself.

@@ -1,0 +1,366 @@
+//! `DispatcherCore`: the whole dispatcher without actix, so ordering, shedding, numbering,
+//! fan-out, retries and replay are unit-tested and benchmarked directly. The actor owns
+//! one and calls it from its handlers.
+//!
+//! - `publish` gives an event its priority (config override, else the type's default,
+//!   NORMAL for module types) and queues it: a full queue sheds LOW then NORMAL (counted
+//!   per type), and refuses HIGH/CRITICAL with `DispatchError::Backpressure`.
+//! - `drain` pops by priority, numbers each event (seq is assigned here, at dispatch, so
+//!   history order is delivery order), serializes it once, appends it to the history and
+//!   hands the same `Arc<Event>` and `Bytes` to every matching subscriber.
+//! - Replay reads the history; because the core is driven by one actor, a subscription
+//!   registered in the same call as its replay sees every later event live and none twice.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::config::DispatcherConfig;
+use super::delivery::{DeadLetter, DeadLetters, EventSink, SharedEvent};
+use super::encode::Encoder;
+use super::error::{DispatchError, BACKPRESSURE_RETRY_AFTER};
+use super::filter::{valid_type_name, SubscriptionFilter, MAX_NAME_LEN};
+use super::history::{History, HistoryEntry, Origin, Unrecoverable};
+use super::queue::{Priority, PriorityQueues, Push};
+use super::stats::{Count, DispatcherStats, HistoryStats, QueueDepths, StatsCollector};
+use super::subscribers::{DeliveryCtx, Registry, SubscriberId};
+use crate::events::{Event, EventKind, NewEvent};
+
+/// Longest event type accepted from a publisher.
+pub const MAX_TYPE_LEN: usize = MAX_NAME_LEN;
+
+/// What `publish` did with an accepted event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    Queued(Priority),
+    /// Queued after dropping the oldest event of the given class.
+    QueuedShedding { priority: Priority, shed: Priority },
+    /// Not queued: full, and it was LOW/NORMAL with nothing older of its class or below to
+    /// drop. Counted as shed; not an error for the publisher.
+    Shed(Priority),
+}
+
+struct Queued {
+    event: NewEvent,
+    kind: Option<EventKind>,
+    at: Instant,
+}
+
+/// One page of history.
+#[derive(Debug, Clone)]
+pub struct HistoryPage {
+    pub epoch: String,
+    pub latest_seq: u64,
+    pub oldest_seq: Option<u64>,
+    /// Oldest first.
+    pub entries: Vec<HistoryEntry>,
+    /// More matching events exist beyond `limit` (after the last one, with `since`;
+    /// before the first one, without).
+    pub truncated: bool,
+}
+
+/// A subscription made together with its replay.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub id: SubscriberId,
+    pub epoch: String,
+    /// Every replayed event has a seq up to this one, every live event a higher one.
+    pub latest_seq: u64,
+    /// The matching events after `since`, oldest first; or why they cannot be replayed
+    /// (the subscriber is registered either way).
+    pub replay: Result<Vec<HistoryEntry>, Unrecoverable>,
+}
+
+pub struct DispatcherCore<S> {
+    cfg: DispatcherConfig,
+    /// Priority of each built-in type, overrides applied.
+    kind_priority: [Priority; EventKind::ALL.len()],
+    queues: PriorityQueues<Queued>,
+    history: History,
+    subs: Registry<S>,
+    dead: DeadLetters,
+    stats: StatsCollector,
+    encoder: Encoder,
+}
+
+impl<S: EventSink> DispatcherCore<S> {
+    /// A core numbering from `origin` (`Origin::fresh()` without a persistent store).
+    /// `cfg` should have been validated; out-of-range values are clamped, not trusted.
+    pub fn new(cfg: DispatcherConfig, origin: Origin) -> Self {
+        let mut kind_priority = [Priority::Normal; EventKind::ALL.len()];
+        for k in EventKind::ALL {
+            kind_priority[k as usize] = cfg.priorities.get(k.as_str()).copied().unwrap_or(k.default_priority());
+        }
+        Self {
+            kind_priority,
+            queues: PriorityQueues::new(cfg.queue_capacity, cfg.starvation_burst),
+            history: History::new(cfg.history_size, origin),
+            subs: Registry::new(),
+            dead: DeadLetters::new(cfg.delivery.dead_letter_capacity),
+            stats: StatsCollector::new(),
+            encoder: Encoder::new(),
+            cfg,
+        }
+    }
+
+    pub fn config(&self) -> &DispatcherConfig {
+        &self.cfg
+    }
+
+    pub fn epoch(&self) -> &str {
+        self.history.epoch()
+    }
+
+    pub fn latest_seq(&self) -> u64 {
+        self.history.latest_seq()
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queues.len()
+    }
+
+    pub fn subscriber_count(&self) -> usize {
+        self.subs.len()
+    }
+
+    /// The priority an event of this type gets.
+    pub fn priority_of(&self, kind: Option<EventKind>, kind_str: &str) -> Priority {
+        match kind {
+            Some(k) => self.kind_priority[k as usize],
+            None => self.cfg.priorities.get(kind_str).copied().unwrap_or(Priority::Normal),
+        }
+    }
+
+    /// Queues an event (see the module docs for the policy when full).
+    pub fn publish(&mut self, event: NewEvent, now: Instant) -> Result<Published, DispatchError> {
+        let kind = EventKind::parse(&event.kind);
+        if kind.is_none() && !valid_type_name(&event.kind) {
+            return Err(DispatchError::InvalidEvent(format!(
+                "type must be up to {MAX_TYPE_LEN} letters, digits, '_' or '-' in dot-separated parts (alert.raised)"
+            )));
+        }
+        let p = self.priority_of(kind, &event.kind);
+        match self.queues.push(p, Queued { event, kind, at: now }) {
+            Push::Queued => {
+                self.count_queued(p);
+                Ok(Published::Queued(p))
+            }
+            Push::QueuedShedding(shed, old) => {
+                self.count_queued(p);
+                self.stats.count(old.kind, &old.event.kind, shed, Count::Shed);
+                Ok(Published::QueuedShedding { priority: p, shed })
+            }
+            Push::Refused(item) => {
+                if p.sheddable() {
+                    self.stats.count(item.kind, &item.event.kind, p, Count::Shed);
+                    Ok(Published::Shed(p))
+                } else {
+                    self.stats.count(item.kind, &item.event.kind, p, Count::Refused);
+                    Err(DispatchError::Backpressure { priority: p, retry_after: BACKPRESSURE_RETRY_AFTER })
+                }
+            }
+        }
+    }
+
+    fn count_queued(&mut self, p: Priority) {
+        // The item is in the queue now; count it from there (its type is known only there).
+        // Done through the queue's back, which is where `push` put it.
+        if let Some(q) = self.queues.back(p) {
+            let (kind, kind_str) = (q.kind, q.event.kind.as_str());
+            self.stats.count(kind, kind_str, p, Count::Published);
+        }
+    }
+
+    /// Dispatches up to `max` queued events, stopping early once `deadline` has passed
+    /// (checked after every event: one event may fan out to thousands of subscribers).
+    /// Returns how many were dispatched.
+    pub fn drain(&mut self, max: usize, deadline: Option<Instant>) -> usize {
+        let mut n = 0;
+        while n < max {
+            let Some((p, q)) = self.queues.pop() else { break };
+            let done = self.dispatch(p, q);
+            n += 1;
+            if deadline.is_some_and(|d| done >= d) {
+                break;
+            }
+        }
+        n
+    }
+
+    /// Returns when it was done (the clock is read once per event, for the latency).
+    fn dispatch(&mut self, p: Priority, q: Queued) -> Instant {
+        let Queued { event, kind, at } = q;
+        let seq = self.history.next_seq();
+        let event = Event::stamp(event, self.history.epoch(), seq, p);
+        let encoded = match self.encoder.encode(&event) {
+            Ok(e) => e,
+            Err(err) => {
+                // Cannot happen with serde_json::Value data; the event is dropped, not the seq.
+                tracing::error!(error = %err, seq, "Event could not be serialized; dropped.");
+                return Instant::now();
+            }
+        };
+        self.stats.count(kind, &event.kind, p, Count::Dispatched);
+        let entry = HistoryEntry::from_parts(&event, encoded, kind);
+        let shared = SharedEvent::from_parts(Arc::new(event), entry.json.clone(), kind);
+        self.history.push(entry);
+        let mut cx = DeliveryCtx { cfg: &self.cfg.delivery, stats: &mut self.stats, dead: &mut self.dead };
+        self.subs.fan_out(&shared, &mut cx);
+        let done = Instant::now();
+        self.stats.latency(p, done.saturating_duration_since(at));
+        // `shared` dropped here: without subscribers still holding it, the event is freed
+        // while it is hot in cache.
+        done
+    }
+
+    /// Retries the subscriber backlogs that are due.
+    pub fn retry_due(&mut self, now: Instant) {
+        let mut cx = DeliveryCtx { cfg: &self.cfg.delivery, stats: &mut self.stats, dead: &mut self.dead };
+        self.subs.retry_due(now, &mut cx);
+    }
+
+    /// When `retry_due` has work next (`None`: no backlog).
+    pub fn next_retry_at(&self) -> Option<Instant> {
+        self.subs.next_retry_at()
+    }
+
+    pub fn subscribe(
+        &mut self,
+        label: String,
+        filter: SubscriptionFilter,
+        sink: S,
+    ) -> Result<SubscriberId, DispatchError> {
+        if self.subs.len() >= self.cfg.max_subscribers {
+            return Err(DispatchError::TooManySubscribers(self.cfg.max_subscribers));
+        }
+        Ok(self.subs.add(label, filter, sink))
+    }
+
+    /// Registers a subscriber and returns the matching events after `since` (at most
+    /// `max_replay`, else `Unrecoverable::TooMany`) in the same step: nothing is missed or
+    /// doubled at the seam between the replay and live delivery.
+    pub fn subscribe_with_replay(
+        &mut self,
+        label: String,
+        filter: SubscriptionFilter,
+        sink: S,
+        since: Option<&str>,
+        max_replay: usize,
+    ) -> Result<Subscription, DispatchError> {
+        let replay = match since {
+            Some(id) => self.replay(&filter, id, max_replay),
+            None => Ok(Vec::new()),
+        };
+        let id = self.subscribe(label, filter, sink)?;
+        Ok(Subscription {
+            id,
+            epoch: self.history.epoch().to_owned(),
+            latest_seq: self.history.latest_seq(),
+            replay,
+        })
+    }
+
+    fn replay(&self, filter: &SubscriptionFilter, id: &str, max: usize) -> Result<Vec<HistoryEntry>, Unrecoverable> {
+        let seq = self.history.position(id)?;
+        let matching = self.history.after(seq)?.filter(|e| entry_matches(filter, e));
+        let mut out = Vec::new();
+        let mut count = 0usize;
+        for e in matching {
+            count += 1;
+            if out.len() < max {
+                out.push(e.clone());
+            }
+        }
+        if count > max {
+            return Err(Unrecoverable::TooMany { count, limit: max });
+        }
+        Ok(out)
+    }
+
+    pub fn unsubscribe(&mut self, id: SubscriberId) -> bool {
+        self.subs.remove(id)
+    }
+
+    pub fn update_subscription(&mut self, id: SubscriberId, filter: SubscriptionFilter) -> Result<(), DispatchError> {
+        if self.subs.update(id, filter) {
+            Ok(())
+        } else {
+            Err(DispatchError::UnknownSubscriber(id))
+        }
+    }
+
+    /// History after the event `since` (the first `limit` matching), or the last `limit`
+    /// matching events without `since`.
+    pub fn history_page(
+        &self,
+        since: Option<&str>,
+        limit: usize,
+        filter: Option<&SubscriptionFilter>,
+    ) -> Result<HistoryPage, Unrecoverable> {
+        let passes = |e: &&HistoryEntry| filter.is_none_or(|f| entry_matches(f, e));
+        let (entries, truncated) = match since {
+            Some(id) => {
+                let seq = self.history.position(id)?;
+                let mut it = self.history.after(seq)?.filter(passes);
+                let entries: Vec<_> = it.by_ref().take(limit).cloned().collect();
+                (entries, it.next().is_some())
+            }
+            None => {
+                let mut it = self.history.recent().rev().filter(passes);
+                let mut entries: Vec<_> = it.by_ref().take(limit).cloned().collect();
+                entries.reverse();
+                (entries, it.next().is_some())
+            }
+        };
+        Ok(HistoryPage {
+            epoch: self.history.epoch().to_owned(),
+            latest_seq: self.history.latest_seq(),
+            oldest_seq: self.history.oldest_seq(),
+            entries,
+            truncated,
+        })
+    }
+
+    pub fn dead_letters(&self, limit: usize) -> Vec<DeadLetter> {
+        self.dead.recent(limit)
+    }
+
+    pub fn stats(&self) -> DispatcherStats {
+        let mut r = DispatcherStats {
+            epoch: self.history.epoch().to_owned(),
+            last_seq: self.history.latest_seq(),
+            subscribers: self.subs.len(),
+            totals: Default::default(),
+            by_priority: Default::default(),
+            by_type: Default::default(),
+            queues: QueueDepths {
+                capacity: self.queues.capacity(),
+                total: self.queues.len(),
+                critical: self.queues.depth(Priority::Critical),
+                high: self.queues.depth(Priority::High),
+                normal: self.queues.depth(Priority::Normal),
+                low: self.queues.depth(Priority::Low),
+            },
+            latency: Default::default(),
+            latency_by_priority: Default::default(),
+            history: HistoryStats {
+                len: self.history.len(),
+                capacity: self.history.capacity(),
+                oldest_seq: self.history.oldest_seq(),
+            },
+            pending_retries: self.subs.pending(),
+            dead_letters: self.dead.len(),
+            dead_letters_total: self.dead.total(),
+        };
+        self.stats.report_into(&mut r);
+        r
+    }
+
+    #[cfg(test)]
+    pub(crate) fn backlog_of(&self, id: SubscriberId) -> Option<usize> {
+        self.subs.backlog_of(id)
+    }
+}
+
+fn entry_matches(f: &SubscriptionFilter, e: &HistoryEntry) -> bool {
+    f.matches(e.kind(), e.kind_str(), e.project_id())
+}

@@ -1,0 +1,457 @@
+//! Behaviour of the dispatcher core, without actix: ordering, shedding, backpressure,
+//! fan-out, filters, replay, retries and dead letters.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use super::*;
+use crate::events::{EventKind, NewEvent, Source};
+
+#[derive(Clone)]
+struct TestSink {
+    inbox: Rc<RefCell<Vec<SharedEvent>>>,
+    mode: Rc<Cell<SinkStatus>>,
+}
+
+impl TestSink {
+    fn new() -> Self {
+        Self { inbox: Rc::default(), mode: Rc::new(Cell::new(SinkStatus::Delivered)) }
+    }
+    fn seqs(&self) -> Vec<u64> {
+        self.inbox.borrow().iter().map(SharedEvent::seq).collect()
+    }
+    fn kinds(&self) -> Vec<String> {
+        self.inbox.borrow().iter().map(|e| e.event.kind.clone()).collect()
+    }
+}
+
+impl EventSink for TestSink {
+    fn try_deliver(&self, entry: &SharedEvent) -> SinkStatus {
+        let mode = self.mode.get();
+        if mode == SinkStatus::Delivered {
+            self.inbox.borrow_mut().push(entry.clone());
+        }
+        mode
+    }
+}
+
+fn core_with(cfg: DispatcherConfig) -> DispatcherCore<TestSink> {
+    DispatcherCore::new(cfg, Origin::resume("ep", 0).unwrap())
+}
+
+fn core(capacity: usize, burst: u32) -> DispatcherCore<TestSink> {
+    core_with(DispatcherConfig { queue_capacity: capacity, starvation_burst: burst, ..Default::default() })
+}
+
+fn ev(kind: EventKind) -> NewEvent {
+    NewEvent::new(kind, "default", Source::Gns3, serde_json::json!({}))
+}
+
+fn all_sink(c: &mut DispatcherCore<TestSink>) -> TestSink {
+    let s = TestSink::new();
+    c.subscribe("test".into(), SubscriptionFilter::all(), s.clone()).unwrap();
+    s
+}
+
+fn drain_all(c: &mut DispatcherCore<TestSink>) {
+    while c.drain(1000, None) > 0 {}
+}
+
+#[test]
+fn dispatches_by_priority_and_numbers_in_delivery_order() {
+    let mut c = core(100, 0);
+    let s = all_sink(&mut c);
+    let now = Instant::now();
+    for k in [EventKind::NodeUpdated, EventKind::LinkCreated, EventKind::NodeStarted, EventKind::ServerDisconnected] {
+        assert!(c.publish(ev(k), now).is_ok());
+    }
+    drain_all(&mut c);
+    assert_eq!(s.kinds(), ["server.disconnected", "node.started", "link.created", "node.updated"]);
+    assert_eq!(s.seqs(), [1, 2, 3, 4], "seq is given at dispatch: history order is delivery order");
+    let prios: Vec<Priority> = s.inbox.borrow().iter().map(|e| e.event.priority).collect();
+    assert_eq!(prios, Priority::ALL);
+    let page = c.history_page(None, 10, None).unwrap();
+    assert_eq!(page.entries.iter().map(HistoryEntry::seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(s.inbox.borrow()[0].event.id, "ep-1");
+}
+
+#[test]
+fn starvation_guard_lets_low_through_a_high_flood() {
+    let mut c = core(1000, 3);
+    let s = all_sink(&mut c);
+    let now = Instant::now();
+    for _ in 0..100 {
+        c.publish(ev(EventKind::NodeStarted), now).unwrap();
+    }
+    c.publish(ev(EventKind::NodeUpdated), now).unwrap();
+    c.drain(4, None);
+    assert_eq!(s.kinds(), ["node.started", "node.started", "node.started", "node.updated"]);
+}
+
+#[test]
+fn sheds_oldest_low_then_normal_and_counts_per_type() {
+    let mut c = core(3, 0);
+    let now = Instant::now();
+    c.publish(ev(EventKind::NodeUpdated), now).unwrap();
+    c.publish(ev(EventKind::LinkUpdated), now).unwrap();
+    c.publish(ev(EventKind::LinkCreated), now).unwrap();
+    assert_eq!(
+        c.publish(ev(EventKind::NodeStarted), now),
+        Ok(Published::QueuedShedding { priority: Priority::High, shed: Priority::Low })
+    );
+    assert_eq!(
+        c.publish(ev(EventKind::ServerConnected), now),
+        Ok(Published::QueuedShedding { priority: Priority::Critical, shed: Priority::Low })
+    );
+    assert_eq!(
+        c.publish(ev(EventKind::NodeStopped), now),
+        Ok(Published::QueuedShedding { priority: Priority::High, shed: Priority::Normal })
+    );
+    // Full of HIGH/CRITICAL: a LOW is shed on arrival, not an error for its publisher.
+    assert_eq!(c.publish(ev(EventKind::ProjectUpdated), now), Ok(Published::Shed(Priority::Low)));
+    let st = c.stats();
+    assert_eq!(st.by_type["node.updated"].shed, 1);
+    assert_eq!(st.by_type["link.updated"].shed, 1);
+    assert_eq!(st.by_type["link.created"].shed, 1);
+    assert_eq!(st.by_type["project.updated"].shed, 1);
+    assert_eq!(st.by_type["project.updated"].published, 0);
+    assert_eq!(st.by_priority["LOW"].shed, 3);
+    assert_eq!(st.by_priority["NORMAL"].shed, 1);
+    assert_eq!(st.totals.published, 6);
+    assert_eq!((st.queues.critical, st.queues.high, st.queues.total), (1, 2, 3));
+}
+
+#[test]
+fn high_is_refused_with_backpressure_when_nothing_can_be_shed() {
+    let mut c = core(2, 0);
+    let now = Instant::now();
+    c.publish(ev(EventKind::NodeStarted), now).unwrap();
+    c.publish(ev(EventKind::CircuitOpened), now).unwrap();
+    let err = c.publish(ev(EventKind::NodeStopped), now).unwrap_err();
+    assert!(matches!(err, DispatchError::Backpressure { priority: Priority::High, .. }), "{err:?}");
+    assert!(err.retry_after().is_some());
+    assert!(matches!(
+        c.publish(ev(EventKind::ServerDisconnected), now),
+        Err(DispatchError::Backpressure { priority: Priority::Critical, .. })
+    ));
+    let st = c.stats();
+    assert_eq!(st.by_type["node.stopped"].refused, 1);
+    assert_eq!(st.by_priority["CRITICAL"].refused, 1);
+    // Once drained, the publisher's retry goes through.
+    drain_all(&mut c);
+    assert!(c.publish(ev(EventKind::NodeStopped), now).is_ok());
+}
+
+#[test]
+fn no_critical_event_is_lost_under_a_low_flood() {
+    let mut c = core(100, 8);
+    let crit = TestSink::new();
+    let server = SubscriptionFilter::new(["server_status"], []).unwrap();
+    c.subscribe("crit".into(), server, crit.clone()).unwrap();
+    let now = Instant::now();
+    let mut published = 0;
+    for round in 0..2000 {
+        for _ in 0..10 {
+            c.publish(ev(EventKind::NodeUpdated), now).unwrap();
+        }
+        if round % 7 == 0 {
+            c.publish(ev(EventKind::ServerDisconnected), now).expect("CRITICAL accepted while LOW can be shed");
+            published += 1;
+        }
+        c.drain(5, None);
+    }
+    drain_all(&mut c);
+    assert_eq!(crit.seqs().len(), published);
+    let st = c.stats();
+    assert_eq!(st.by_type["server.disconnected"].delivered, published as u64);
+    assert!(st.by_type["node.updated"].shed > 9_000);
+}
+
+#[test]
+fn every_subscriber_gets_the_same_bytes_and_event() {
+    let mut c = core(10, 0);
+    let sinks: Vec<TestSink> = (0..3).map(|_| all_sink(&mut c)).collect();
+    c.publish(ev(EventKind::NodeCreated), Instant::now()).unwrap();
+    c.drain(10, None);
+    let first = sinks[0].inbox.borrow()[0].clone();
+    for s in &sinks {
+        let got = &s.inbox.borrow()[0];
+        assert_eq!(got.json.as_ptr(), first.json.as_ptr(), "one serialization shared");
+        assert!(Arc::ptr_eq(&got.event, &first.event));
+    }
+    let page = c.history_page(None, 1, None).unwrap();
+    assert_eq!(page.entries[0].json.as_ptr(), first.json.as_ptr(), "history keeps the same bytes");
+    assert_eq!(c.stats().by_type["node.created"].delivered, 3);
+}
+
+#[test]
+fn filters_route_by_group_glob_type_and_project() {
+    let mut c = core(100, 0);
+    let (pa, pb) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut sub = |names: &[&str], projects: Vec<Uuid>| {
+        let s = TestSink::new();
+        let f = SubscriptionFilter::new(names.iter().copied(), projects).unwrap();
+        c.subscribe("t".into(), f, s.clone()).unwrap();
+        s
+    };
+    let status = sub(&["node_status"], vec![]);
+    let deleted = sub(&["*.deleted"], vec![]);
+    let only_a = sub(&["all"], vec![pa]);
+    let alerts = sub(&["alert.raised"], vec![]);
+    let now = Instant::now();
+    c.publish(ev(EventKind::NodeStarted).project(Some(pa)), now).unwrap();
+    c.publish(ev(EventKind::NodeDeleted).project(Some(pb)), now).unwrap();
+    c.publish(ev(EventKind::ServerDisconnected), now).unwrap();
+    let mut alert = ev(EventKind::NodeCreated).project(Some(pb));
+    alert.kind = "alert.raised".into();
+    c.publish(alert, now).unwrap();
+    drain_all(&mut c);
+    assert_eq!(status.kinds(), ["node.started"]);
+    assert_eq!(deleted.kinds(), ["node.deleted"]);
+    assert_eq!(only_a.kinds(), ["server.disconnected", "node.started"], "no project: passes the project filter");
+    assert_eq!(alerts.kinds(), ["alert.raised"]);
+}
+
+#[test]
+fn priority_overrides_apply_and_module_types_default_to_normal() {
+    let mut cfg = DispatcherConfig::default();
+    cfg.priorities.insert("node.updated".into(), Priority::High);
+    cfg.priorities.insert("alert.raised".into(), Priority::Critical);
+    let c = core_with(cfg);
+    assert_eq!(c.priority_of(Some(EventKind::NodeUpdated), "node.updated"), Priority::High);
+    assert_eq!(c.priority_of(Some(EventKind::NodeStarted), "node.started"), Priority::High);
+    assert_eq!(c.priority_of(Some(EventKind::LinkUpdated), "link.updated"), Priority::Low);
+    assert_eq!(c.priority_of(None, "alert.raised"), Priority::Critical);
+    assert_eq!(c.priority_of(None, "scan.finished"), Priority::Normal);
+}
+
+#[test]
+fn invalid_event_types_are_refused() {
+    let mut c = core(10, 0);
+    let mut e = ev(EventKind::NodeStarted);
+    e.kind = String::new();
+    assert!(matches!(c.publish(e.clone(), Instant::now()), Err(DispatchError::InvalidEvent(_))));
+    e.kind = "x".repeat(MAX_TYPE_LEN + 1);
+    assert!(matches!(c.publish(e, Instant::now()), Err(DispatchError::InvalidEvent(_))));
+}
+
+#[test]
+fn history_replays_after_an_id_and_reports_a_gap() {
+    let mut c = core_with(DispatcherConfig { history_size: 5, ..Default::default() });
+    let now = Instant::now();
+    for _ in 0..8 {
+        c.publish(ev(EventKind::NodeStarted), now).unwrap();
+    }
+    drain_all(&mut c);
+    let seqs = |p: &HistoryPage| p.entries.iter().map(HistoryEntry::seq).collect::<Vec<_>>();
+    let page = c.history_page(Some("ep-5"), 100, None).unwrap();
+    assert_eq!((seqs(&page), page.truncated, page.latest_seq), (vec![6, 7, 8], false, 8));
+    let page = c.history_page(Some("ep-3"), 2, None).unwrap();
+    assert_eq!((seqs(&page), page.truncated), (vec![4, 5], true), "paged with limit");
+    let page = c.history_page(None, 2, None).unwrap();
+    assert_eq!((seqs(&page), page.truncated), (vec![7, 8], true), "latest events without since");
+    assert_eq!(page.oldest_seq, Some(4));
+    assert!(matches!(c.history_page(Some("ep-1"), 10, None), Err(Unrecoverable::TooOld { requested: 1, oldest: 4 })));
+    assert!(matches!(c.history_page(Some("zz-7"), 10, None), Err(Unrecoverable::OtherEpoch { .. })));
+    assert!(matches!(c.history_page(Some("7"), 10, None), Err(Unrecoverable::InvalidId { .. })));
+    let f = SubscriptionFilter::new(["project_status"], []).unwrap();
+    assert!(c.history_page(Some("ep-5"), 10, Some(&f)).unwrap().entries.is_empty());
+}
+
+#[test]
+fn subscribe_with_replay_returns_only_matching_events_bounded() {
+    let mut c = core(100, 0);
+    let now = Instant::now();
+    for k in [EventKind::NodeStarted, EventKind::LinkCreated, EventKind::NodeStopped, EventKind::NodeSuspended] {
+        c.publish(ev(k), now).unwrap();
+        c.drain(10, None);
+    }
+    let f = SubscriptionFilter::new(["node_status"], []).unwrap();
+    let sub = c.subscribe_with_replay("t".into(), f.clone(), TestSink::new(), Some("ep-1"), 10).unwrap();
+    let replayed: Vec<u64> = sub.replay.unwrap().iter().map(HistoryEntry::seq).collect();
+    assert_eq!((replayed, sub.latest_seq), (vec![3, 4], 4));
+    let sub = c.subscribe_with_replay("t".into(), f.clone(), TestSink::new(), Some("ep-0"), 2).unwrap();
+    assert_eq!(sub.replay.unwrap_err(), Unrecoverable::TooMany { count: 3, limit: 2 });
+    let sub = c.subscribe_with_replay("t".into(), f, TestSink::new(), Some("old-1"), 2).unwrap();
+    assert!(matches!(sub.replay, Err(Unrecoverable::OtherEpoch { .. })));
+    assert_eq!(c.subscriber_count(), 3, "registered even when the replay is unrecoverable");
+}
+
+#[test]
+fn full_mailbox_is_retried_with_backoff_then_dead_lettered() {
+    let mut c = core(10, 0); // max_retries 3, backoff 10, 20, 40 ms
+    let s = all_sink(&mut c);
+    s.mode.set(SinkStatus::Full);
+    let t0 = Instant::now();
+    c.publish(ev(EventKind::NodeStarted), t0).unwrap();
+    c.drain(10, None);
+    let mut gaps = vec![];
+    let mut at = Instant::now();
+    while let Some(next) = c.next_retry_at() {
+        gaps.push((next - at).as_millis() as u64);
+        at = next;
+        c.retry_due(next);
+    }
+    assert_eq!(gaps.len(), 3);
+    assert!(gaps[0] <= 10 && gaps[1] == 20 && gaps[2] == 40, "{gaps:?}");
+    let st = c.stats();
+    assert_eq!(st.by_type["node.started"].retried, 3);
+    assert_eq!(st.by_type["node.started"].dead_lettered, 1);
+    assert_eq!(st.by_type["node.started"].delivered, 0);
+    assert_eq!(st.pending_retries, 0);
+    let dead = c.dead_letters(10);
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].attempts, dead[0].reason, dead[0].event.seq), (4, DeadLetterReason::MailboxFull, 1));
+    assert_eq!(&*dead[0].subscriber_label, "test");
+    assert_eq!(c.subscriber_count(), 1, "a full subscriber stays subscribed");
+}
+
+#[test]
+fn retries_deliver_in_order_once_the_mailbox_frees() {
+    let mut c = core(10, 0);
+    let s = all_sink(&mut c);
+    let id = SubscriberId(1);
+    s.mode.set(SinkStatus::Full);
+    c.publish(ev(EventKind::NodeStarted), Instant::now()).unwrap();
+    c.drain(10, None);
+    s.mode.set(SinkStatus::Delivered);
+    for _ in 0..3 {
+        c.publish(ev(EventKind::NodeStopped), Instant::now()).unwrap();
+    }
+    c.drain(10, None);
+    assert!(s.seqs().is_empty(), "newer events wait behind the backlog");
+    assert_eq!(c.backlog_of(id), Some(4));
+    c.retry_due(c.next_retry_at().unwrap());
+    assert_eq!(s.seqs(), [1, 2, 3, 4]);
+    assert_eq!(c.next_retry_at(), None);
+    let st = c.stats();
+    assert_eq!(st.totals.delivered, 4);
+    assert_eq!(st.totals.retried, 1, "only the event that had failed counts a retry");
+}
+
+#[test]
+fn a_full_backlog_dead_letters_its_oldest_event() {
+    let mut cfg = DispatcherConfig::default();
+    cfg.delivery.backlog = 2;
+    let mut c = core_with(cfg);
+    let s = all_sink(&mut c);
+    s.mode.set(SinkStatus::Full);
+    for _ in 0..4 {
+        c.publish(ev(EventKind::NodeStarted), Instant::now()).unwrap();
+    }
+    c.drain(10, None);
+    assert_eq!(c.backlog_of(SubscriberId(1)), Some(2));
+    let dead: Vec<(u64, DeadLetterReason)> = c.dead_letters(10).iter().map(|d| (d.event.seq, d.reason)).collect();
+    assert_eq!(dead, [(1, DeadLetterReason::BacklogFull), (2, DeadLetterReason::BacklogFull)]);
+    assert_eq!(c.stats().pending_retries, 2);
+}
+
+#[test]
+fn zero_retries_dead_letters_at_once() {
+    let mut cfg = DispatcherConfig::default();
+    cfg.delivery.max_retries = 0;
+    let mut c = core_with(cfg);
+    all_sink(&mut c).mode.set(SinkStatus::Full);
+    c.publish(ev(EventKind::NodeStarted), Instant::now()).unwrap();
+    c.drain(10, None);
+    assert_eq!(c.dead_letters(10).len(), 1);
+    assert_eq!(c.next_retry_at(), None);
+}
+
+#[test]
+fn closed_subscriber_is_removed() {
+    let mut c = core(10, 0);
+    let gone = all_sink(&mut c);
+    let alive = all_sink(&mut c);
+    gone.mode.set(SinkStatus::Closed);
+    c.publish(ev(EventKind::NodeStarted), Instant::now()).unwrap();
+    c.drain(10, None);
+    assert_eq!(c.subscriber_count(), 1);
+    assert_eq!(alive.seqs(), [1]);
+    assert!(!c.unsubscribe(SubscriberId(1)), "already removed");
+    assert!(c.unsubscribe(SubscriberId(2)));
+    assert_eq!(c.subscriber_count(), 0);
+}
+
+#[test]
+fn a_subscriber_closed_during_retries_is_removed() {
+    let mut c = core(10, 0);
+    let s = all_sink(&mut c);
+    s.mode.set(SinkStatus::Full);
+    c.publish(ev(EventKind::NodeStarted), Instant::now()).unwrap();
+    c.drain(10, None);
+    s.mode.set(SinkStatus::Closed);
+    c.retry_due(c.next_retry_at().unwrap());
+    assert_eq!(c.subscriber_count(), 0);
+    assert_eq!(c.stats().pending_retries, 0);
+    assert!(c.dead_letters(10).is_empty());
+}
+
+#[test]
+fn subscriptions_are_bounded_and_updatable() {
+    let mut c = core_with(DispatcherConfig { max_subscribers: 1, ..Default::default() });
+    let s = all_sink(&mut c);
+    assert!(matches!(
+        c.subscribe("x".into(), SubscriptionFilter::all(), TestSink::new()),
+        Err(DispatchError::TooManySubscribers(1))
+    ));
+    let only_links = SubscriptionFilter::new(["link.*"], []).unwrap();
+    c.update_subscription(SubscriberId(1), only_links).unwrap();
+    assert_eq!(
+        c.update_subscription(SubscriberId(9), SubscriptionFilter::all()),
+        Err(DispatchError::UnknownSubscriber(SubscriberId(9)))
+    );
+    c.publish(ev(EventKind::NodeStarted), Instant::now()).unwrap();
+    c.publish(ev(EventKind::LinkCreated), Instant::now()).unwrap();
+    drain_all(&mut c);
+    assert_eq!(s.kinds(), ["link.created"]);
+}
+
+#[test]
+fn stats_report_position_depths_and_latency() {
+    let mut c = core(10, 0);
+    all_sink(&mut c);
+    let past = Instant::now() - Duration::from_millis(5);
+    c.publish(ev(EventKind::ServerConnected), past).unwrap();
+    c.publish(ev(EventKind::NodeUpdated), past).unwrap();
+    c.drain(1, None);
+    let st = c.stats();
+    assert_eq!((st.epoch.as_str(), st.last_seq, st.subscribers), ("ep", 1, 1));
+    assert_eq!((st.queues.low, st.queues.total, st.queues.capacity), (1, 1, 10));
+    let crit = &st.latency_by_priority["CRITICAL"];
+    assert_eq!(crit.samples, 1);
+    assert!(crit.p99_ms.unwrap() >= 5.0);
+    assert_eq!(st.history.len, 1);
+    assert_eq!(st.totals.published, 2);
+    assert_eq!(st.totals.dispatched, 1);
+    let v = serde_json::to_value(&st).unwrap();
+    assert!(v["by_priority"]["LOW"]["published"].is_u64());
+}
+
+#[test]
+fn a_resumed_origin_continues_its_numbering() {
+    let mut c: DispatcherCore<TestSink> =
+        DispatcherCore::new(DispatcherConfig::default(), Origin::resume("abc", 41).unwrap());
+    let s = all_sink(&mut c);
+    c.publish(ev(EventKind::NodeStarted), Instant::now()).unwrap();
+    c.drain(1, None);
+    assert_eq!(s.inbox.borrow()[0].event.id, "abc-42");
+    assert!(c.history_page(Some("abc-41"), 10, None).is_ok());
+    assert!(matches!(c.history_page(Some("abc-40"), 10, None), Err(Unrecoverable::TooOld { .. })));
+}
+
+#[test]
+fn drain_stops_at_its_batch_size() {
+    let mut c = core(100, 0);
+    for _ in 0..50 {
+        c.publish(ev(EventKind::NodeUpdated), Instant::now()).unwrap();
+    }
+    assert_eq!(c.drain(20, None), 20);
+    assert_eq!(c.queued(), 30);
+    // A deadline already passed ends the turn after one event.
+    assert_eq!(c.drain(100, Some(Instant::now() - Duration::from_millis(1))), 1);
+}
