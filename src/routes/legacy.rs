@@ -83,7 +83,7 @@ pub async fn topology(
     query: web::Query<TopologyQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (server, project) = query.scope(&state.default_server)?;
-    Ok(HttpResponse::Ok().json(read_one(&state, &server, project).await?))
+    Ok(read_one(&state, &server, project).await?.respond())
 }
 
 macro_rules! node_action_route {
@@ -152,7 +152,7 @@ pub async fn refresh_topology(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(refresh_scoped(&state, &body).await?))
+    Ok(refresh_scoped(&state, &body).await?.respond())
 }
 
 /// Module registration (not built yet: answers 501).
@@ -184,5 +184,5 @@ pub async fn old_topology(
     query: web::Query<TopologyQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (server, project) = query.scope(&state.default_server)?;
-    Ok(HttpResponse::Ok().json(read_one(&state, &server, project).await?))
+    Ok(read_one(&state, &server, project).await?.respond())
 }

@@ -5,9 +5,12 @@
 use actix_web::{get, post, web, HttpResponse};
 use futures_util::future::join_all;
 use chrono::{DateTime, Utc};
-use gns3_central_actors::cache::{GetProjectTopology, GetProjects, Invalidate, ProjectList, PutProjectTopology, PutProjects};
+use bytes::Bytes;
+use gns3_central_actors::cache::{
+    GetProjectTopologyJson, GetProjects, Invalidate, ProjectList, PutProjectTopology, PutProjects,
+};
 use gns3_central_actors::connector::{FetchTopology, GetServerStatus};
-use gns3_central_actors::gns3::{ProjectTopology, ServerTopology};
+use gns3_central_actors::gns3::ServerTopology;
 use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -39,9 +42,19 @@ pub struct TopologyQuery {
     pub project_id: Option<String>,
 }
 
+/// A topology answer as JSON, ready to send (cached parts are concatenated as the cache
+/// holds them, not parsed and serialized again).
+pub struct Rendered(pub Bytes);
+
+impl Rendered {
+    pub fn respond(self) -> HttpResponse {
+        HttpResponse::Ok().content_type("application/json").body(self.0)
+    }
+}
+
 /// Reads every server's topology concurrently. Fails only when no server could be read
 /// (then with the first server's error, e.g. 503 when GNS3 is down).
-pub async fn read_all(state: &AppState) -> Result<Topology, ApiError> {
+pub async fn read_all(state: &AppState) -> Result<Rendered, ApiError> {
     let results = join_all(state.servers.keys().map(|name| async move {
         (name.clone(), read_one(state, name, None).await)
     }))
@@ -67,28 +80,55 @@ pub async fn read_all(state: &AppState) -> Result<Topology, ApiError> {
     }
     match first_error {
         Some(e) if servers.is_empty() => Err(e),
-        _ => Ok(Topology { servers, unavailable }),
+        _ => Ok(render_all(servers, &unavailable)),
     }
+}
+
+/// `{"servers":[...],"unavailable":[...]}` from rendered server topologies.
+fn render_all(servers: Vec<Rendered>, unavailable: &[UnavailableServer]) -> Rendered {
+    let mut out = Vec::with_capacity(64 + servers.iter().map(|s| s.0.len() + 1).sum::<usize>());
+    out.extend_from_slice(b"{\"servers\":[");
+    for (i, s) in servers.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&s.0);
+    }
+    out.extend_from_slice(b"],\"unavailable\":");
+    out.extend_from_slice(&serde_json::to_vec(unavailable).unwrap_or_else(|_| b"[]".to_vec()));
+    out.push(b'}');
+    Rendered(out.into())
 }
 
 /// One server, optionally one project of it: from the cache when it holds every part
 /// (kept fresh by events, else valid for `cache.ttl`), otherwise from GNS3, and the
-/// answer is cached.
+/// answer is cached. The reply is a `ServerTopology` as JSON.
 pub async fn read_one(
     state: &AppState,
     server: &str,
     project_id: Option<Uuid>,
-) -> Result<ServerTopology, ApiError> {
+) -> Result<Rendered, ApiError> {
     let addr = state.connector(server)?;
-    if let Some(cached) = cached(state, server, project_id).await {
+    if let Some((fetched_at, projects)) = cached(state, server, project_id).await {
         let status = addr.send(GetServerStatus).await?;
-        return Ok(ServerTopology {
-            server: server.to_owned(),
-            gns3_version: status.gns3_version,
-            api_version: status.api_version,
-            fetched_at: cached.0,
-            projects: cached.1,
+        let head = serde_json::json!({
+            "server": server,
+            "gns3_version": status.gns3_version,
+            "api_version": status.api_version,
+            "fetched_at": fetched_at,
         });
+        let head = serde_json::to_vec(&head).unwrap_or_else(|_| b"{}".to_vec());
+        let mut out = Vec::with_capacity(head.len() + 16 + projects.iter().map(|p| p.len() + 1).sum::<usize>());
+        out.extend_from_slice(&head[..head.len() - 1]);
+        out.extend_from_slice(b",\"projects\":[");
+        for (i, p) in projects.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(p);
+        }
+        out.extend_from_slice(b"]}");
+        return Ok(Rendered(out.into()));
     }
     let started = Instant::now();
     let topology = state.ask(server, FetchTopology { project_id }).await?;
@@ -102,16 +142,19 @@ pub async fn read_one(
         };
         state.cache.do_send(PutProjects::new(server, list).fetched_since(started));
     }
-    Ok(topology)
+    let json = serde_json::to_vec(&topology).map_err(|e| {
+        ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    })?;
+    Ok(Rendered(json.into()))
 }
 
-/// The cached parts, when every one is there: (when the oldest was read, projects).
+/// The cached parts as JSON, when every one is there: (when read, projects).
 async fn cached(
     state: &AppState,
     server: &str,
     project_id: Option<Uuid>,
-) -> Option<(DateTime<Utc>, Vec<ProjectTopology>)> {
-    let get = |project_id| GetProjectTopology { server: server.to_owned(), project_id };
+) -> Option<(DateTime<Utc>, Vec<Bytes>)> {
+    let get = |project_id| GetProjectTopologyJson { server: server.to_owned(), project_id };
     match project_id {
         Some(id) => {
             let t = state.cache.send(get(id)).await.ok()??;
@@ -133,7 +176,7 @@ async fn cached(
         (status = 503, description = "No server could be read", body = ErrorBody)))]
 #[get("/api/v2/topology")]
 pub async fn all_topology(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(read_all(&state).await?))
+    Ok(read_all(&state).await?.respond())
 }
 
 /// One server's topology.
@@ -148,7 +191,7 @@ pub async fn server_topology(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(read_one(&state, &path.into_inner(), None).await?))
+    Ok(read_one(&state, &path.into_inner(), None).await?.respond())
 }
 
 /// One project's topology.
@@ -168,7 +211,7 @@ pub async fn project_topology(
 ) -> Result<HttpResponse, ApiError> {
     let (server, project) = path.into_inner();
     let project_id = parse_uuid("project_id", &project)?;
-    Ok(HttpResponse::Ok().json(read_one(&state, &server, Some(project_id)).await?))
+    Ok(read_one(&state, &server, Some(project_id)).await?.respond())
 }
 
 /// Body of a refresh: both fields optional.
@@ -191,11 +234,11 @@ pub async fn refresh(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(refresh_scoped(&state, &body).await?))
+    Ok(refresh_scoped(&state, &body).await?.respond())
 }
 
 /// Shared by the v2 and the original refresh paths: an empty body means everything.
-pub async fn refresh_scoped(state: &AppState, raw: &[u8]) -> Result<Topology, ApiError> {
+pub async fn refresh_scoped(state: &AppState, raw: &[u8]) -> Result<Rendered, ApiError> {
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
         invalidate_all(state);
         return read_all(state).await;
@@ -216,7 +259,7 @@ pub async fn refresh_scoped(state: &AppState, raw: &[u8]) -> Result<Topology, Ap
             // A refresh re-reads the whole server's entries, project list included.
             state.cache.do_send(Invalidate { server: name.to_owned(), project_id: None });
             let t = read_one(state, name, project_id).await?;
-            Ok(Topology { servers: vec![t], unavailable: vec![] })
+            Ok(render_all(vec![t], &[]))
         }
     }
 }

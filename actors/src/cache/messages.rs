@@ -30,6 +30,15 @@ pub struct GetProjectTopology {
     pub project_id: Uuid,
 }
 
+/// One project's topology as JSON bytes (the hot path of topology reads: no clone, no
+/// serialization); counted as a hit or a miss like `GetProjectTopology`.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Option<bytes::Bytes>")]
+pub struct GetProjectTopologyJson {
+    pub server: String,
+    pub project_id: Uuid,
+}
+
 /// Caches a topology just read from GNS3 for `cache.ttl`.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]

@@ -4,6 +4,7 @@
 //! records it and the operation is redone on memory.
 
 use actix::prelude::*;
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::Arc;
@@ -55,6 +56,46 @@ impl CacheActor {
                     act.redis_failed(&e, ctx);
                     if e.is_unavailable() {
                         act.memory_get::<T>(&key)
+                    } else {
+                        None
+                    }
+                }
+            };
+            act.count(value.is_some());
+            value
+        }))
+    }
+
+    /// A topology's JSON as cached: from memory, the bytes rendered at the last change;
+    /// from Redis, the stored bytes as they are (written by `PutProjectTopology` and
+    /// updated by events, always a whole `ProjectTopology`).
+    pub(super) fn read_topology_json(&mut self, key: String) -> ResponseActFuture<Self, Option<Bytes>> {
+        if self.ttl.is_none() {
+            self.counters.misses += 1;
+            return Box::pin(fut::ready(None));
+        }
+        let memory = |act: &mut Self, key: &str| match act.memory.get(key) {
+            Some(Cached::Topology(_, json)) => Some(json.clone()),
+            _ => None,
+        };
+        let Some(store) = self.redis_in_use() else {
+            if self.redis.is_some() {
+                self.health.record_fallback(None);
+            }
+            let value = memory(self, &key);
+            self.count(value.is_some());
+            return Box::pin(fut::ready(value));
+        };
+        let k = key.clone();
+        Box::pin(async move { store.get(&k).await }.into_actor(self).map(move |res, act, ctx| {
+            let value = match res {
+                Ok(Some(bytes)) if bytes.first() == Some(&b'{') => Some(Bytes::from(bytes)),
+                Ok(_) => None,
+                Err(e) => {
+                    act.redis_failed(&e, ctx);
+                    if e.is_unavailable() {
+                        act.health.record_fallback(None);
+                        memory(act, &key)
                     } else {
                         None
                     }
@@ -243,7 +284,13 @@ impl CacheActor {
             self.health.record_fallback(Some(key));
         }
         let outcome = match (target, self.memory.get_mut(key)) {
-            (Target::Topology(_), Some(Cached::Topology(t))) => apply::apply_to_topology(t, event),
+            (Target::Topology(_), Some(Cached::Topology(t, json))) => {
+                let outcome = apply::apply_to_topology(t, event);
+                if matches!(outcome, Outcome::Changed) {
+                    *json = super::render(t);
+                }
+                outcome
+            }
             (Target::List(_), Some(Cached::Projects(l))) => apply::apply_to_projects(&mut l.projects, event),
             (Target::Drop(_), Some(_)) => Outcome::Changed,
             _ => Outcome::Unchanged,

@@ -100,6 +100,32 @@ async fn cache_events_update_entries_in_place() {
 }
 
 #[actix_rt::test]
+async fn cache_json_bytes_are_the_topology_and_follow_events() {
+    let (cache, _) = start(CacheConfig::default());
+    let json = || GetProjectTopologyJson { server: "default".into(), project_id: project_id() };
+    assert_eq!(cache.send(json()).await.unwrap(), None);
+    cache.send(PutProjectTopology::new("default", topology())).await.unwrap();
+    let bytes = cache.send(json()).await.unwrap().expect("cached");
+    let parsed: ProjectTopology = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(parsed, topology());
+    // Served as shared bytes: two reads give the same buffer, not two renderings.
+    let again = cache.send(json()).await.unwrap().unwrap();
+    assert_eq!(again.as_ptr(), bytes.as_ptr());
+
+    cache.do_send(ApplyEvent(Arc::new(event(
+        EventKind::NodeStarted,
+        Some(NODE_A),
+        gns3_node(NODE_A, "A", "started"),
+    ))));
+    let bytes = cache.send(json()).await.unwrap().unwrap();
+    let parsed: ProjectTopology = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(status_of(&parsed, NODE_A).as_deref(), Some("started"), "re-rendered after the event");
+    assert_eq!(parsed, cache.send(get("default")).await.unwrap().unwrap());
+    let stats = cache.send(GetCacheStats).await.unwrap();
+    assert_eq!((stats.hits, stats.misses), (4, 1));
+}
+
+#[actix_rt::test]
 async fn cache_project_events_reach_the_project_list() {
     let (cache, _) = start(CacheConfig::default());
     cache.send(PutProjectTopology::new("default", topology())).await.unwrap();
