@@ -128,8 +128,10 @@ async fn subscribe_with_replay_has_no_gap_and_no_duplicate_at_the_seam() {
 
 #[actix_rt::test]
 async fn a_stuck_subscriber_gets_retries_then_dead_letters() {
-    let mut cfg = DispatcherConfig::default();
-    cfg.delivery = DeliveryConfig { max_retries: 2, initial_backoff_ms: 5, max_backoff_ms: 20, ..Default::default() };
+    let cfg = DispatcherConfig {
+        delivery: DeliveryConfig { max_retries: 2, initial_backoff_ms: 5, max_backoff_ms: 20, ..Default::default() },
+        ..Default::default()
+    };
     let d = PriorityDispatcher::new(cfg).start();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let stuck = {
@@ -196,7 +198,8 @@ async fn a_closed_recipient_is_unsubscribed() {
 
 #[actix_rt::test]
 async fn backpressure_reaches_the_publisher() {
-    let cfg = DispatcherConfig { queue_capacity: 2, ..Default::default() };
+    // A long turn budget: no turn runs between these publishes, so the queues stay full.
+    let cfg = DispatcherConfig { queue_capacity: 2, turn_budget_us: 1_000_000, ..Default::default() };
     let d = PriorityDispatcher::new(cfg).start();
     // Sent without awaiting: all three are handled before any turn runs.
     let r1 = d.send(Publish(ev(EventKind::NodeStarted)));
@@ -206,4 +209,59 @@ async fn backpressure_reaches_the_publisher() {
     assert!(matches!(r3.await.unwrap(), Err(DispatchError::Backpressure { priority: Priority::High, .. })));
     let st = d.send(GetStats).await.unwrap();
     assert_eq!(st.by_priority["HIGH"].refused, 1);
+}
+
+#[actix_rt::test]
+async fn a_batch_hands_back_what_backpressure_refused() {
+    // A long turn budget: no turn runs between these publishes, so the queues stay full.
+    let cfg = DispatcherConfig { queue_capacity: 2, turn_budget_us: 1_000_000, ..Default::default() };
+    let d = PriorityDispatcher::new(cfg).start();
+    let mut bad = ev(EventKind::NodeStarted);
+    bad.kind = "no dots".into();
+    let batch = vec![
+        ev(EventKind::NodeStarted),
+        ev(EventKind::NodeStopped),
+        ev(EventKind::NodeUpdated),
+        ev(EventKind::NodeSuspended),
+        bad,
+    ];
+    let out = d.send(PublishBatch(batch)).await.unwrap();
+    assert_eq!((out.queued, out.shed, out.invalid), (2, 1, 1));
+    assert_eq!(out.refused.len(), 1);
+    assert_eq!(out.refused[0].kind, "node.suspended");
+    assert!(out.retry_after.is_some());
+}
+
+#[actix_rt::test]
+async fn the_express_lane_goes_past_a_full_mailbox() {
+    let d = PriorityDispatcher::new(DispatcherConfig::default()).start();
+    let lane = d.send(GetExpressLane).await.unwrap();
+    let (c, seen) = collector(100_000);
+    let filter = SubscriptionFilter::new(["server_status"], []).unwrap();
+    d.send(Subscribe { label: "crit".into(), filter, recipient: c.recipient() }).await.unwrap().unwrap();
+    for _ in 0..20_000 {
+        d.do_send(Publish(ev(EventKind::NodeUpdated)));
+    }
+    lane.publish(ev(EventKind::ServerDisconnected)).unwrap();
+    wait_for(|| !seen.lock().unwrap().is_empty(), "the CRITICAL event").await;
+    assert_eq!(seen.lock().unwrap()[0], 1, "taken at the first publish handled, ahead of 20,000");
+    let mut bad = ev(EventKind::ServerConnected);
+    bad.kind = "bad type".into();
+    assert!(matches!(lane.publish(bad), Err(DispatchError::InvalidEvent(_))));
+}
+
+#[actix_rt::test]
+async fn the_express_lane_wakes_an_idle_dispatcher() {
+    let d = PriorityDispatcher::new(DispatcherConfig::default()).start_on_own_thread();
+    let lane = d.send(GetExpressLane).await.unwrap();
+    let (c, seen) = collector(16);
+    d.send(Subscribe { label: "all".into(), filter: SubscriptionFilter::all(), recipient: c.recipient() })
+        .await
+        .unwrap()
+        .unwrap();
+    for i in 1..=3u64 {
+        lane.publish(ev(EventKind::CircuitClosed)).unwrap();
+        wait_for(|| seen.lock().unwrap().len() as u64 == i, "the event").await;
+    }
+    assert_eq!(*seen.lock().unwrap(), [1, 2, 3]);
 }

@@ -30,6 +30,9 @@ pub struct DispatcherConfig {
     /// Capacity of the actor's own mailbox: publishers using `send` wait when it is full.
     /// A CRITICAL publish may find this many publishes ahead of it.
     pub mailbox_capacity: usize,
+    /// Events waiting in the express lane (`ExpressLane`, for server/circuit events):
+    /// past it the lane refuses with backpressure.
+    pub express_capacity: usize,
     /// Subscribers registered at once (WebSocket sessions, modules, bridges).
     pub max_subscribers: usize,
     pub delivery: DeliveryConfig,
@@ -48,6 +51,7 @@ impl Default for DispatcherConfig {
             batch_size: 256,
             turn_budget_us: 200,
             mailbox_capacity: 256,
+            express_capacity: 1024,
             max_subscribers: 4096,
             delivery: DeliveryConfig::default(),
             priorities: BTreeMap::new(),
@@ -133,6 +137,9 @@ impl DispatcherConfig {
         }
         if !(1..=1_000_000).contains(&self.mailbox_capacity) {
             return Err(format!("{prefix}.mailbox_capacity: must be 1-1000000, got {}", self.mailbox_capacity));
+        }
+        if !(1..=1_000_000).contains(&self.express_capacity) {
+            return Err(format!("{prefix}.express_capacity: must be 1-1000000, got {}", self.express_capacity));
         }
         if !(1..=1_000_000).contains(&self.max_subscribers) {
             return Err(format!("{prefix}.max_subscribers: must be 1-1000000, got {}", self.max_subscribers));

@@ -6,11 +6,15 @@
 //!   NORMAL for module types) and queues it: a full queue sheds LOW then NORMAL (counted
 //!   per type), and refuses HIGH/CRITICAL with `DispatchError::Backpressure`.
 //! - `drain` pops by priority, numbers each event (seq is assigned here, at dispatch, so
-//!   history order is delivery order), serializes it once, appends it to the history and
-//!   hands the same `Arc<Event>` and `Bytes` to every matching subscriber.
+//!   history order is delivery order), serializes it once (`encode.rs`), appends the bytes
+//!   to the history and hands the same `Arc<Event>` and `Bytes` to every matching
+//!   subscriber. Between two events it takes what waits in the express lane (`lane.rs`)
+//!   and dispatches its CRITICAL events at once; `drain_critical` does the same for a
+//!   CRITICAL event just published.
 //! - Replay reads the history; because the core is driven by one actor, a subscription
 //!   registered in the same call as its replay sees every later event live and none twice.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,6 +24,7 @@ use super::encode::Encoder;
 use super::error::{DispatchError, BACKPRESSURE_RETRY_AFTER};
 use super::filter::{valid_type_name, SubscriptionFilter, MAX_NAME_LEN};
 use super::history::{History, HistoryEntry, Origin, Unrecoverable};
+use super::lane::Lane;
 use super::queue::{Priority, PriorityQueues, Push};
 use super::stats::{Count, DispatcherStats, HistoryStats, QueueDepths, StatsCollector};
 use super::subscribers::{DeliveryCtx, Registry, SubscriberId};
@@ -37,6 +42,13 @@ pub enum Published {
     /// Not queued: full, and it was LOW/NORMAL with nothing older of its class or below to
     /// drop. Counted as shed; not an error for the publisher.
     Shed(Priority),
+}
+
+/// An event `offer` did not take, given back with the reason.
+#[derive(Debug)]
+pub struct Rejected {
+    pub event: NewEvent,
+    pub error: DispatchError,
 }
 
 struct Queued {
@@ -80,6 +92,7 @@ pub struct DispatcherCore<S> {
     dead: DeadLetters,
     stats: StatsCollector,
     encoder: Encoder,
+    lane: Arc<Lane>,
 }
 
 impl<S: EventSink> DispatcherCore<S> {
@@ -98,6 +111,7 @@ impl<S: EventSink> DispatcherCore<S> {
             dead: DeadLetters::new(cfg.delivery.dead_letter_capacity),
             stats: StatsCollector::new(),
             encoder: Encoder::new(),
+            lane: Arc::new(Lane::new(cfg.express_capacity)),
             cfg,
         }
     }
@@ -122,6 +136,45 @@ impl<S: EventSink> DispatcherCore<S> {
         self.subs.len()
     }
 
+    /// The express lane into this core (see `lane.rs`).
+    pub fn lane(&self) -> Arc<Lane> {
+        self.lane.clone()
+    }
+
+    /// Whether events wait in the express lane.
+    #[inline]
+    pub fn lane_waiting(&self) -> bool {
+        self.lane.has_events()
+    }
+
+    /// Queues what waits in the express lane and dispatches its CRITICAL events at once.
+    /// Events refused for backpressure go back to the lane, ahead of newer ones; invalid
+    /// ones are dropped (the lane's publishers check them first). Returns how many were
+    /// queued.
+    pub fn absorb_lane(&mut self) -> usize {
+        if !self.lane.has_events() {
+            return 0;
+        }
+        let mut events = self.lane.take();
+        let mut queued = 0;
+        let mut back = VecDeque::new();
+        while let Some((e, pushed)) = events.pop_front() {
+            match self.offer(e, pushed) {
+                Ok(_) => queued += 1,
+                Err(Rejected { event, error: DispatchError::Backpressure { .. } }) => {
+                    back.push_back((event, pushed));
+                    back.append(&mut events);
+                }
+                Err(Rejected { event, error }) => {
+                    tracing::warn!(error = %error, kind = %event.kind, "Invalid event in the express lane; dropped.");
+                }
+            }
+        }
+        self.lane.put_back(back);
+        self.drain_critical();
+        queued
+    }
+
     /// The priority an event of this type gets.
     pub fn priority_of(&self, kind: Option<EventKind>, kind_str: &str) -> Priority {
         match kind {
@@ -132,11 +185,19 @@ impl<S: EventSink> DispatcherCore<S> {
 
     /// Queues an event (see the module docs for the policy when full).
     pub fn publish(&mut self, event: NewEvent, now: Instant) -> Result<Published, DispatchError> {
+        self.offer(event, now).map_err(|r| r.error)
+    }
+
+    /// `publish`, handing a refused event back to the caller (to publish it again later).
+    // The error gives the caller its own event back, by value: it is not an allocation to save.
+    #[allow(clippy::result_large_err)]
+    pub fn offer(&mut self, event: NewEvent, now: Instant) -> Result<Published, Rejected> {
         let kind = EventKind::parse(&event.kind);
         if kind.is_none() && !valid_type_name(&event.kind) {
-            return Err(DispatchError::InvalidEvent(format!(
+            let error = DispatchError::InvalidEvent(format!(
                 "type must be up to {MAX_TYPE_LEN} letters, digits, '_' or '-' in dot-separated parts (alert.raised)"
-            )));
+            ));
+            return Err(Rejected { event, error });
         }
         let p = self.priority_of(kind, &event.kind);
         match self.queues.push(p, Queued { event, kind, at: now }) {
@@ -155,7 +216,8 @@ impl<S: EventSink> DispatcherCore<S> {
                     Ok(Published::Shed(p))
                 } else {
                     self.stats.count(item.kind, &item.event.kind, p, Count::Refused);
-                    Err(DispatchError::Backpressure { priority: p, retry_after: BACKPRESSURE_RETRY_AFTER })
+                    let error = DispatchError::Backpressure { priority: p, retry_after: BACKPRESSURE_RETRY_AFTER };
+                    Err(Rejected { event: item.event, error })
                 }
             }
         }
@@ -179,9 +241,23 @@ impl<S: EventSink> DispatcherCore<S> {
             let Some((p, q)) = self.queues.pop() else { break };
             let done = self.dispatch(p, q);
             n += 1;
+            if self.lane.has_events() {
+                self.absorb_lane();
+            }
             if deadline.is_some_and(|d| done >= d) {
                 break;
             }
+        }
+        n
+    }
+
+    /// Dispatches every queued CRITICAL event now, whatever the starvation guard's count
+    /// (the actor calls it when one arrives). Returns how many.
+    pub fn drain_critical(&mut self) -> usize {
+        let mut n = 0;
+        while let Some(q) = self.queues.pop_class(Priority::Critical) {
+            self.dispatch(Priority::Critical, q);
+            n += 1;
         }
         n
     }
@@ -212,10 +288,11 @@ impl<S: EventSink> DispatcherCore<S> {
         done
     }
 
-    /// Retries the subscriber backlogs that are due.
-    pub fn retry_due(&mut self, now: Instant) {
+    /// Retries the subscriber backlogs that are due, until `deadline` if given (the rest
+    /// stay due for the next call).
+    pub fn retry_due(&mut self, now: Instant, deadline: Option<Instant>) {
         let mut cx = DeliveryCtx { cfg: &self.cfg.delivery, stats: &mut self.stats, dead: &mut self.dead };
-        self.subs.retry_due(now, &mut cx);
+        self.subs.retry_due(now, deadline, &mut cx);
     }
 
     /// When `retry_due` has work next (`None`: no backlog).
@@ -324,6 +401,11 @@ impl<S: EventSink> DispatcherCore<S> {
         self.dead.recent(limit)
     }
 
+    /// Dead letters since start (forgotten ones included).
+    pub fn dead_letters_total(&self) -> u64 {
+        self.dead.total()
+    }
+
     pub fn stats(&self) -> DispatcherStats {
         let mut r = DispatcherStats {
             epoch: self.history.epoch().to_owned(),
@@ -339,6 +421,7 @@ impl<S: EventSink> DispatcherCore<S> {
                 high: self.queues.depth(Priority::High),
                 normal: self.queues.depth(Priority::Normal),
                 low: self.queues.depth(Priority::Low),
+                express: self.lane.len(),
             },
             latency: Default::default(),
             latency_by_priority: Default::default(),

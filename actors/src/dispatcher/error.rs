@@ -1,5 +1,6 @@
 //! What a publisher or subscriber of the dispatcher gets when a call does not succeed.
-//! The HTTP edge maps `Backpressure` and `Unavailable` to 503 + `Retry-After`,
+//! The HTTP edge maps `Backpressure`, `ExpressLaneFull` and `Unavailable` to 503 +
+//! `Retry-After`,
 //! `InvalidEvent` to 400, `UnknownSubscriber` to 404, `TooManySubscribers` to 503.
 
 use std::time::Duration;
@@ -17,6 +18,9 @@ pub enum DispatchError {
     /// refused rather than dropped, and must be published again later.
     #[error("event queues are full; {priority} event refused, retry in {} ms", retry_after.as_millis())]
     Backpressure { priority: Priority, retry_after: Duration },
+    /// The express lane is full: publish again after `retry_after`.
+    #[error("the express lane is full; retry in {} ms", retry_after.as_millis())]
+    ExpressLaneFull { retry_after: Duration },
     #[error("invalid event: {0}")]
     InvalidEvent(String),
     #[error("too many subscribers (at most {0})")]
@@ -32,7 +36,9 @@ impl DispatchError {
     /// How long a caller should wait before trying again, for 503 answers.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            DispatchError::Backpressure { retry_after, .. } => Some(*retry_after),
+            DispatchError::Backpressure { retry_after, .. } | DispatchError::ExpressLaneFull { retry_after } => {
+                Some(*retry_after)
+            }
             DispatchError::Unavailable | DispatchError::TooManySubscribers(_) => Some(Duration::from_secs(1)),
             _ => None,
         }

@@ -72,6 +72,22 @@ impl HistoryEntry {
     }
 }
 
+/// Entries as one JSON array (`[{..},{..}]`), from their stored bytes: for a `replay`
+/// frame or an HTTP history page, without serializing anything again.
+pub fn json_array(entries: &[HistoryEntry]) -> Vec<u8> {
+    let len: usize = entries.iter().map(|e| e.json.len() + 1).sum();
+    let mut out = Vec::with_capacity(len + 2);
+    out.push(b'[');
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&e.json);
+    }
+    out.push(b']');
+    out
+}
+
 /// Where numbering starts: a fresh random epoch at seq 0, or one resumed from a store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
@@ -280,6 +296,15 @@ mod tests {
         assert_eq!((e.seq(), e.kind(), e.kind_str(), e.project_id()), (7, None, "alert.raised", Some(p)));
         assert_eq!(entry("ep", 1).kind(), Some(EventKind::NodeStarted));
         assert_eq!(entry("ep", 1).kind_str(), "node.started");
+    }
+
+    #[test]
+    fn entries_join_into_one_json_array() {
+        let h = filled(10, 3);
+        let v: serde_json::Value = serde_json::from_slice(&json_array(&h.since(0).unwrap())).unwrap();
+        let seqs: Vec<u64> = v.as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        assert_eq!(json_array(&[]), b"[]");
     }
 
     #[test]

@@ -12,12 +12,13 @@ use utoipa::ToSchema;
 
 use super::core::{HistoryPage, Subscription};
 use super::delivery::{DeadLetter, EventSink, SharedEvent, SinkStatus};
-use super::error::DispatchError;
-use super::filter::SubscriptionFilter;
+use super::error::{DispatchError, BACKPRESSURE_RETRY_AFTER};
+use super::filter::{valid_type_name, SubscriptionFilter};
+use super::lane::Lane;
 use super::history::Unrecoverable;
 use super::stats::DispatcherStats;
 use super::subscribers::SubscriberId;
-use crate::events::{Event, NewEvent};
+use crate::events::{Event, EventKind, NewEvent};
 
 /// One event for one subscriber: the envelope and its JSON, the same `Arc` and the same
 /// bytes for every subscriber (send `json` as the WebSocket text frame as it is; replays
@@ -39,12 +40,77 @@ impl EventSink for Recipient<Deliver> {
     }
 }
 
+/// The express lane's handle (from `GetExpressLane`): publishes past the dispatcher's
+/// mailbox, so the event's latency does not depend on how many publishes wait there (see
+/// `lane.rs`). For server and circuit events; cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct ExpressLane {
+    lane: Arc<Lane>,
+    wake: Recipient<DrainLane>,
+}
+
+impl ExpressLane {
+    pub(crate) fn new(lane: Arc<Lane>, wake: Recipient<DrainLane>) -> Self {
+        Self { lane, wake }
+    }
+
+    /// Queues the event in the lane; it is dispatched as soon as the dispatcher finishes
+    /// the event or message at hand.
+    pub fn publish(&self, event: NewEvent) -> Result<(), DispatchError> {
+        if EventKind::parse(&event.kind).is_none() && !valid_type_name(&event.kind) {
+            return Err(DispatchError::InvalidEvent(format!("invalid event type '{}'", event.kind.escape_debug())));
+        }
+        if !self.wake.connected() {
+            return Err(DispatchError::Unavailable);
+        }
+        match self.lane.push(event) {
+            Ok(true) => {
+                self.wake.do_send(DrainLane);
+                Ok(())
+            }
+            Ok(false) => Ok(()),
+            Err(_) => Err(DispatchError::ExpressLaneFull { retry_after: BACKPRESSURE_RETRY_AFTER }),
+        }
+    }
+}
+
+/// The handle to the dispatcher's express lane.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "ExpressLane")]
+pub struct GetExpressLane;
+
+/// Sent by `ExpressLane` when the lane stops being empty (wakes an idle dispatcher).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct DrainLane;
+
 /// Queues an event. LOW/NORMAL events may be shed when the queues are full (that is not
 /// an error); HIGH/CRITICAL ones are refused with `DispatchError::Backpressure` instead,
 /// and the publisher must publish them again after `retry_after`.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "Result<(), DispatchError>")]
 pub struct Publish(pub NewEvent);
+
+/// Queues several events in one message (a resync's burst, a bridge's batch): each is
+/// handled as `Publish` would handle it, in order. HIGH/CRITICAL events refused for
+/// backpressure come back in `BatchOutcome::refused`, to be published again after
+/// `retry_after`.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "BatchOutcome")]
+pub struct PublishBatch(pub Vec<NewEvent>);
+
+#[derive(Debug, Clone, Default)]
+pub struct BatchOutcome {
+    /// Queued (some possibly after shedding older LOW/NORMAL events).
+    pub queued: usize,
+    /// LOW/NORMAL events shed on arrival (queues full).
+    pub shed: usize,
+    /// Events with an invalid type, dropped.
+    pub invalid: usize,
+    /// HIGH/CRITICAL events refused (backpressure), in their original order.
+    pub refused: Vec<NewEvent>,
+    pub retry_after: Option<std::time::Duration>,
+}
 
 /// Registers a subscriber for live events. `label` names it in stats and dead letters
 /// (`ws:<session id>`, `module:<name>`).

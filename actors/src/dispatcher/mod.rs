@@ -3,20 +3,26 @@
 //! `DispatcherCore` (four bounded priority queues, numbering and history, subscribers and
 //! their filters, retries and dead letters, statistics) and answers `messages.rs`.
 //!
-//! Publishing only queues; events are dispatched in turns: a turn dispatches at most
-//! `batch_size` events or runs for `turn_budget_us`, then the actor goes back to its
-//! mailbox (new publishes, subscriptions, stats). A turn is scheduled on the actor's own
-//! context when the mailbox has been read; and because actix reads a mailbox until it is
-//! empty, a publisher refilling it from another thread could keep turns from ever running:
-//! so a publish that finds a whole turn's time spent on the mailbox since the last turn
-//! runs a turn right there. Time is thus shared about evenly between taking publishes and
-//! dispatching under a flood. A CRITICAL event is dispatched by its own publish handler:
-//! it waits only for the publishes ahead of it in the mailbox (at most `mailbox_capacity`
-//! for publishers using `send` or `try_send`) and the turn running when it arrived (a
-//! turn ends within `turn_budget_us`, or after one event when one fan-out takes longer). Continuation turns yield to the runtime first, so other actors on the same
-//! thread keep running; still, give the dispatcher its own arbiter (`start_on_own_thread`).
+//! Scheduling. Publishing queues; events are dispatched in turns of at most `batch_size`
+//! events or `turn_budget_us`, after which the actor reads its mailbox again. A turn is
+//! scheduled on the actor's own context (`notify`, then `yield_now` between continuation
+//! turns so other tasks on the thread run). Actix reads a mailbox until it is empty, so a
+//! publisher refilling it from another thread could keep scheduled turns from ever
+//! running: a publish that finds a whole turn's time spent on the mailbox since the last
+//! turn runs one itself. Under a flood, time is thus shared about evenly between taking
+//! publishes and dispatching.
 //!
-//! Retries of deliveries to full mailboxes run from one timer set to the earliest due.
+//! CRITICAL latency. No fan-out is in progress while a handler runs, so a CRITICAL event
+//! is dispatched by its own publish handler. But a mailbox is first in, first out: a
+//! CRITICAL `Publish` still waits for the publishes ahead of it (up to `mailbox_capacity`
+//! messages, for publishers using `send`/`try_send`) and for the turn in progress. The
+//! express lane (`GetExpressLane`, `lane.rs`) goes past the mailbox: it is checked between
+//! any two dispatched events and any two publishes, so an event sent through it waits at
+//! most for one event's fan-out. Connectors should send server and circuit events there.
+//!
+//! Retries of deliveries to full mailboxes run from one timer set to the earliest due,
+//! and within turns, with a time budget. Give the dispatcher its own arbiter
+//! (`start_on_own_thread`): it is busy by design under load.
 
 pub mod config;
 mod core;
@@ -25,6 +31,7 @@ mod encode;
 pub mod error;
 pub mod filter;
 pub mod history;
+pub mod lane;
 pub mod messages;
 pub mod queue;
 pub mod stats;
@@ -35,12 +42,13 @@ mod actor_tests;
 #[cfg(test)]
 mod tests;
 
-pub use self::core::{DispatcherCore, HistoryPage, Published, Subscription, MAX_TYPE_LEN};
+pub use self::core::{DispatcherCore, HistoryPage, Published, Rejected, Subscription, MAX_TYPE_LEN};
 pub use config::{DeliveryConfig, DispatcherConfig};
 pub use delivery::{DeadLetter, DeadLetterReason, DeadLetters, EventSink, SharedEvent, SinkStatus};
 pub use error::DispatchError;
 pub use filter::{FilterError, SubscriptionFilter};
-pub use history::{Gap, History, HistoryEntry, Origin, Unrecoverable};
+pub use history::{json_array, Gap, History, HistoryEntry, Origin, Unrecoverable};
+pub use lane::Lane;
 pub use messages::*;
 pub use queue::{Priority, PriorityQueues, Push};
 pub use stats::{Counters, DispatcherStats, Percentiles};
@@ -49,7 +57,10 @@ pub use subscribers::SubscriberId;
 use actix::prelude::*;
 use std::time::{Duration, Instant};
 
-/// Overload warnings are logged at most this often (with the counts since the last one).
+use crate::events::NewEvent;
+
+/// Overload and dead-letter warnings are logged at most this often (with the counts
+/// since the last one).
 const OVERLOAD_LOG_EVERY: Duration = Duration::from_secs(10);
 
 pub struct PriorityDispatcher {
@@ -67,6 +78,8 @@ struct OverloadLog {
     shed: u64,
     refused: u64,
     last: Option<Instant>,
+    dead_letters_logged: u64,
+    last_dead: Option<Instant>,
 }
 
 impl OverloadLog {
@@ -81,6 +94,18 @@ impl OverloadLog {
         self.shed = 0;
         self.refused = 0;
         self.last = Some(now);
+    }
+
+    fn dead_letters(&mut self, total: u64, now: Instant) {
+        if total == self.dead_letters_logged
+            || self.last_dead.is_some_and(|t| now.duration_since(t) < OVERLOAD_LOG_EVERY)
+        {
+            return;
+        }
+        tracing::warn!(new = total - self.dead_letters_logged, total,
+            "Deliveries given up after retries (dead letters): a subscriber is too slow.");
+        self.dead_letters_logged = total;
+        self.last_dead = Some(now);
     }
 }
 
@@ -125,13 +150,17 @@ impl PriorityDispatcher {
     /// One turn of dispatching (and the retries that are due).
     fn run_turn(&mut self) {
         let budget = self.core.config().turn_budget();
-        let batch = self.core.config().batch_size;
+        // Clamped: an unvalidated 0 would leave events queued forever.
+        let batch = self.core.config().batch_size.max(1);
         let start = Instant::now();
-        self.core.drain(batch, Some(start + budget));
+        let deadline = start + budget;
+        self.core.drain(batch, Some(deadline));
         if self.core.next_retry_at().is_some_and(|t| t <= start) {
-            self.core.retry_due(start);
+            // Retries get the rest of the turn, and at least a tenth of one.
+            self.core.retry_due(start, Some(deadline.max(Instant::now() + budget / 10)));
         }
         self.last_turn = Instant::now();
+        self.overload.dead_letters(self.core.dead_letters_total(), self.last_turn);
     }
 
     /// The scheduled turn; schedules the next one while events wait.
@@ -163,7 +192,9 @@ impl PriorityDispatcher {
         let delay = at.saturating_duration_since(Instant::now());
         let h = ctx.run_later(delay, |act, ctx| {
             act.retry_timer = None;
-            act.core.retry_due(Instant::now());
+            let now = Instant::now();
+            act.core.retry_due(now, Some(now + act.core.config().turn_budget()));
+            act.overload.dead_letters(act.core.dead_letters_total(), now);
             act.arm_retry(ctx);
         });
         self.retry_timer = Some((at, h));
@@ -191,30 +222,80 @@ impl Handler<RunTurn> for PriorityDispatcher {
     }
 }
 
-impl Handler<Publish> for PriorityDispatcher {
-    type Result = Result<(), DispatchError>;
-    fn handle(&mut self, msg: Publish, ctx: &mut Self::Context) -> Self::Result {
+impl PriorityDispatcher {
+    /// Queues one event, then dispatches: a CRITICAL one at once, others in a turn run
+    /// here when the mailbox has had a whole turn's time (see the module docs).
+    #[allow(clippy::result_large_err)] // see `DispatcherCore::offer`
+    fn accept(&mut self, event: NewEvent, ctx: &mut Context<Self>) -> Result<Published, Rejected> {
         let now = Instant::now();
-        let outcome = self.core.publish(msg.0, now);
+        let outcome = self.core.offer(event, now);
+        if self.core.lane_waiting() {
+            self.core.absorb_lane();
+        }
         match &outcome {
-            Ok(Published::Queued(_)) | Err(DispatchError::InvalidEvent(_)) => {}
+            Ok(Published::Queued(_)) => {}
             Ok(Published::QueuedShedding { .. } | Published::Shed(_)) => self.overload.note(true, false, now),
-            Err(_) => self.overload.note(false, true, now),
+            Err(r) if matches!(r.error, DispatchError::Backpressure { .. }) => self.overload.note(false, true, now),
+            Err(_) => {}
         }
         let critical = matches!(
             outcome,
             Ok(Published::Queued(Priority::Critical) | Published::QueuedShedding { priority: Priority::Critical, .. })
         );
-        // A CRITICAL event is dispatched at once (no fan-out is ever in progress while a
-        // handler runs); otherwise a turn runs here once the mailbox has had a whole
-        // turn's time (see the module docs).
-        if critical || (self.core.queued() > 0 && now.duration_since(self.last_turn) >= self.core.config().turn_budget())
-        {
+        // No fan-out is ever in progress while a handler runs.
+        if critical {
+            self.core.drain_critical();
+            self.arm_retry(ctx);
+        } else if self.core.queued() > 0 && now.duration_since(self.last_turn) >= self.core.config().turn_budget() {
             self.run_turn();
             self.arm_retry(ctx);
         }
+        outcome
+    }
+}
+
+impl Handler<Publish> for PriorityDispatcher {
+    type Result = Result<(), DispatchError>;
+    fn handle(&mut self, msg: Publish, ctx: &mut Self::Context) -> Self::Result {
+        let outcome = self.accept(msg.0, ctx);
         self.schedule_turn(ctx);
-        outcome.map(|_| ())
+        outcome.map(|_| ()).map_err(|r| r.error)
+    }
+}
+
+impl Handler<PublishBatch> for PriorityDispatcher {
+    type Result = MessageResult<PublishBatch>;
+    fn handle(&mut self, msg: PublishBatch, ctx: &mut Self::Context) -> Self::Result {
+        let mut out = BatchOutcome::default();
+        for event in msg.0 {
+            match self.accept(event, ctx) {
+                Ok(Published::Queued(_) | Published::QueuedShedding { .. }) => out.queued += 1,
+                Ok(Published::Shed(_)) => out.shed += 1,
+                Err(Rejected { event, error: DispatchError::Backpressure { retry_after, .. } }) => {
+                    out.refused.push(event);
+                    out.retry_after = Some(retry_after);
+                }
+                Err(_) => out.invalid += 1,
+            }
+        }
+        self.schedule_turn(ctx);
+        MessageResult(out)
+    }
+}
+
+impl Handler<DrainLane> for PriorityDispatcher {
+    type Result = ();
+    fn handle(&mut self, _: DrainLane, ctx: &mut Self::Context) {
+        self.core.absorb_lane();
+        self.arm_retry(ctx);
+        self.schedule_turn(ctx);
+    }
+}
+
+impl Handler<GetExpressLane> for PriorityDispatcher {
+    type Result = MessageResult<GetExpressLane>;
+    fn handle(&mut self, _: GetExpressLane, ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(ExpressLane::new(self.core.lane(), ctx.address().recipient()))
     }
 }
 

@@ -137,6 +137,12 @@ impl<T> PriorityQueues<T> {
         Push::Refused(item)
     }
 
+    /// The oldest item of one class, outside the starvation guard's count (for CRITICAL
+    /// events dispatched the moment they arrive).
+    pub fn pop_class(&mut self, p: Priority) -> Option<T> {
+        self.queues[p as usize].pop_front()
+    }
+
     /// The next item by priority, honouring the starvation guard.
     pub fn pop(&mut self) -> Option<(Priority, T)> {
         let first = Priority::ALL.into_iter().find(|p| !self.queues[*p as usize].is_empty())?;

@@ -77,6 +77,8 @@ pub struct QueueDepths {
     pub high: usize,
     pub normal: usize,
     pub low: usize,
+    /// Events waiting in the express lane (not yet in a queue).
+    pub express: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -99,8 +101,8 @@ pub struct DispatcherStats {
     /// Keyed by event type, for the types seen since start.
     pub by_type: BTreeMap<String, Counters>,
     pub queues: QueueDepths,
-    /// Publish (accepted into a queue) to handed to every subscriber, over the most
-    /// recent events: all together and per priority.
+    /// Publish (accepted into a queue, or pushed into the express lane) to handed to
+    /// every subscriber, over the most recent events: all together and per priority.
     pub latency: Percentiles,
     pub latency_by_priority: BTreeMap<String, Percentiles>,
     pub history: HistoryStats,
@@ -164,6 +166,8 @@ impl StatsCollector {
         }
     }
 
+    // `entry()` would allocate the key on every call; a type seen before must not.
+    #[allow(clippy::map_entry)]
     fn type_counters(&mut self, kind: Option<EventKind>, kind_str: &str) -> &mut Counters {
         match kind {
             Some(k) => &mut self.kinds[k as usize],
@@ -240,7 +244,7 @@ mod tests {
             totals: Counters::default(),
             by_priority: BTreeMap::new(),
             by_type: BTreeMap::new(),
-            queues: QueueDepths { capacity: 1, total: 0, critical: 0, high: 0, normal: 0, low: 0 },
+            queues: QueueDepths { capacity: 1, total: 0, critical: 0, high: 0, normal: 0, low: 0, express: 0 },
             latency: Percentiles::default(),
             latency_by_priority: BTreeMap::new(),
             history: HistoryStats { len: 0, capacity: 1, oldest_seq: None },

@@ -86,11 +86,14 @@ pub(crate) struct Registry<S> {
     next_id: u64,
     /// Events waiting in backlogs, all subscribers together.
     pending: usize,
+    /// Where the next retry pass starts, so a pass cut short by its deadline does not
+    /// favour the same subscribers each time.
+    retry_cursor: usize,
 }
 
 impl<S: EventSink> Registry<S> {
     pub(crate) fn new() -> Self {
-        Self { subs: Vec::new(), next_id: 1, pending: 0 }
+        Self { subs: Vec::new(), next_id: 1, pending: 0, retry_cursor: 0 }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -202,20 +205,35 @@ impl<S: EventSink> Registry<S> {
         self.subs.iter().filter_map(|s| s.next_try).min()
     }
 
-    /// Retries the backlogs whose time has come, in order, each until its mailbox is full
-    /// again.
-    pub(crate) fn retry_due(&mut self, now: Instant, cx: &mut DeliveryCtx<'_>) {
-        if self.pending == 0 {
+    /// Retries the backlogs whose time has come, each in order until its mailbox is full
+    /// again; stops once `deadline` has passed (checked every few deliveries), leaving
+    /// the others due.
+    pub(crate) fn retry_due(&mut self, now: Instant, deadline: Option<Instant>, cx: &mut DeliveryCtx<'_>) {
+        const CLOCK_EVERY: u32 = 32;
+        if self.pending == 0 || self.subs.is_empty() {
             return;
         }
         let mut closed = false;
         let mut done = 0usize;
-        for sub in self.subs.iter_mut() {
-            if !sub.next_try.is_some_and(|t| t <= now) {
+        let mut tries = 0u32;
+        let n = self.subs.len();
+        let start = self.retry_cursor % n;
+        for k in 0..n {
+            let i = (start + k) % n;
+            if deadline.is_some() && tries >= CLOCK_EVERY {
+                tries = 0;
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    self.retry_cursor = i;
+                    break;
+                }
+            }
+            let sub = &mut self.subs[i];
+            if sub.next_try.is_none_or(|t| t > now) {
                 continue;
             }
             sub.next_try = None;
             while let Some(front) = sub.backlog.front_mut() {
+                tries += 1;
                 let (kind, ev) = (front.entry.kind(), &front.entry.event);
                 if front.attempts > 0 {
                     cx.stats.count(kind, &ev.kind, ev.priority, Count::Retried);

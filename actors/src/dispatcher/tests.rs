@@ -294,7 +294,7 @@ fn full_mailbox_is_retried_with_backoff_then_dead_lettered() {
     while let Some(next) = c.next_retry_at() {
         gaps.push((next - at).as_millis() as u64);
         at = next;
-        c.retry_due(next);
+        c.retry_due(next, None);
     }
     assert_eq!(gaps.len(), 3);
     assert!(gaps[0] <= 10 && gaps[1] == 20 && gaps[2] == 40, "{gaps:?}");
@@ -325,7 +325,7 @@ fn retries_deliver_in_order_once_the_mailbox_frees() {
     c.drain(10, None);
     assert!(s.seqs().is_empty(), "newer events wait behind the backlog");
     assert_eq!(c.backlog_of(id), Some(4));
-    c.retry_due(c.next_retry_at().unwrap());
+    c.retry_due(c.next_retry_at().unwrap(), None);
     assert_eq!(s.seqs(), [1, 2, 3, 4]);
     assert_eq!(c.next_retry_at(), None);
     let st = c.stats();
@@ -385,7 +385,7 @@ fn a_subscriber_closed_during_retries_is_removed() {
     c.publish(ev(EventKind::NodeStarted), Instant::now()).unwrap();
     c.drain(10, None);
     s.mode.set(SinkStatus::Closed);
-    c.retry_due(c.next_retry_at().unwrap());
+    c.retry_due(c.next_retry_at().unwrap(), None);
     assert_eq!(c.subscriber_count(), 0);
     assert_eq!(c.stats().pending_retries, 0);
     assert!(c.dead_letters(10).is_empty());
@@ -454,4 +454,82 @@ fn drain_stops_at_its_batch_size() {
     assert_eq!(c.queued(), 30);
     // A deadline already passed ends the turn after one event.
     assert_eq!(c.drain(100, Some(Instant::now() - Duration::from_millis(1))), 1);
+}
+
+#[test]
+fn critical_is_drained_at_once_whatever_the_starvation_guard() {
+    let mut c = core(100, 1);
+    let s = all_sink(&mut c);
+    let now = Instant::now();
+    c.publish(ev(EventKind::NodeStarted), now).unwrap();
+    c.publish(ev(EventKind::NodeStarted), now).unwrap();
+    c.publish(ev(EventKind::NodeUpdated), now).unwrap();
+    c.drain(1, None); // one HIGH while LOW waits: the guard now owes LOW a turn
+    c.publish(ev(EventKind::ServerDisconnected), now).unwrap();
+    assert_eq!(c.drain_critical(), 1);
+    assert_eq!(s.kinds(), ["node.started", "server.disconnected"]);
+    c.drain(1, None);
+    assert_eq!(s.kinds().last().map(String::as_str), Some("node.updated"), "the guard still serves LOW next");
+}
+
+#[test]
+fn a_retry_pass_stops_at_its_deadline_and_the_rest_stay_due() {
+    let mut c = core(10, 0);
+    let sinks: Vec<TestSink> = (0..100).map(|_| all_sink(&mut c)).collect();
+    sinks.iter().for_each(|s| s.mode.set(SinkStatus::Full));
+    c.publish(ev(EventKind::NodeStarted), Instant::now()).unwrap();
+    c.drain(1, None);
+    sinks.iter().for_each(|s| s.mode.set(SinkStatus::Delivered));
+    let later = c.next_retry_at().unwrap() + Duration::from_secs(1); // all of them due
+    c.retry_due(later, Some(Instant::now() - Duration::from_millis(1)));
+    let delivered = sinks.iter().filter(|s| !s.seqs().is_empty()).count();
+    assert!(delivered > 0 && delivered < 100, "cut short: {delivered}");
+    assert!(c.next_retry_at().is_some_and(|t| t <= later), "the others are still due");
+    c.retry_due(later, None);
+    assert!(sinks.iter().all(|s| s.seqs() == [1]));
+    assert_eq!(c.stats().pending_retries, 0);
+}
+
+#[test]
+fn the_express_lane_is_taken_between_two_dispatched_events() {
+    let mut c = core(100, 0);
+    let s = all_sink(&mut c);
+    for _ in 0..3 {
+        c.publish(ev(EventKind::NodeUpdated), Instant::now()).unwrap();
+    }
+    c.lane().push(ev(EventKind::ServerDisconnected)).unwrap();
+    c.drain(2, None);
+    assert_eq!(s.kinds(), ["node.updated", "server.disconnected", "node.updated"]);
+    assert_eq!(c.stats().by_type["server.disconnected"].published, 1);
+}
+
+#[test]
+fn express_events_refused_for_backpressure_wait_in_the_lane() {
+    let mut c = core(1, 0);
+    let s = all_sink(&mut c);
+    c.publish(ev(EventKind::NodeStarted), Instant::now()).unwrap();
+    c.lane().push(ev(EventKind::CircuitOpened)).unwrap();
+    assert_eq!(c.absorb_lane(), 0, "queues full of HIGH: nothing can be shed");
+    assert!(c.lane_waiting());
+    assert_eq!(c.stats().queues.express, 1);
+    c.drain(10, None);
+    assert_eq!(s.kinds(), ["node.started", "circuit.opened"], "taken as soon as there was room");
+    assert!(!c.lane_waiting());
+}
+
+#[test]
+fn replay_filters_module_types_and_projects_from_the_stored_entries() {
+    let mut c = core(100, 0);
+    let (pa, pb) = (Uuid::new_v4(), Uuid::new_v4());
+    for (kind, project) in [("alert.raised", Some(pa)), ("alert.raised", Some(pb)), ("scan.done", None)] {
+        let mut e = ev(EventKind::NodeCreated).project(project);
+        e.kind = kind.into();
+        c.publish(e, Instant::now()).unwrap();
+    }
+    c.publish(ev(EventKind::ServerConnected), Instant::now()).unwrap();
+    drain_all(&mut c);
+    let f = SubscriptionFilter::new(["alert.*", "server_status"], [pa]).unwrap();
+    let sub = c.subscribe_with_replay("m".into(), f, TestSink::new(), Some("ep-0"), 10).unwrap();
+    let kinds: Vec<String> = sub.replay.unwrap().iter().map(|e| e.kind_str().to_owned()).collect();
+    assert_eq!(kinds, ["server.connected", "alert.raised"]);
 }
