@@ -10,7 +10,9 @@ use gns3_central_actors::cache::CacheActor;
 use gns3_central_actors::connector::{
     ApiVersionSetting, ConnectorConfig, EventsSetup, Gns3Connector,
 };
-use gns3_central_actors::dispatcher::{PriorityDispatcher, Subscribe, SubscriptionFilter};
+use gns3_central_actors::dispatcher::{
+    GetExpressLane, PriorityDispatcher, Subscribe, SubscriptionFilter,
+};
 use gns3_central_actors::events::sink::dispatcher_sink;
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -87,6 +89,10 @@ impl Application {
             .map_err(std::io::Error::other)?
             .map_err(std::io::Error::other)?;
         }
+        let lane = match &dispatcher {
+            Some(d) => Some(d.send(GetExpressLane).await.map_err(std::io::Error::other)?),
+            None => None,
+        };
         let ingest_enabled = dispatcher.is_some() && settings.gns3.auto_monitor;
         let mut servers = BTreeMap::new();
         for cfg in settings.servers() {
@@ -96,9 +102,9 @@ impl Application {
             let name = cfg.name.clone();
             let addr = match (&dispatcher, ingest_enabled) {
                 (Some(d), true) => {
-                    let (d, ingest) = (d.clone(), settings.ingest_config());
+                    let (d, lane, ingest) = (d.clone(), lane.clone(), settings.ingest_config());
                     Supervisor::start(move |_| {
-                        let setup = EventsSetup::new(&cfg.name, ingest, dispatcher_sink(d));
+                        let setup = EventsSetup::new(&cfg.name, ingest, dispatcher_sink(d, lane));
                         Gns3Connector::with_events(cfg, setup)
                     })
                 }

@@ -2,20 +2,31 @@
 //! `PriorityDispatcher` with `send`, so a full dispatcher mailbox makes the connector wait,
 //! and a HIGH or CRITICAL event the full queues refuse is published again after the
 //! dispatcher's `retry_after` (never dropped; the connector's stream reading waits
-//! meanwhile, which is the backpressure the design asks for).
+//! meanwhile, which is the backpressure the design asks for). Server and circuit events
+//! take the dispatcher's express lane, past whatever waits in its mailbox.
 
 use actix::Addr;
 use std::rc::Rc;
 use std::time::Duration;
 
 use crate::connector::EventSink;
-use crate::dispatcher::{DispatchError, PriorityDispatcher, Publish};
+use crate::dispatcher::{DispatchError, ExpressLane, PriorityDispatcher, Publish};
+use crate::events::Priority;
 
 /// Longest wait between two attempts to publish a refused event.
 const MAX_RETRY: Duration = Duration::from_secs(1);
 
-pub fn dispatcher_sink(addr: Addr<PriorityDispatcher>) -> EventSink {
+/// `lane`: server and circuit events (CRITICAL by default) go through the dispatcher's
+/// express lane, past any flood waiting in its mailbox; when the lane is full they take
+/// the normal way.
+pub fn dispatcher_sink(addr: Addr<PriorityDispatcher>, lane: Option<ExpressLane>) -> EventSink {
     Rc::new(move |event| {
+        let urgent = event.known_kind().is_some_and(|k| k.default_priority() == Priority::Critical);
+        if let (true, Some(lane)) = (urgent, &lane) {
+            if lane.publish(event.clone()).is_ok() {
+                return Box::pin(async {});
+            }
+        }
         // `send` enqueues now, so events keep the order of the calls.
         let first = addr.send(Publish(event.clone()));
         let addr = addr.clone();
