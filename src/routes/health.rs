@@ -1,11 +1,14 @@
 //! `/healthz` (the process answers) and `/readyz` (every configured GNS3 server is
-//! reachable; otherwise 503 with the names of those that are not).
+//! reachable; otherwise 503 with the names of those that are not). `/readyz` also shows
+//! the cache's backend and Redis state, without gating on them: reads are served from
+//! memory while Redis is down.
 
 use actix_web::{get, http::header, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::servers::collect_statuses;
+use gns3_central_actors::cache::GetCacheStats;
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -20,6 +23,16 @@ pub struct Readiness {
     /// Servers that are not reachable now (empty when ready).
     pub not_ready: Vec<String>,
     pub servers: Vec<ServerReadiness>,
+    pub cache: CacheReadiness,
+}
+
+/// The cache never makes the service unready: while Redis is down it serves from memory.
+#[derive(Serialize, ToSchema)]
+pub struct CacheReadiness {
+    /// `memory` or `redis`: where reads are served from now.
+    pub backend: String,
+    /// `disabled`, `up` or `down`.
+    pub redis: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -51,7 +64,14 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         .collect();
     let not_ready: Vec<String> =
         servers.iter().filter(|s| !s.connected).map(|s| s.name.clone()).collect();
-    let body = Readiness { ready: not_ready.is_empty(), not_ready, servers };
+    let cache = match state.cache.send(GetCacheStats).await {
+        Ok(c) => CacheReadiness {
+            backend: serde_json::to_value(c.backend).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            redis: serde_json::to_value(c.redis).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+        },
+        Err(_) => CacheReadiness { backend: "unavailable".into(), redis: "unknown".into() },
+    };
+    let body = Readiness { ready: not_ready.is_empty(), not_ready, servers, cache };
     if body.ready {
         HttpResponse::Ok().json(body)
     } else {

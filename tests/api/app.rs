@@ -67,6 +67,10 @@ pub async fn spawn_app(settings: Settings) -> TestApp {
 }
 
 pub async fn spawn_with(settings: Settings, opts: ServeOptions) -> TestApp {
+    // TEST_LOG=debug (or any level) shows the service's logs on stderr, for diagnosis.
+    if let Ok(level) = std::env::var("TEST_LOG") {
+        gns3_central::telemetry::init(&level, false);
+    }
     let app = Application::build(settings, opts).await.expect("the service starts");
     let port = app.port();
     let handle = app.handle();

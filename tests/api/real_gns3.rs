@@ -31,6 +31,7 @@ async fn detects_version_and_logs_in(flavor: Flavor) {
     assert_eq!(has_local, flavor == Flavor::V2, "{}", r.text);
     let r = app.get("/readyz").await;
     assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!((r.body["cache"]["backend"].as_str(), r.body["cache"]["redis"].as_str()), (Some("memory"), Some("disabled")), "{}", r.text);
     app.stop().await;
 }
 

@@ -78,6 +78,22 @@ pub struct Ingest {
     resync: Notify,
 }
 
+/// Why a stream could not be opened.
+#[derive(Debug)]
+enum OpenError {
+    Gns3(Gns3Error),
+    Ended(StreamEnd),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Gns3(e) => e.fmt(f),
+            OpenError::Ended(e) => write!(f, "ended before its first message: {e}"),
+        }
+    }
+}
+
 const STREAM_BACKOFF_INITIAL: Duration = Duration::from_millis(200);
 const STREAM_BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Resync requests closer together than this are served by one read.
@@ -110,10 +126,11 @@ impl Ingest {
             // socket until the read is done).
             let stream = match self.cfg.mode {
                 IngestMode::Poll => None,
-                IngestMode::Streams => match self.core.client().open_stream(None).await {
+                IngestMode::Streams => match self.open_listening(StreamId::Controller).await {
                     Ok(s) => Some(s),
-                    Err(e) => {
-                        tracing::debug!(server = %self.core.name(), error = %e, "Cannot open the controller stream.");
+                    Err(why) => {
+                        tracing::debug!(server = %self.core.name(), error = %why, "Cannot open the controller stream.");
+                        self.relogin_if_refused(&why).await;
                         actix_rt::time::sleep(backoff.next_delay()).await;
                         continue;
                     }
@@ -229,29 +246,35 @@ impl Ingest {
             keep
         });
         for id in open {
-            if !projects.contains_key(&id) {
+            projects.entry(id).or_insert_with(|| {
                 let me = self.clone();
-                projects.insert(id, actix_rt::spawn(async move { me.project_stream(id).await }));
-            }
+                actix_rt::spawn(async move { me.project_stream(id).await })
+            });
         }
     }
 
     async fn project_stream(self: Rc<Self>, project_id: Uuid) {
         let mut backoff = Backoff::new(STREAM_BACKOFF_INITIAL, STREAM_BACKOFF_MAX, 0.2);
         // Also the first opening follows a gap: what GNS3 sent between the project's
-        // creation (or opening) and this stream is caught by a resync (debounced, so many
-        // projects followed at once cost one read).
+        // creation (or opening) and this stream is caught by a resync. Each costs one read
+        // of the server's topology (following many projects at start-up: one each).
         let mut gap = true;
         loop {
             self.core.wait_connected().await;
             if !self.state.deriver.borrow().open_projects().contains(&project_id) {
                 return;
             }
-            match self.core.client().open_stream(Some(project_id)).await {
+            match self.open_listening(StreamId::Project(project_id)).await {
                 Ok(mut stream) => {
                     if gap {
-                        // Messages may have been lost while this stream was down.
-                        self.resync.notify_one();
+                        // Messages may have been lost before this stream was complete: the
+                        // resync reports them *before* this stream's next messages are read
+                        // (they wait in the socket), so a project's events keep their order.
+                        if let Err(e) = self.sync().await {
+                            tracing::debug!(server = %self.core.name(), %project_id, error = %e,
+                                "Resync after opening a project stream failed.");
+                            self.resync.notify_one();
+                        }
                     }
                     tracing::debug!(server = %self.core.name(), %project_id, "Following a project's notifications.");
                     let began = Instant::now();
@@ -270,13 +293,36 @@ impl Ingest {
                     }
                     gap = true;
                 }
-                Err(Gns3Error::Status { status: 404, .. }) => return,
+                Err(OpenError::Gns3(Gns3Error::Status { status: 404, .. })) => return,
                 Err(e) => {
                     tracing::debug!(server = %self.core.name(), %project_id, error = %e, "Cannot open a project stream.");
+                    self.relogin_if_refused(&e).await;
                     gap = true;
                 }
             }
             actix_rt::time::sleep(backoff.next_delay()).await;
+        }
+    }
+
+    /// Opens a stream and waits for its first message. GNS3 accepts the WebSocket before
+    /// it registers the listener (a message sent in between is lost) and sends a `ping`
+    /// first once it has: only from then on is the stream complete, so a resync meant to
+    /// cover what came before must start after this returns.
+    async fn open_listening(&self, id: StreamId) -> Result<NotificationStream, OpenError> {
+        let project = match id {
+            StreamId::Controller => None,
+            StreamId::Project(p) => Some(p),
+        };
+        let mut stream = self.core.client().open_stream(project).await.map_err(OpenError::Gns3)?;
+        let first = stream.next(self.cfg.silence).await.map_err(OpenError::Ended)?;
+        self.handle(id, &first).await;
+        Ok(stream)
+    }
+
+    /// v3 refused the token on a stream: log in again before the next attempt.
+    async fn relogin_if_refused(&self, e: &OpenError) {
+        if let OpenError::Ended(StreamEnd::AuthRejected(_)) = e {
+            let _ = self.core.client().login().await;
         }
     }
 

@@ -222,7 +222,14 @@ pub async fn dedicated(flavor: Flavor, name: &str) -> Gns3Instance {
     let instance = unique(flavor, &instance_name(name));
     let env = blocking({
         let instance = instance.clone();
-        move || run_start(flavor, &instance, None, true)
+        move || {
+            // A same-named instance left running by an earlier run (its owner gone, its
+            // stop still under way) would be reused by `start`: stop it first, so the
+            // fresh start really is fresh. A no-op when nothing runs.
+            run_script(&instance, &["stop", flavor.api()], &[])
+                .unwrap_or_else(|e| panic!("stopping a leftover {instance}: {e}"));
+            run_start(flavor, &instance, None, true)
+        }
     })
     .await;
     Gns3Instance { flavor, instance, env }

@@ -36,6 +36,12 @@ impl Deriver {
         let Some(old) = project.nodes.get(&node_id) else {
             project.nodes.insert(node_id, obj.clone());
             out.push(self.event(EventKind::NodeCreated, Source::Gns3, Some(pid), Some(node_id), &obj));
+            // First seen through an update (its creation frame came before this stream
+            // was complete): GNS3 creates nodes stopped, so a running or suspended one
+            // changed status meanwhile, and that transition is reported too.
+            if let Some(kind) = first_seen_status(creation, &obj) {
+                out.push(self.event(kind, Source::Gns3, Some(pid), Some(node_id), &obj));
+            }
             self.structural(pid, now);
             return Some(());
         };
@@ -244,5 +250,14 @@ impl Deriver {
         self.dead_projects.insert(pid, t);
         self.structural(pid, now);
         Some(())
+    }
+}
+
+/// The status event owed for a node first seen outside its own creation frame: none for
+/// a `stopped` node (how GNS3 creates them) or one without a status.
+pub(super) fn first_seen_status(creation: bool, node: &Obj) -> Option<EventKind> {
+    match node.get("status").and_then(Value::as_str) {
+        Some(s @ ("started" | "suspended")) if !creation => Some(status_kind(s)),
+        _ => None,
     }
 }

@@ -118,6 +118,10 @@ pub(super) fn diff(server: &str, old: &Known, mut fresh: Known) -> (Vec<NewEvent
         for (nid, node) in new.nodes.iter_mut() {
             let Some(before) = was.nodes.get(nid) else {
                 nodes.push(EventKind::NodeCreated, *pid, Some(*nid), node);
+                // Created and started (or suspended) while nobody looked: both happened.
+                if let Some(kind) = super::frames::first_seen_status(false, node).filter(|_| opened) {
+                    nodes.push(kind, *pid, Some(*nid), node);
+                }
                 continue;
             };
             let old_status = was.node_status(before).to_owned();

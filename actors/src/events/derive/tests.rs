@@ -398,7 +398,8 @@ fn resync_reports_every_difference_in_a_fixed_order() {
     projects.sort();
     let mut expected: Vec<String> = projects.iter().map(|(_, k)| k.to_string()).collect();
     expected.extend(
-        ["node.updated RB-renamed", "node.created RN", "node.created RN", "link.deleted", "topology.changed"]
+        // RN is a copy of a running node: created and started meanwhile, in both projects.
+        ["node.updated RB-renamed", "node.created RN", "node.started RN", "node.created RN", "node.started RN", "link.deleted", "topology.changed"]
             .map(String::from),
     );
     assert_eq!(described(&events), expected);
@@ -420,7 +421,8 @@ fn project_repeats_give_nothing_and_close_stops_running_nodes() {
     let project = *d.open_projects().first().unwrap();
     // A node known as running when the project closes (its own stop frame was missed).
     let started = frames(&lines, "node.updated")[0];
-    assert_eq!(described(&d.on_frame(started.stream, &started.frame, t0)), ["node.created A"]);
+    // First seen running: created, and its start (GNS3 creates nodes stopped) reported too.
+    assert_eq!(described(&d.on_frame(started.stream, &started.frame, t0)), ["node.created A", "node.started A"]);
     let closed = frames(&lines, "project.closed")[0];
     let events = d.on_frame(c, &closed.frame, t0);
     assert_eq!(described(&events), ["project.closed", "node.stopped A"]);
@@ -508,4 +510,49 @@ fn malformed_frames_give_nothing_and_do_not_panic() {
     // The state is intact: the real start is still seen.
     let start = frames(&lines, "node.updated")[0];
     assert_eq!(described(&d.on_frame(start.stream, &start.frame, t0)), ["node.started A"]);
+}
+
+/// A node whose creation frame came before the stream was complete is first seen through
+/// an update: a running one is reported created *and* started, so the transition is not
+/// lost (seen against real v3 when a project stream opened right after a node creation).
+#[test]
+fn a_node_first_seen_running_is_reported_created_and_started() {
+    let lines = load(V3_SCENARIO);
+    let started = frames(&lines, "node.updated")
+        .into_iter()
+        .find(|l| l.frame["event"]["name"] == "A" && l.frame["event"]["status"] == "started")
+        .expect("a started update of A in the recording");
+    let mut d = Deriver::new("default", BURST);
+    let t0 = Instant::now();
+    // Only the project is known (its stream opened after A was created).
+    let created = frames(&lines, "node.created")[0];
+    let project_only = serde_json::json!({"action": "project.opened", "event": {"project_id": created.frame["event"]["project_id"], "name": "p", "status": "opened"}});
+    d.on_frame(StreamId::Controller, &project_only, t0);
+    let got = described(&d.on_frame(started.stream, &started.frame, t0));
+    assert_eq!(got, ["node.created A", "node.started A"]);
+    // A first-seen stopped node is only created.
+    let mut d = Deriver::new("default", BURST);
+    d.on_frame(StreamId::Controller, &project_only, t0);
+    let mut stopped = started.frame.clone();
+    stopped["event"]["status"] = "stopped".into();
+    assert_eq!(described(&d.on_frame(started.stream, &stopped, t0)), ["node.created A"]);
+}
+
+#[test]
+fn resync_reports_a_node_created_and_started_meanwhile() {
+    let before = snapshot(include_str!("../fixtures/v3-resync-before.json"));
+    let mut after = before.clone();
+    let p = after.projects.iter_mut().find(|p| p.project.is_opened()).expect("an open project");
+    let mut added = p.nodes[0].clone();
+    added.node_id = Uuid::parse_str("ffffffff-0000-4000-8000-000000000003").unwrap();
+    added.name = "RUN".into();
+    added.status = Some("started".into());
+    p.nodes.push(added);
+    let mut d = Deriver::new("default", BURST);
+    d.seed(&before);
+    let kinds: Vec<String> = described(&d.resync(&after, Instant::now()))
+        .into_iter()
+        .filter(|k| !k.starts_with("topology.changed"))
+        .collect();
+    assert_eq!(kinds, ["node.created RUN", "node.started RUN"]);
 }
