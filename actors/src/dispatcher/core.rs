@@ -11,6 +11,14 @@
 //!   subscriber. Between two events it takes what waits in the express lane (`lane.rs`)
 //!   and dispatches its CRITICAL events at once; `drain_critical` does the same for a
 //!   CRITICAL event just published.
+//! - Following a shared log (several instances on one Redis, `cluster/`): with an
+//!   `Uplink` set, `dispatch` does not number or fan out; it hands the event, stamped with
+//!   its priority, to the uplink (whoever numbers it in Redis), in priority order, and stops
+//!   draining while the uplink is full (events wait in the queues, where the shedding policy
+//!   applies). Numbered events come back (from every instance) through `inject`, in the
+//!   log's order, and are fanned out and kept in the history then. Without an uplink (Redis
+//!   unreachable) numbering is local again, under a fresh epoch so local and shared ids
+//!   never collide; an injected event of another epoch switches to that epoch.
 //! - Replay reads the history; because the core is driven by one actor, a subscription
 //!   registered in the same call as its replay sees every later event live and none twice.
 
@@ -29,6 +37,22 @@ use super::queue::{Priority, PriorityQueues, Push};
 use super::stats::{Count, DispatcherStats, HistoryStats, QueueDepths, StatsCollector};
 use super::subscribers::{DeliveryCtx, Registry, SubscriberId};
 use crate::events::{Event, EventKind, NewEvent};
+use bytes::Bytes;
+use tokio::sync::mpsc::error::TrySendError;
+
+/// Where locally published events go to be numbered, when the dispatcher follows a shared
+/// log: events stamped with their priority and no seq (`epoch` empty, `seq` 0).
+pub type Uplink = tokio::sync::mpsc::Sender<Event>;
+
+/// What `inject` did with a numbered event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Injected {
+    Dispatched,
+    /// Dispatched, after switching to the event's epoch (history restarted).
+    NewEpoch,
+    /// Its seq was not above the last one: already dispatched.
+    Duplicate,
+}
 
 /// Longest event type accepted from a publisher.
 pub const MAX_TYPE_LEN: usize = MAX_NAME_LEN;
@@ -93,6 +117,7 @@ pub struct DispatcherCore<S> {
     stats: StatsCollector,
     encoder: Encoder,
     lane: Arc<Lane>,
+    uplink: Option<Uplink>,
 }
 
 impl<S: EventSink> DispatcherCore<S> {
@@ -112,8 +137,91 @@ impl<S: EventSink> DispatcherCore<S> {
             stats: StatsCollector::new(),
             encoder: Encoder::new(),
             lane: Arc::new(Lane::new(cfg.express_capacity)),
+            uplink: None,
             cfg,
         }
+    }
+
+    /// Starts (`Some`) or stops (`None`) following a shared log. Stopping switches to a
+    /// fresh local epoch: local numbers must never reuse the shared log's ids.
+    pub fn set_uplink(&mut self, uplink: Option<Uplink>) {
+        let was = self.uplink.is_some();
+        self.uplink = uplink;
+        if was && self.uplink.is_none() {
+            self.set_origin(Origin::fresh());
+            tracing::warn!(epoch = %self.history.epoch(), "Shared event log unavailable: numbering locally, new epoch.");
+        }
+    }
+
+    pub fn has_uplink(&self) -> bool {
+        self.uplink.is_some()
+    }
+
+    /// Restarts the numbering and the history (subscribers are kept).
+    pub fn set_origin(&mut self, origin: Origin) {
+        self.history = History::new(self.cfg.history_size, origin);
+    }
+
+    /// Fills the history from a persistent log (start-up): `entries` oldest first, the
+    /// epoch's last seq `last_seq`. Nothing is delivered.
+    pub fn preload(&mut self, origin: Origin, entries: Vec<(Event, Bytes)>) {
+        let first = entries.first().map(|(e, _)| e.seq.saturating_sub(1)).unwrap_or(origin.last_seq());
+        let last = origin.last_seq();
+        let epoch = origin.epoch().to_owned();
+        self.history = History::new(self.cfg.history_size, Origin::resume(epoch.clone(), first).unwrap_or(origin));
+        for (event, json) in entries {
+            if event.epoch == epoch {
+                let kind = EventKind::parse(&event.kind);
+                self.history.push(HistoryEntry::from_json(&event, json, kind));
+            }
+        }
+        if self.history.latest_seq() < last {
+            // Numbers were taken after the last event kept: continue after them.
+            self.history.skip_to(last);
+        }
+    }
+
+    /// Dispatches an event numbered elsewhere (the shared log), if it is newer than the
+    /// last one: fan-out and history, like a local one.
+    pub fn inject(&mut self, event: Arc<Event>, json: Bytes) -> Injected {
+        let mut outcome = Injected::Dispatched;
+        if event.epoch != self.history.epoch() {
+            match Origin::resume(event.epoch.clone(), event.seq.saturating_sub(1)) {
+                Ok(o) => {
+                    tracing::info!(from = %self.history.epoch(), to = %event.epoch, seq = event.seq,
+                        "Following the shared event log's epoch.");
+                    self.set_origin(o);
+                    outcome = Injected::NewEpoch;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "Shared event with an invalid epoch; dropped.");
+                    return Injected::Duplicate;
+                }
+            }
+        }
+        if event.seq <= self.history.latest_seq() {
+            return Injected::Duplicate;
+        }
+        let kind = EventKind::parse(&event.kind);
+        let p = event.priority;
+        self.stats.count(kind, &event.kind, p, Count::Dispatched);
+        let entry = HistoryEntry::from_json(&event, json, kind);
+        let shared = SharedEvent::from_parts(event, entry.json.clone(), kind);
+        self.history.push(entry);
+        let mut cx = DeliveryCtx { cfg: &self.cfg.delivery, stats: &mut self.stats, dead: &mut self.dead };
+        self.subs.fan_out(&shared, &mut cx);
+        outcome
+    }
+
+    /// Whether queued events can be drained now (not while a full uplink waits for room).
+    pub fn can_drain(&self) -> bool {
+        !self.uplink_blocked()
+    }
+
+    /// Whether the uplink cannot take an event now (draining waits).
+    #[inline]
+    fn uplink_blocked(&self) -> bool {
+        self.uplink.as_ref().is_some_and(|u| u.capacity() == 0)
     }
 
     pub fn config(&self) -> &DispatcherConfig {
@@ -237,7 +345,7 @@ impl<S: EventSink> DispatcherCore<S> {
     /// Returns how many were dispatched.
     pub fn drain(&mut self, max: usize, deadline: Option<Instant>) -> usize {
         let mut n = 0;
-        while n < max {
+        while n < max && !self.uplink_blocked() {
             let Some((p, q)) = self.queues.pop() else { break };
             let done = self.dispatch(p, q);
             n += 1;
@@ -255,7 +363,8 @@ impl<S: EventSink> DispatcherCore<S> {
     /// (the actor calls it when one arrives). Returns how many.
     pub fn drain_critical(&mut self) -> usize {
         let mut n = 0;
-        while let Some(q) = self.queues.pop_class(Priority::Critical) {
+        while !self.uplink_blocked() {
+            let Some(q) = self.queues.pop_class(Priority::Critical) else { break };
             self.dispatch(Priority::Critical, q);
             n += 1;
         }
@@ -264,7 +373,24 @@ impl<S: EventSink> DispatcherCore<S> {
 
     /// Returns when it was done (the clock is read once per event, for the latency).
     fn dispatch(&mut self, p: Priority, q: Queued) -> Instant {
-        let Queued { event, kind, at } = q;
+        let Queued { mut event, kind, at } = q;
+        if let Some(up) = &self.uplink {
+            match up.try_send(Event::stamp(event, "", 0, p)) {
+                Ok(()) => {
+                    // Counted as dispatched when it comes back numbered (`inject`); the
+                    // latency measured here is its wait in the queues.
+                    let done = Instant::now();
+                    self.stats.latency(p, done.saturating_duration_since(at));
+                    return done;
+                }
+                // Full cannot happen (checked before popping, and only this core sends);
+                // either way the shared log cannot be reached: number locally from now on.
+                Err(TrySendError::Full(e) | TrySendError::Closed(e)) => {
+                    self.set_uplink(None);
+                    event = unstamp(e);
+                }
+            }
+        }
         let seq = self.history.next_seq();
         let event = Event::stamp(event, self.history.epoch(), seq, p);
         let encoded = match self.encoder.encode(&event) {
@@ -441,6 +567,20 @@ impl<S: EventSink> DispatcherCore<S> {
     #[cfg(test)]
     pub(crate) fn backlog_of(&self, id: SubscriberId) -> Option<usize> {
         self.subs.backlog_of(id)
+    }
+}
+
+/// An event back to its unnumbered form.
+fn unstamp(e: Event) -> NewEvent {
+    NewEvent {
+        kind: e.kind,
+        server: e.server,
+        project_id: e.project_id,
+        node_id: e.node_id,
+        timestamp: e.timestamp,
+        correlation_id: e.correlation_id,
+        source: e.source,
+        data: e.data,
     }
 }
 

@@ -55,6 +55,18 @@ pub(crate) fn to_bytes(e: &Event) -> Result<Encoded, serde_json::Error> {
     Ok(Encoded { json: buf.freeze(), type_at })
 }
 
+/// Where the type string's characters are in an envelope serialized elsewhere (`(0, 0)`
+/// when not found): the first `"type":"` key, which precedes `data` in every envelope.
+pub(crate) fn locate_type(json: &[u8]) -> (u32, u32) {
+    const KEY: &[u8] = b"\"type\":\"";
+    let Some(at) = json.windows(KEY.len()).position(|w| w == KEY) else { return (0, 0) };
+    let start = at + KEY.len();
+    match json[start..].iter().position(|&b| b == b'"' || b == b'\\') {
+        Some(len) if json[start + len] == b'"' => (start as u32, (start + len) as u32),
+        _ => (0, 0),
+    }
+}
+
 /// Writes the envelope; returns where the type string's characters are (empty when the
 /// type needed escaping, which validated types never do).
 fn write_envelope(buf: &mut BytesMut, e: &Event) -> Result<(u32, u32), serde_json::Error> {

@@ -47,6 +47,13 @@ impl HistoryEntry {
         Self { seq: event.seq, json: encoded.json, project_id: event.project_id, kind, type_at: encoded.type_at }
     }
 
+    /// An entry for an event serialized elsewhere (the shared log): `json` must be its
+    /// envelope as `Event` serializes it.
+    pub fn from_json(event: &Event, json: Bytes, kind: Option<EventKind>) -> Self {
+        let type_at = encode::locate_type(&json);
+        Self { seq: event.seq, json, project_id: event.project_id, kind, type_at }
+    }
+
     pub fn seq(&self) -> u64 {
         self.seq
     }
@@ -222,6 +229,11 @@ impl History {
         self.last_seq = entry.seq();
         self.ring.push_back(entry);
         true
+    }
+
+    /// Continues numbering after `seq` (numbers taken by events not kept here).
+    pub fn skip_to(&mut self, seq: u64) {
+        self.last_seq = self.last_seq.max(seq);
     }
 
     /// The events after `seq`, oldest first, or `Gap` when some of them are gone (or

@@ -186,3 +186,23 @@ pub struct Position {
     pub epoch: String,
     pub last_seq: u64,
 }
+
+/// Follow a shared event log through this uplink (`Some`), or number locally (`None`,
+/// under a fresh epoch). Sent by the cluster bridge.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct SetUplink(pub Option<super::core::Uplink>);
+
+/// Events numbered by the shared log, in its order (from the cluster bridge).
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Inject(pub Vec<(Arc<Event>, Bytes)>);
+
+/// The history kept in a persistent log, loaded at start-up before anything is
+/// dispatched: `entries` oldest first, `last_seq` the epoch's last number.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Preload {
+    pub origin: super::history::Origin,
+    pub entries: Vec<(Event, Bytes)>,
+}

@@ -42,7 +42,7 @@ mod actor_tests;
 #[cfg(test)]
 mod tests;
 
-pub use self::core::{DispatcherCore, HistoryPage, Published, Rejected, Subscription, MAX_TYPE_LEN};
+pub use self::core::{DispatcherCore, HistoryPage, Injected, Published, Rejected, Subscription, Uplink, MAX_TYPE_LEN};
 pub use config::{DeliveryConfig, DispatcherConfig};
 pub use delivery::{DeadLetter, DeadLetterReason, DeadLetters, EventSink, SharedEvent, SinkStatus};
 pub use error::DispatchError;
@@ -139,7 +139,7 @@ impl PriorityDispatcher {
     }
 
     fn schedule_turn(&mut self, ctx: &mut Context<Self>) {
-        if !self.turn_scheduled && self.core.queued() > 0 {
+        if !self.turn_scheduled && self.core.queued() > 0 && self.core.can_drain() {
             self.turn_scheduled = true;
             // Runs once the mailbox has been read: publishes that arrived together are
             // queued (and ordered by priority) before the turn starts.
@@ -167,7 +167,8 @@ impl PriorityDispatcher {
     fn turn(&mut self, ctx: &mut Context<Self>) {
         self.turn_scheduled = false;
         self.run_turn();
-        if self.core.queued() > 0 {
+        // With a full uplink, `UplinkReady` or `Inject` schedules the next turn.
+        if self.core.queued() > 0 && self.core.can_drain() {
             self.turn_scheduled = true;
             // Let the runtime run other tasks, and this actor read its mailbox, first.
             ctx.spawn(tokio::task::yield_now().into_actor(self).map(|_, act, ctx| act.turn(ctx)));
@@ -359,5 +360,53 @@ impl Handler<GetPosition> for PriorityDispatcher {
     type Result = MessageResult<GetPosition>;
     fn handle(&mut self, _: GetPosition, _: &mut Self::Context) -> Self::Result {
         MessageResult(Position { epoch: self.core.epoch().to_owned(), last_seq: self.core.latest_seq() })
+    }
+}
+
+impl Handler<SetUplink> for PriorityDispatcher {
+    type Result = ();
+    fn handle(&mut self, msg: SetUplink, ctx: &mut Self::Context) {
+        let on = msg.0.is_some();
+        self.core.set_uplink(msg.0);
+        tracing::info!(shared = on, epoch = %self.core.epoch(), "Event numbering source set.");
+        // Events that waited for the uplink (or for local numbering) go now.
+        self.schedule_turn(ctx);
+    }
+}
+
+impl Handler<Inject> for PriorityDispatcher {
+    type Result = ();
+    fn handle(&mut self, msg: Inject, ctx: &mut Self::Context) {
+        for (event, json) in msg.0 {
+            self.core.inject(event, json);
+            if self.core.lane_waiting() {
+                self.core.absorb_lane();
+            }
+        }
+        self.arm_retry(ctx);
+        // The uplink has room again (its consumer took events to number them).
+        self.schedule_turn(ctx);
+    }
+}
+
+impl Handler<Preload> for PriorityDispatcher {
+    type Result = ();
+    fn handle(&mut self, msg: Preload, _: &mut Self::Context) {
+        let n = msg.entries.len();
+        self.core.preload(msg.origin, msg.entries);
+        tracing::info!(epoch = %self.core.epoch(), last_seq = self.core.latest_seq(), events = n,
+            "Event history loaded from the shared log.");
+    }
+}
+
+/// The uplink's consumer took events: a turn may drain what waited for room.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct UplinkReady;
+
+impl Handler<UplinkReady> for PriorityDispatcher {
+    type Result = ();
+    fn handle(&mut self, _: UplinkReady, ctx: &mut Self::Context) {
+        self.schedule_turn(ctx);
     }
 }

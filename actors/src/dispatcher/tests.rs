@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::*;
-use crate::events::{EventKind, NewEvent, Source};
+use crate::events::{Event, EventKind, NewEvent, Source};
 
 #[derive(Clone)]
 struct TestSink {
@@ -532,4 +532,92 @@ fn replay_filters_module_types_and_projects_from_the_stored_entries() {
     let sub = c.subscribe_with_replay("m".into(), f, TestSink::new(), Some("ep-0"), 10).unwrap();
     let kinds: Vec<String> = sub.replay.unwrap().iter().map(|e| e.kind_str().to_owned()).collect();
     assert_eq!(kinds, ["server.connected", "alert.raised"]);
+}
+
+/// A numbered event as the shared log hands it back.
+fn numbered(e: Event, epoch: &str, seq: u64) -> (Arc<Event>, bytes::Bytes) {
+    let new = NewEvent {
+        kind: e.kind,
+        server: e.server,
+        project_id: e.project_id,
+        node_id: e.node_id,
+        timestamp: e.timestamp,
+        correlation_id: e.correlation_id,
+        source: e.source,
+        data: e.data,
+    };
+    let event = Event::stamp(new, epoch, seq, e.priority);
+    let json = bytes::Bytes::from(serde_json::to_vec(&event).unwrap());
+    (Arc::new(event), json)
+}
+
+#[test]
+fn with_an_uplink_events_leave_in_priority_order_unnumbered_and_wait_while_it_is_full() {
+    let mut c = core(100, 100);
+    let s = all_sink(&mut c);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    c.set_uplink(Some(tx));
+    c.publish(ev(EventKind::NodeUpdated), Instant::now()).unwrap();
+    c.publish(ev(EventKind::LinkCreated), Instant::now()).unwrap();
+    c.publish(ev(EventKind::NodeStarted), Instant::now()).unwrap();
+    assert_eq!(c.drain(100, None), 2, "the uplink holds 2");
+    assert!(!c.can_drain());
+    assert_eq!(c.queued(), 1, "the third waits in the queues");
+    assert!(s.seqs().is_empty(), "nothing is delivered before the log numbers it");
+    let a = rx.try_recv().unwrap();
+    let b = rx.try_recv().unwrap();
+    assert_eq!((a.kind.as_str(), a.seq, a.epoch.as_str()), ("node.started", 0, ""));
+    assert_eq!(b.kind, "link.created");
+    assert!(c.can_drain());
+    assert_eq!(c.drain(100, None), 1);
+    assert_eq!(rx.try_recv().unwrap().kind, "node.updated");
+    // Back from the log, numbered: delivered in the log's order, duplicates dropped.
+    for (seq, e) in [(7, a.clone()), (8, b.clone())] {
+        let (e, j) = numbered(e, "shared", seq);
+        assert_eq!(c.inject(e, j), if seq == 7 { Injected::NewEpoch } else { Injected::Dispatched });
+    }
+    let (e, j) = numbered(b, "shared", 8);
+    assert_eq!(c.inject(e, j), Injected::Duplicate);
+    assert_eq!(s.seqs(), [7, 8]);
+    assert_eq!((c.epoch(), c.latest_seq()), ("shared", 8));
+    let page = c.history_page(Some("shared-7"), 10, None).unwrap();
+    assert_eq!(page.entries.len(), 1);
+    assert_eq!(page.entries[0].kind_str(), "link.created", "the type is found in bytes from elsewhere");
+}
+
+#[test]
+fn losing_the_uplink_numbers_locally_under_a_new_epoch() {
+    let mut c = core(100, 100);
+    let s = all_sink(&mut c);
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    c.set_uplink(Some(tx));
+    let (e, j) = numbered(Event::stamp(ev(EventKind::NodeStarted), "", 0, Priority::High), "shared", 41);
+    c.inject(e, j);
+    drop(rx);
+    c.publish(ev(EventKind::NodeStopped), Instant::now()).unwrap();
+    drain_all(&mut c);
+    assert!(!c.has_uplink(), "a closed uplink is dropped");
+    assert_ne!(c.epoch(), "shared", "local numbers never reuse the shared epoch");
+    assert_eq!(s.seqs(), [41, 1]);
+    assert_eq!(s.kinds(), ["node.started", "node.stopped"]);
+}
+
+#[test]
+fn preload_fills_the_history_without_delivering_and_numbering_continues() {
+    let mut c = core(100, 100);
+    let s = all_sink(&mut c);
+    let entries: Vec<_> = (5..=7)
+        .map(|seq| {
+            let (e, j) = numbered(Event::stamp(ev(EventKind::LinkCreated), "", 0, Priority::Normal), "kept", seq);
+            ((*e).clone(), j)
+        })
+        .collect();
+    c.preload(Origin::resume("kept", 9).unwrap(), entries);
+    assert!(s.seqs().is_empty());
+    assert_eq!((c.epoch(), c.latest_seq()), ("kept", 9));
+    let page = c.history_page(Some("kept-4"), 10, None).unwrap();
+    assert_eq!(page.entries.iter().map(HistoryEntry::seq).collect::<Vec<_>>(), [5, 6, 7]);
+    c.publish(ev(EventKind::NodeStarted), Instant::now()).unwrap();
+    drain_all(&mut c);
+    assert_eq!(s.seqs(), [10]);
 }
