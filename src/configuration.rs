@@ -6,6 +6,7 @@
 
 use config::{Config, Environment, File, FileFormat};
 use gns3_central_actors::cache::{CacheConfig, RedisConfig};
+use gns3_central_actors::cluster::ClusterConfig;
 use gns3_central_actors::connector::ConnectorConfig;
 use gns3_central_actors::dispatcher::DispatcherConfig;
 use gns3_central_actors::secret::Secret;
@@ -30,6 +31,9 @@ pub struct Settings {
     pub events: DispatcherConfig,
     pub cache: CacheConfig,
     pub redis: RedisSettings,
+    /// Several instances on one Redis (used only when Redis is enabled).
+    #[serde(default)]
+    pub cluster: ClusterConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -219,6 +223,7 @@ impl Settings {
         }
         self.cache.validate("cache").map_err(ConfigError)?;
         self.events.validate("events").map_err(ConfigError)?;
+        self.cluster.validate("cluster").map_err(ConfigError)?;
         if let Some(redis) = self.redis_config() {
             redis.validate("redis").map_err(ConfigError)?;
         }
@@ -247,6 +252,11 @@ impl Settings {
     pub fn redis_config(&self) -> Option<RedisConfig> {
         let r = &self.redis;
         r.enabled.then(|| RedisConfig::from_settings(&r.url, &r.host, r.port, r.db, &r.password))
+    }
+
+    /// Whether events, history and ingestion are shared with other instances through Redis.
+    pub fn cluster_enabled(&self) -> bool {
+        self.redis.enabled && self.cluster.enabled
     }
 
     /// How the connectors ingest notifications.

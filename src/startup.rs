@@ -7,8 +7,9 @@ use actix::{Actor, Supervisor};
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use gns3_central_actors::cache::CacheActor;
+use gns3_central_actors::cluster::ClusterBridge;
 use gns3_central_actors::connector::{
-    ApiVersionSetting, ConnectorConfig, EventsSetup, Gns3Connector,
+    ApiVersionSetting, ConnectorConfig, EventSink, EventsSetup, Gns3Connector,
 };
 use gns3_central_actors::dispatcher::{
     GetExpressLane, PriorityDispatcher, Subscribe, SubscriptionFilter,
@@ -94,6 +95,10 @@ impl Application {
             None => None,
         };
         let ingest_enabled = dispatcher.is_some() && settings.gns3.auto_monitor;
+        // Several instances on one Redis: each server is ingested only while this instance
+        // holds its lease (the gate); the bridge joins the dispatcher to the shared log.
+        let clustered = dispatcher.is_some() && settings.cluster_enabled();
+        let mut gates = Vec::new();
         let mut servers = BTreeMap::new();
         for cfg in settings.servers() {
             let cfg = cfg.clone();
@@ -103,15 +108,56 @@ impl Application {
             let addr = match (&dispatcher, ingest_enabled) {
                 (Some(d), true) => {
                     let (d, lane, ingest) = (d.clone(), lane.clone(), settings.ingest_config());
-                    Supervisor::start(move |_| {
-                        let setup = EventsSetup::new(&cfg.name, ingest, dispatcher_sink(d, lane));
+                    let gate = clustered.then(|| {
+                        let (tx, rx) = tokio::sync::watch::channel(false);
+                        gates.push((name.clone(), tx));
+                        rx
+                    });
+                    let addr = Supervisor::start(move |_| {
+                        let sink = dispatcher_sink(d, lane);
+                        let setup = match &gate {
+                            // Only the ingesting instance speaks for the server (its
+                            // connection events included): no event is published twice.
+                            Some(g) => EventsSetup::new(&cfg.name, ingest, gated(sink, g.clone())).with_gate(g.clone()),
+                            None => EventsSetup::new(&cfg.name, ingest, sink),
+                        };
                         Gns3Connector::with_events(cfg, setup)
-                    })
+                    });
+                    if clustered {
+                        if let Some(d) = &dispatcher {
+                            d.send(Subscribe {
+                                label: format!("connector:{name}"),
+                                filter: SubscriptionFilter::all(),
+                                recipient: addr.clone().recipient(),
+                            })
+                            .await
+                            .map_err(std::io::Error::other)?
+                            .map_err(std::io::Error::other)?;
+                        }
+                    }
+                    addr
                 }
                 _ => Supervisor::start(move |_| Gns3Connector::new(cfg)),
             };
             servers.insert(name, addr);
         }
+        let cluster = match (&dispatcher, clustered, settings.redis_config()) {
+            (Some(d), true, Some(redis)) => {
+                let info = redis.connection_info().map_err(std::io::Error::other)?;
+                let bridge = ClusterBridge::new(
+                    settings.cluster.clone(),
+                    info,
+                    &settings.cache.prefix,
+                    settings.events.history_size,
+                    d.clone(),
+                    gates,
+                )
+                .map_err(std::io::Error::other)?;
+                tracing::info!(instance = %bridge.instance_id(), "Cluster mode: sharing events and leases through Redis.");
+                Some(bridge.start())
+            }
+            _ => None,
+        };
         let default_server = if servers.contains_key("default") {
             "default".to_owned()
         } else {
@@ -129,6 +175,7 @@ impl Application {
             ingest_enabled,
             dispatcher,
             cache,
+            cluster,
         });
 
         let max_body = settings.http.max_body_bytes;
@@ -199,6 +246,17 @@ impl Application {
         }
         result
     }
+}
+
+/// A sink that drops events while `gate` is closed (another instance ingests the server).
+fn gated(sink: EventSink, gate: tokio::sync::watch::Receiver<bool>) -> EventSink {
+    std::rc::Rc::new(move |event| {
+        if *gate.borrow() {
+            sink(event)
+        } else {
+            Box::pin(async {})
+        }
+    })
 }
 
 /// Unknown paths and methods get the JSON error body too.

@@ -5,6 +5,7 @@
 use actix::{Addr, Handler, Message};
 use chrono::{DateTime, Utc};
 use gns3_central_actors::cache::CacheActor;
+use gns3_central_actors::cluster::ClusterBridge;
 use gns3_central_actors::connector::{ConnectorError, Gns3Connector};
 use gns3_central_actors::dispatcher::PriorityDispatcher;
 use std::collections::BTreeMap;
@@ -28,6 +29,8 @@ pub struct AppState {
     /// The event dispatcher (absent with `--no-events`).
     pub dispatcher: Option<Addr<PriorityDispatcher>>,
     pub cache: Addr<CacheActor>,
+    /// The bridge to the other instances (Redis enabled and `cluster.enabled`).
+    pub cluster: Option<Addr<ClusterBridge>>,
 }
 
 impl AppState {

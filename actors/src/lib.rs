@@ -3,6 +3,7 @@
 //! (`src/` of the root crate) talks to these actors through their message types.
 
 pub mod cache;
+pub mod cluster;
 pub mod connector;
 pub mod dispatcher;
 pub mod events;

@@ -25,7 +25,7 @@ use crate::routes::{events, health, legacy, nodes, projects, servers, topology};
         nodes::list_nodes, nodes::get_node, nodes::node_action, nodes::list_links,
         topology::all_topology, topology::server_topology, topology::project_topology,
         topology::refresh,
-        events::history, events::stats, events::legacy_stats, events::dead_letters,
+        events::history, events::stats, events::legacy_stats, events::dead_letters, events::cluster,
         legacy::status, legacy::topology, legacy::start_node, legacy::stop_node,
         legacy::restart_node, legacy::start_project, legacy::refresh_topology,
         legacy::create_module_interface, legacy::old_status,

@@ -9,6 +9,7 @@ use gns3_central_actors::dispatcher::{
     DeadLetter, DispatcherStats, GetDeadLetters, GetHistory, GetStats, SubscriptionFilter,
     Unrecoverable,
 };
+use gns3_central_actors::cluster::{ClusterStatus, GetClusterStatus};
 use gns3_central_actors::events::Event;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -157,4 +158,22 @@ pub async fn dead_letters(
         return Err(ApiError::bad_request("invalid_limit", format!("limit must be 1-{MAX_LIMIT}, got {limit}")));
     }
     Ok(HttpResponse::Ok().json(state.dispatcher()?.send(GetDeadLetters { limit }).await?))
+}
+
+/// Where this instance stands among several on one Redis: whether events go through the
+/// shared log, its epoch, which GNS3 servers this instance ingests (holds the lease of),
+/// and counts of events appended and received (own / other instances').
+#[utoipa::path(get, path = "/api/v2/cluster", tag = "events",
+    responses(
+        (status = 200, description = "Cluster status", body = ClusterStatus),
+        (status = 404, description = "Not in cluster mode (Redis off, cluster.enabled false, or --no-events)", body = ErrorBody)))]
+#[get("/api/v2/cluster")]
+pub async fn cluster(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let Some(bridge) = &state.cluster else {
+        return Err(ApiError::not_found(
+            "not_clustered",
+            "this instance does not share events through Redis (enable [redis] and [cluster])",
+        ));
+    };
+    Ok(HttpResponse::Ok().json(bridge.send(GetClusterStatus).await?))
 }

@@ -71,6 +71,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(events::history)
         .service(events::stats)
         .service(events::legacy_stats)
-        .service(events::dead_letters);
+        .service(events::dead_letters)
+        .service(events::cluster);
     legacy::configure(cfg);
 }

@@ -14,6 +14,12 @@
 //! project with `auto_close` when its last stream client leaves), which is why
 //! `follow_projects` is a setting: off, node and link events come from polling.
 //!
+//! With several instances on one Redis, a gate (`cluster::lease`) says whether this
+//! instance ingests the server. Closed, nothing is followed: the connector reads the
+//! topology once as a baseline and then keeps the deriver current from the events the
+//! holder publishes (`Gns3Connector`'s `Deliver` handler), so that when the gate opens
+//! (the holder died) the first sync is a resync reporting exactly what subscribers missed.
+//!
 //! Sub-tasks (project streams, the topology flusher, resyncs) are spawned on the
 //! arbiter and aborted by `shutdown`, which the actor calls when it stops.
 
@@ -21,7 +27,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -68,6 +74,13 @@ impl DeriverState {
     }
 }
 
+impl DeriverState {
+    /// Applies an event derived by another instance (`Deriver::observe`).
+    pub fn observe(&self, event: &crate::events::Event) {
+        self.deriver.borrow_mut().observe(event);
+    }
+}
+
 pub struct Ingest {
     core: Rc<ConnectorCore>,
     cfg: IngestConfig,
@@ -76,6 +89,7 @@ pub struct Ingest {
     projects: RefCell<HashMap<Uuid, JoinHandle<()>>>,
     tasks: RefCell<Vec<JoinHandle<()>>>,
     resync: Notify,
+    gate: Option<watch::Receiver<bool>>,
 }
 
 /// Why a stream could not be opened.
@@ -100,7 +114,13 @@ const STREAM_BACKOFF_MAX: Duration = Duration::from_secs(5);
 const RESYNC_DEBOUNCE: Duration = Duration::from_millis(200);
 
 impl Ingest {
-    pub fn new(core: Rc<ConnectorCore>, cfg: IngestConfig, state: DeriverState, sink: EventSink) -> Rc<Self> {
+    pub fn new(
+        core: Rc<ConnectorCore>,
+        cfg: IngestConfig,
+        state: DeriverState,
+        sink: EventSink,
+        gate: Option<watch::Receiver<bool>>,
+    ) -> Rc<Self> {
         Rc::new(Self {
             core,
             cfg,
@@ -109,7 +129,13 @@ impl Ingest {
             projects: RefCell::new(HashMap::new()),
             tasks: RefCell::new(Vec::new()),
             resync: Notify::new(),
+            gate,
         })
+    }
+
+    /// Whether this instance ingests the server now (always, without a gate).
+    pub fn ingesting(&self) -> bool {
+        self.gate.as_ref().is_none_or(|g| *g.borrow())
     }
 
     /// Runs until the actor stops (the future is dropped then, and `shutdown` called).
@@ -118,6 +144,64 @@ impl Ingest {
         self.tasks.borrow_mut().push(actix_rt::spawn(async move { me.flush_loop().await }));
         let me = self.clone();
         self.tasks.borrow_mut().push(actix_rt::spawn(async move { me.resync_loop().await }));
+        let Some(mut gate) = self.gate.clone() else { return self.follow().await };
+        loop {
+            self.standby(&mut gate).await;
+            tracing::info!(server = %self.core.name(), "Ingesting this server's notifications.");
+            tokio::select! {
+                _ = self.clone().follow() => return,
+                closed = gate.wait_for(|open| !*open) => {
+                    if closed.is_err() {
+                        // No lease keeper any more: keep ingesting.
+                        std::future::pending::<()>().await;
+                    }
+                }
+            }
+            for (_, t) in self.projects.borrow_mut().drain() {
+                t.abort();
+            }
+            tracing::info!(server = %self.core.name(), "Another instance ingests this server; following its events.");
+        }
+    }
+
+    /// While the gate is closed: seed the deriver once from a topology read (the baseline
+    /// the holder's events then update), and wait.
+    async fn standby(&self, gate: &mut watch::Receiver<bool>) {
+        let mut backoff = Backoff::new(STREAM_BACKOFF_INITIAL, STREAM_BACKOFF_MAX, 0.2);
+        loop {
+            if *gate.borrow_and_update() {
+                return;
+            }
+            if self.state.seeded.get() {
+                if gate.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            tokio::select! {
+                r = gate.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                _ = self.core.wait_connected() => {}
+            }
+            match self.core.topology(None).await {
+                Ok(t) => {
+                    self.state.deriver.borrow_mut().seed(&t);
+                    self.state.seeded.set(true);
+                }
+                Err(e) => {
+                    tracing::debug!(server = %self.core.name(), error = %e, "Baseline read failed; retrying.");
+                    actix_rt::time::sleep(backoff.next_delay()).await;
+                }
+            }
+        }
+    }
+
+    /// Follows the streams (or polls) for as long as it runs.
+    async fn follow(self: Rc<Self>) {
         let mut backoff = Backoff::new(STREAM_BACKOFF_INITIAL, STREAM_BACKOFF_MAX, 0.2);
         loop {
             self.core.wait_connected().await;
@@ -330,7 +414,7 @@ impl Ingest {
         loop {
             self.resync.notified().await;
             actix_rt::time::sleep(RESYNC_DEBOUNCE).await;
-            if self.core.is_connected() {
+            if self.core.is_connected() && self.ingesting() {
                 if let Err(e) = self.sync().await {
                     tracing::debug!(server = %self.core.name(), error = %e, "Resync failed; the next gap retries.");
                 }
@@ -342,6 +426,9 @@ impl Ingest {
         let tick = (self.cfg.topology_burst / 2).max(Duration::from_millis(50));
         loop {
             actix_rt::time::sleep(tick).await;
+            if !self.ingesting() {
+                continue;
+            }
             let event = self.state.deriver.borrow_mut().flush_topology(Instant::now());
             if let Some(e) = event {
                 (self.sink)(e).await;

@@ -45,12 +45,21 @@ pub struct EventsSetup {
     pub ingest: IngestConfig,
     pub sink: EventSink,
     state: ingest::DeriverState,
+    /// With several instances: open while this instance holds the server's lease.
+    gate: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl EventsSetup {
     pub fn new(server: &str, ingest: IngestConfig, sink: EventSink) -> Self {
         let state = ingest::DeriverState::new(server, &ingest);
-        Self { ingest, sink, state }
+        Self { ingest, sink, state, gate: None }
+    }
+
+    /// Ingest only while `gate` is open (see `cluster::lease`); meanwhile the connector
+    /// follows the shared events it is sent (`Deliver`).
+    pub fn with_gate(mut self, gate: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.gate = Some(gate);
+        self
     }
 }
 
@@ -106,7 +115,13 @@ impl Actor for Gns3Connector {
             .into_actor(self),
         );
         if let Some(ev) = &self.events {
-            let ingest = ingest::Ingest::new(self.core.clone(), ev.ingest.clone(), ev.state.clone(), ev.sink.clone());
+            let ingest = ingest::Ingest::new(
+                self.core.clone(),
+                ev.ingest.clone(),
+                ev.state.clone(),
+                ev.sink.clone(),
+                ev.gate.clone(),
+            );
             self.ingest = Some(ingest.clone());
             ctx.spawn(ingest.run().into_actor(self));
         }
@@ -146,6 +161,19 @@ impl Handler<GetServerStatus> for Gns3Connector {
     type Result = MessageResult<GetServerStatus>;
     fn handle(&mut self, _: GetServerStatus, _: &mut Self::Context) -> Self::Result {
         MessageResult(self.core.status(self.restarts))
+    }
+}
+
+/// Shared events (several instances): while another instance ingests this server, its
+/// events keep this connector's deriver current (see `ingest.rs`).
+impl Handler<crate::dispatcher::Deliver> for Gns3Connector {
+    type Result = ();
+    fn handle(&mut self, msg: crate::dispatcher::Deliver, _: &mut Self::Context) {
+        let Some(ev) = &self.events else { return };
+        if msg.event.server != self.cfg.name || ev.gate.as_ref().is_none_or(|g| *g.borrow()) {
+            return;
+        }
+        ev.state.observe(&msg.event);
     }
 }
 

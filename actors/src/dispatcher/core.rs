@@ -387,7 +387,7 @@ impl<S: EventSink> DispatcherCore<S> {
                 // either way the shared log cannot be reached: number locally from now on.
                 Err(TrySendError::Full(e) | TrySendError::Closed(e)) => {
                     self.set_uplink(None);
-                    event = unstamp(e);
+                    event = e.into_new();
                 }
             }
         }
@@ -567,20 +567,6 @@ impl<S: EventSink> DispatcherCore<S> {
     #[cfg(test)]
     pub(crate) fn backlog_of(&self, id: SubscriberId) -> Option<usize> {
         self.subs.backlog_of(id)
-    }
-}
-
-/// An event back to its unnumbered form.
-fn unstamp(e: Event) -> NewEvent {
-    NewEvent {
-        kind: e.kind,
-        server: e.server,
-        project_id: e.project_id,
-        node_id: e.node_id,
-        timestamp: e.timestamp,
-        correlation_id: e.correlation_id,
-        source: e.source,
-        data: e.data,
     }
 }
 

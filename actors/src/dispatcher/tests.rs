@@ -536,17 +536,8 @@ fn replay_filters_module_types_and_projects_from_the_stored_entries() {
 
 /// A numbered event as the shared log hands it back.
 fn numbered(e: Event, epoch: &str, seq: u64) -> (Arc<Event>, bytes::Bytes) {
-    let new = NewEvent {
-        kind: e.kind,
-        server: e.server,
-        project_id: e.project_id,
-        node_id: e.node_id,
-        timestamp: e.timestamp,
-        correlation_id: e.correlation_id,
-        source: e.source,
-        data: e.data,
-    };
-    let event = Event::stamp(new, epoch, seq, e.priority);
+    let p = e.priority;
+    let event = Event::stamp(e.into_new(), epoch, seq, p);
     let json = bytes::Bytes::from(serde_json::to_vec(&event).unwrap());
     (Arc::new(event), json)
 }

@@ -48,7 +48,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-use super::{EventKind, NewEvent, Source};
+use super::{Event, EventKind, NewEvent, Source};
 use crate::gns3::types::ServerTopology;
 use serde_json::Value;
 use state::{uuid_field, Known, KnownProject, Obj};
@@ -276,6 +276,66 @@ impl Deriver {
             return Some(None);
         }
         Some(Some(id))
+    }
+
+    /// Updates the known state from an event another instance derived (this one does not
+    /// ingest the server; see `cluster/`), so that taking over later resyncs from what
+    /// subscribers last saw: only the changes they missed become events. Emits nothing.
+    pub fn observe(&mut self, e: &Event) {
+        use EventKind::*;
+        let (Some(kind), Some(obj)) = (EventKind::parse(&e.kind), e.data.as_object()) else { return };
+        let Some(project) = e.project_id.or_else(|| uuid_field(obj, "project_id")) else { return };
+        match kind {
+            NodeCreated | NodeUpdated | NodeStarted | NodeStopped | NodeSuspended => {
+                let Some(id) = e.node_id.or_else(|| uuid_field(obj, "node_id")) else { return };
+                let kp = self.project_mut(project);
+                let next = match kp.nodes.get(&id) {
+                    Some(old) => state::merged(old, obj),
+                    None => obj.clone(),
+                };
+                kp.nodes.insert(id, next);
+            }
+            NodeDeleted => {
+                if let (Some(id), Some(kp)) =
+                    (e.node_id.or_else(|| uuid_field(obj, "node_id")), self.known.projects.get_mut(&project))
+                {
+                    kp.nodes.remove(&id);
+                }
+            }
+            LinkCreated | LinkUpdated => {
+                let Some(id) = uuid_field(obj, "link_id") else { return };
+                let kp = self.project_mut(project);
+                let next = match kp.links.get(&id) {
+                    Some(old) => state::merged(old, obj),
+                    None => obj.clone(),
+                };
+                kp.links.insert(id, next);
+            }
+            LinkDeleted => {
+                if let (Some(id), Some(kp)) = (uuid_field(obj, "link_id"), self.known.projects.get_mut(&project)) {
+                    kp.links.remove(&id);
+                }
+            }
+            ProjectCreated | ProjectUpdated | ProjectOpened | ProjectClosed => {
+                let kp = self.project_mut(project);
+                kp.obj = state::merged(&kp.obj, obj);
+                let opened = match kind {
+                    ProjectOpened => Some(true),
+                    ProjectClosed => Some(false),
+                    _ => obj.get("status").and_then(Value::as_str).map(|s| s == "opened"),
+                };
+                if let Some(opened) = opened {
+                    if kp.opened && !opened {
+                        kp.mark_nodes_stopped();
+                    }
+                    kp.opened = opened;
+                }
+            }
+            ProjectDeleted => {
+                self.known.projects.remove(&project);
+            }
+            _ => {}
+        }
     }
 
     fn project_mut(&mut self, id: Uuid) -> &mut KnownProject {

@@ -252,6 +252,20 @@ impl Event {
         }
     }
 
+    /// The event without its numbering (to number it again elsewhere).
+    pub fn into_new(self) -> NewEvent {
+        NewEvent {
+            kind: self.kind,
+            server: self.server,
+            project_id: self.project_id,
+            node_id: self.node_id,
+            timestamp: self.timestamp,
+            correlation_id: self.correlation_id,
+            source: self.source,
+            data: self.data,
+        }
+    }
+
     /// Splits an event id into (epoch, seq); `None` when it is not one.
     pub fn parse_id(id: &str) -> Option<(&str, u64)> {
         let (epoch, seq) = id.rsplit_once('-')?;

@@ -556,3 +556,48 @@ fn resync_reports_a_node_created_and_started_meanwhile() {
         .collect();
     assert_eq!(kinds, ["node.created RUN", "node.started RUN"]);
 }
+
+#[test]
+fn an_observer_of_the_events_resyncs_to_exactly_what_was_missed() {
+    for (before, after) in [
+        (include_str!("../fixtures/v2-resync-before.json"), include_str!("../fixtures/v2-resync-after.json")),
+        (include_str!("../fixtures/v3-resync-before.json"), include_str!("../fixtures/v3-resync-after.json")),
+    ] {
+        let (before, after) = (snapshot(before), snapshot(after));
+        // The holder derives the restart; the observer (another instance) only sees its events.
+        let mut holder = Deriver::new("default", BURST);
+        holder.seed(&before);
+        let mut observer = Deriver::new("default", BURST);
+        observer.seed(&before);
+        for (seq, e) in holder.resync(&after, Instant::now()).into_iter().enumerate() {
+            observer.observe(&crate::events::Event::stamp(e, "ep", seq as u64 + 1, crate::events::Priority::High));
+        }
+        assert!(observer.resync(&after, Instant::now()).is_empty(), "nothing seen is reported again");
+        // What happens after the holder is gone is reported by the observer, once.
+        let events = observer.resync(&before, Instant::now());
+        assert_eq!(described(&events), ["project.opened", "node.started RA", "topology.changed"]);
+    }
+}
+
+#[test]
+fn observing_node_and_link_events_tracks_creation_and_deletion() {
+    let s = snapshot(include_str!("../fixtures/v2-resync-before.json"));
+    let open = s.projects.iter().find(|p| p.project.is_opened()).unwrap();
+    let pid = open.project.project_id;
+    let mut d = Deriver::new("default", BURST);
+    d.seed(&s);
+    let node = open.nodes[0].clone();
+    let mut delete = crate::events::NewEvent::new(
+        crate::events::EventKind::NodeDeleted, "default", Source::Gns3,
+        serde_json::json!({"node_id": node.node_id.to_string(), "project_id": pid.to_string()}),
+    ).project(Some(pid));
+    delete.node_id = Some(node.node_id);
+    d.observe(&crate::events::Event::stamp(delete, "ep", 1, crate::events::Priority::Normal));
+    // Resyncing against the snapshot that still has the node: it was "created" meanwhile.
+    let events = d.resync(&s, Instant::now());
+    assert!(described(&events).iter().any(|e| e.starts_with("node.created")), "{:?}", described(&events));
+    // Malformed data is ignored.
+    let junk = crate::events::NewEvent::new(crate::events::EventKind::NodeStarted, "default", Source::Gns3, serde_json::json!(3));
+    d.observe(&crate::events::Event::stamp(junk, "ep", 2, crate::events::Priority::High));
+    assert!(d.resync(&s, Instant::now()).is_empty());
+}

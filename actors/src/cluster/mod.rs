@@ -1,0 +1,326 @@
+//! Several instances on one Redis: the `ClusterBridge` actor joins this instance's
+//! `PriorityDispatcher` to the shared event log (`log.rs`) and keeps the ingestion lease of
+//! every GNS3 server (`lease.rs`).
+//!
+//! Event path. Local events are queued and prioritised by the dispatcher as always; instead
+//! of numbering them it hands them, in priority order, to the bridge's uplink. The bridge
+//! numbers them in Redis (one script: seq, Stream, Pub/Sub). Every instance, this one
+//! included, receives every event once from the Pub/Sub channel, in the log's order, and
+//! injects it into its dispatcher, which fans it out and keeps it in its history. So each
+//! subscriber of each instance gets each event exactly once, with the same id everywhere,
+//! and no event can loop: the bridge never publishes what it received. The origin instance
+//! id travels with each message (counted in the status as own / others' events).
+//!
+//! Gaps and restarts. The bridge subscribes, then loads the epoch, last seq and the newest
+//! events from the Stream into the dispatcher's history (`Preload`): history and epoch
+//! survive a restart. A message whose seq skips numbers (Pub/Sub dropped some, e.g. while
+//! the connection was re-established) is preceded by the missing events read from the
+//! Stream.
+//!
+//! Redis unreachable. The uplink is withdrawn (`SetUplink(None)`): the dispatcher numbers
+//! locally under a fresh epoch, and events that were on their way to Redis are published
+//! locally (an event whose script may have run before the connection broke can then be
+//! delivered twice, once under each epoch: the epoch change tells clients to re-sync).
+//! The bridge retries with backoff; when Redis is back, it loads the log again and the
+//! dispatcher returns to the shared epoch.
+
+pub mod config;
+pub mod lease;
+pub mod log;
+
+pub use config::ClusterConfig;
+
+use actix::prelude::*;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde::Serialize;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use utoipa::ToSchema;
+
+use crate::connector::backoff::Backoff;
+use crate::dispatcher::{Inject, Origin, Preload, PriorityDispatcher, PublishBatch, SetUplink, UplinkReady};
+use crate::events::{Event, NewEvent};
+use log::{Keys, LogError, SharedLog};
+
+/// Where the bridge stands, for `/api/v2/cluster` and the stats.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct ClusterStatus {
+    pub instance_id: String,
+    /// Events go through the shared log now (false: Redis unreachable, numbering locally).
+    pub shared: bool,
+    /// The shared log's epoch, once known.
+    pub epoch: Option<String>,
+    /// GNS3 servers and whether this instance ingests each (holds its lease, or Redis has
+    /// been unreachable for a lease time).
+    pub ingesting: std::collections::BTreeMap<String, bool>,
+    /// Events this instance numbered in the shared log.
+    pub appended: u64,
+    /// Events received from the log that this instance had appended / others had.
+    pub received_own: u64,
+    pub received_others: u64,
+    /// Events read from the Stream to fill gaps in what Pub/Sub delivered.
+    pub gap_filled: u64,
+    /// Times the connection to the shared log was lost.
+    pub disconnects: u64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Message)]
+#[rtype(result = "ClusterStatus")]
+pub struct GetClusterStatus;
+
+pub struct ClusterBridge {
+    shared: Rc<Shared>,
+}
+
+struct Shared {
+    client: redis::Client,
+    cfg: ClusterConfig,
+    instance: String,
+    prefix: String,
+    history: usize,
+    log: SharedLog,
+    dispatcher: Addr<PriorityDispatcher>,
+    gates: Vec<(String, watch::Sender<bool>)>,
+    /// Set once the bridge follows the shared log (leases wait for it).
+    joined: watch::Sender<bool>,
+    status: RefCell<ClusterStatus>,
+}
+
+impl ClusterBridge {
+    /// `prefix`: the key prefix (the cache's); `history`: events to load into the
+    /// dispatcher's history; `gates`: each GNS3 server's ingestion gate.
+    pub fn new(
+        cfg: ClusterConfig,
+        redis: redis::ConnectionInfo,
+        prefix: &str,
+        history: usize,
+        dispatcher: Addr<PriorityDispatcher>,
+        gates: Vec<(String, watch::Sender<bool>)>,
+    ) -> Result<Self, String> {
+        let client = redis::Client::open(redis).map_err(|e| format!("redis: {e}"))?;
+        let instance = cfg.resolved_instance_id();
+        let log = SharedLog::new(Keys::new(prefix), &instance, cfg.stream_max_len, cfg.redis_timeout());
+        let status = ClusterStatus {
+            instance_id: instance.clone(),
+            ingesting: gates.iter().map(|(s, g)| (s.clone(), *g.borrow())).collect(),
+            ..Default::default()
+        };
+        Ok(Self {
+            shared: Rc::new(Shared {
+                client,
+                instance,
+                prefix: prefix.to_owned(),
+                history,
+                log,
+                dispatcher,
+                gates,
+                joined: watch::channel(false).0,
+                status: RefCell::new(status),
+                cfg,
+            }),
+        })
+    }
+
+    pub fn instance_id(&self) -> &str {
+        &self.shared.instance
+    }
+}
+
+impl Actor for ClusterBridge {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        tracing::info!(instance = %self.shared.instance, "Joining the shared event log.");
+        for (server, gate) in &self.shared.gates {
+            let lease = lease::Lease {
+                key: Keys::lease(&self.shared.prefix, server),
+                me: self.shared.instance.clone(),
+                ttl: self.shared.cfg.lease(),
+                timeout: self.shared.cfg.redis_timeout(),
+            };
+            let ready = self.shared.joined.subscribe();
+            let fut = lease::keep(self.shared.client.clone(), lease, server.clone(), gate.clone(), ready);
+            ctx.spawn(fut.into_actor(self));
+        }
+        let shared = self.shared.clone();
+        ctx.spawn(run(shared).into_actor(self));
+    }
+}
+
+impl Handler<GetClusterStatus> for ClusterBridge {
+    type Result = MessageResult<GetClusterStatus>;
+    fn handle(&mut self, _: GetClusterStatus, _: &mut Self::Context) -> Self::Result {
+        let mut s = self.shared.status.borrow().clone();
+        s.ingesting = self.shared.gates.iter().map(|(n, g)| (n.clone(), *g.borrow())).collect();
+        MessageResult(s)
+    }
+}
+
+async fn run(sh: Rc<Shared>) {
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5), 0.2);
+    loop {
+        let (tx, mut rx) = mpsc::channel::<Event>(sh.cfg.batch.max(1) * 4);
+        let err = session(&sh, tx, &mut rx).await;
+        // Withdraw the uplink first, then publish what was on its way, locally.
+        let _ = sh.dispatcher.send(SetUplink(None)).await;
+        let mut leftover = err.1;
+        rx.close();
+        while let Ok(e) = rx.try_recv() {
+            leftover.push(e);
+        }
+        if !leftover.is_empty() {
+            let n = leftover.len();
+            let events: Vec<NewEvent> = leftover.into_iter().map(Event::into_new).collect();
+            let _ = sh.dispatcher.send(PublishBatch(events)).await;
+            tracing::warn!(events = n, "Events on their way to the shared log published locally.");
+        }
+        {
+            let mut st = sh.status.borrow_mut();
+            if st.shared {
+                st.disconnects += 1;
+            }
+            st.shared = false;
+            st.last_error = Some(err.0.to_string());
+        }
+        tracing::warn!(error = %err.0, "Shared event log unreachable; numbering events locally until it returns.");
+        tokio::time::sleep(backoff.next_delay()).await;
+    }
+}
+
+/// One connected stretch; returns why it ended and the events of a failed append.
+async fn session(sh: &Rc<Shared>, tx: mpsc::Sender<Event>, rx: &mut mpsc::Receiver<Event>) -> (LogError, Vec<Event>) {
+    let timeout = sh.cfg.redis_timeout();
+    let connect = async {
+        let conn = tokio::time::timeout(timeout, sh.client.get_multiplexed_async_connection())
+            .await
+            .map_err(|_| LogError::Timeout(timeout))??;
+        let mut pubsub =
+            tokio::time::timeout(timeout, sh.client.get_async_pubsub()).await.map_err(|_| LogError::Timeout(timeout))??;
+        tokio::time::timeout(timeout, pubsub.subscribe(&sh.log.keys().channel))
+            .await
+            .map_err(|_| LogError::Timeout(timeout))??;
+        Ok::<_, LogError>((conn, pubsub))
+    };
+    let (mut conn, pubsub) = match connect.await {
+        Ok(c) => c,
+        Err(e) => return (e, Vec::new()),
+    };
+    // Subscribed first, then loaded: nothing published meanwhile is missed (what the load
+    // already holds is skipped by seq).
+    let loaded = match sh.log.load(&mut conn, sh.history).await {
+        Ok(l) => l,
+        Err(e) => return (e, Vec::new()),
+    };
+    let mut position = None;
+    if let Some(epoch) = &loaded.epoch {
+        match Origin::resume(epoch.clone(), loaded.last_seq) {
+            Ok(origin) => {
+                let _ = sh.dispatcher.send(Preload { origin, entries: loaded.events }).await;
+                position = Some((epoch.clone(), loaded.last_seq));
+            }
+            Err(e) => tracing::warn!(error = %e, "The shared log's epoch is invalid; it will be replaced."),
+        }
+    }
+    {
+        let mut st = sh.status.borrow_mut();
+        st.shared = true;
+        st.epoch = position.as_ref().map(|(e, _)| e.clone());
+        st.last_error = None;
+    }
+    if sh.dispatcher.send(SetUplink(Some(tx))).await.is_err() {
+        return (LogError::Protocol("dispatcher stopped".into()), Vec::new());
+    }
+    sh.joined.send_replace(true);
+    tracing::info!(instance = %sh.instance, epoch = ?position.as_ref().map(|p| &p.0),
+        last_seq = loaded.last_seq, "Following the shared event log.");
+    let pump_conn = conn.clone();
+    tokio::select! {
+        r = pump(sh, rx, pump_conn) => r,
+        e = listen(sh, pubsub, conn, position) => (e, Vec::new()),
+    }
+}
+
+/// Numbers what the dispatcher hands over, in batches, in its order.
+async fn pump(
+    sh: &Rc<Shared>,
+    rx: &mut mpsc::Receiver<Event>,
+    mut conn: redis::aio::MultiplexedConnection,
+) -> (LogError, Vec<Event>) {
+    let max = sh.cfg.batch.max(1);
+    loop {
+        let Some(first) = rx.recv().await else {
+            return (LogError::Protocol("dispatcher stopped".into()), Vec::new());
+        };
+        let mut batch = vec![first];
+        while batch.len() < max {
+            match rx.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
+            }
+        }
+        // The dispatcher may refill the uplink now.
+        sh.dispatcher.do_send(UplinkReady);
+        let fresh = Origin::fresh();
+        match sh.log.append(&mut conn, &batch, fresh.epoch()).await {
+            Ok((_, seqs)) => sh.status.borrow_mut().appended += seqs.len() as u64,
+            Err(e) => return (e, batch),
+        }
+    }
+}
+
+/// Injects every event of the channel, in order, filling gaps from the Stream.
+async fn listen(
+    sh: &Rc<Shared>,
+    pubsub: redis::aio::PubSub,
+    mut conn: redis::aio::MultiplexedConnection,
+    mut position: Option<(String, u64)>,
+) -> LogError {
+    let mut messages = pubsub.into_on_message();
+    while let Some(msg) = messages.next().await {
+        let Some((origin, event, json)) = log::parse_message(msg.get_payload_bytes()) else {
+            tracing::warn!("Unreadable message on the shared event channel; ignored.");
+            continue;
+        };
+        let mut batch: Vec<(Arc<Event>, Bytes)> = Vec::new();
+        match &position {
+            Some((epoch, last)) if *epoch == event.epoch => {
+                if event.seq <= *last {
+                    continue;
+                }
+                if event.seq > last + 1 {
+                    let missing = (event.seq - last - 1) as usize;
+                    match sh.log.after(&mut conn, epoch, *last, missing.min(sh.history.max(1))).await {
+                        Ok(found) => {
+                            sh.status.borrow_mut().gap_filled += found.len() as u64;
+                            batch.extend(found.into_iter().filter(|(e, _)| e.seq < event.seq).map(|(e, j)| (Arc::new(e), j)));
+                        }
+                        Err(e) => return e,
+                    }
+                }
+            }
+            _ => {
+                // A new epoch (the log was created or reset): follow it from here.
+                sh.status.borrow_mut().epoch = Some(event.epoch.clone());
+            }
+        }
+        {
+            let mut st = sh.status.borrow_mut();
+            if origin == sh.instance {
+                st.received_own += 1;
+            } else {
+                st.received_others += 1;
+            }
+        }
+        position = Some((event.epoch.clone(), event.seq));
+        batch.push((Arc::new(event), json));
+        if sh.dispatcher.send(Inject(batch)).await.is_err() {
+            return LogError::Protocol("dispatcher stopped".into());
+        }
+    }
+    LogError::Protocol("the Pub/Sub connection closed".into())
+}
