@@ -6,6 +6,7 @@ mod app;
 mod helpers;
 
 mod bad_input;
+mod cluster;
 mod cli;
 mod contract;
 mod docs;
