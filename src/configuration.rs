@@ -30,6 +30,8 @@ pub struct Settings {
     pub events: DispatcherConfig,
     pub cache: CacheConfig,
     pub redis: RedisSettings,
+    /// Access control: API tokens, JWT, origins (`crate::auth`).
+    pub auth: crate::auth::AuthSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -236,6 +238,7 @@ impl Settings {
             }
             server.validate(&format!("gns3.servers.{name}")).map_err(ConfigError)?;
         }
+        self.auth.validate().map_err(ConfigError)?;
         if self.redis.enabled && self.redis.url.is_empty() && self.redis.host.trim().is_empty()
         {
             return Err(ConfigError("redis.host: must not be empty when redis is enabled".into()));

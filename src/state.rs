@@ -28,6 +28,8 @@ pub struct AppState {
     /// The event dispatcher (absent with `--no-events`).
     pub dispatcher: Option<Addr<PriorityDispatcher>>,
     pub cache: Addr<CacheActor>,
+    /// The accepted credentials (the HTTP middleware and `auth::authenticate_ws` use them).
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 impl AppState {

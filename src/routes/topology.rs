@@ -17,6 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::body;
+use crate::auth::Principal;
 use crate::error::{parse_uuid, ApiError, ErrorBody, ErrorDetail};
 use crate::state::AppState;
 
@@ -175,7 +176,8 @@ async fn cached(
         (status = 200, description = "Topology of every reachable server", body = Topology),
         (status = 503, description = "No server could be read", body = ErrorBody)))]
 #[get("/api/v2/topology")]
-pub async fn all_topology(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn all_topology(state: web::Data<AppState>, principal: Principal) -> Result<HttpResponse, ApiError> {
+    principal.require_unscoped("the topology of every server")?;
     Ok(read_all(&state).await?.respond())
 }
 
@@ -190,7 +192,9 @@ pub async fn all_topology(state: web::Data<AppState>) -> Result<HttpResponse, Ap
 pub async fn server_topology(
     state: web::Data<AppState>,
     path: web::Path<String>,
+    principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
+    principal.require_unscoped("a server's topology")?;
     Ok(read_one(&state, &path.into_inner(), None).await?.respond())
 }
 
@@ -233,7 +237,9 @@ pub struct RefreshRequest {
 pub async fn refresh(
     state: web::Data<AppState>,
     body: web::Bytes,
+    principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
+    principal.require_unscoped("a refresh")?;
     Ok(refresh_scoped(&state, &body).await?.respond())
 }
 
@@ -272,9 +278,13 @@ fn invalidate_all(state: &AppState) {
 
 impl TopologyQuery {
     /// Parses the query into (server, project) with 400s naming the bad field.
-    pub fn scope(&self, default_server: &str) -> Result<(String, Option<Uuid>), ApiError> {
+    pub fn scope(&self, default_server: &str, principal: &Principal) -> Result<(String, Option<Uuid>), ApiError> {
         let project_id =
             self.project_id.as_deref().map(|p| parse_uuid("project_id", p)).transpose()?;
+        match &project_id {
+            Some(p) => principal.check_project(p)?,
+            None => principal.require_unscoped("a server's topology")?,
+        }
         Ok((self.server.clone().unwrap_or_else(|| default_server.to_owned()), project_id))
     }
 }
