@@ -356,3 +356,16 @@ fn check_config_explains_bad_auth_settings() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("PEM"), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[actix_rt::test]
+async fn the_schema_documents_the_bearer_scheme_and_open_probes() {
+    let app = spawn_app(test_settings(&Target::nowhere(), |_| {})).await;
+    let r = app.get_as(None, "/api/schema/").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let s = &r.body;
+    assert_eq!(s["components"]["securitySchemes"]["bearer"]["scheme"], "bearer", "{}", s["components"]);
+    assert_eq!(s["security"][0]["bearer"], json!([]));
+    assert_eq!(s["paths"]["/healthz"]["get"]["security"], json!([{}]));
+    assert!(s["paths"]["/api/v2/servers"]["get"].get("security").is_none());
+    app.stop().await;
+}
