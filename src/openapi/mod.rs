@@ -59,7 +59,8 @@ impl Modify for BearerAuth {
         http.description = Some(
             "An API token (`gns3-central token create`) or a JWT; roles viewer < operator < admin".into(),
         );
-        openapi.components.get_or_insert_with(Default::default).add_security_scheme("bearer", SecurityScheme::Http(http));
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(http));
         for open in ["/healthz", "/readyz"] {
             if let Some(item) = openapi.paths.paths.get_mut(open) {
                 if let Some(op) = item.get.as_mut() {

@@ -87,7 +87,7 @@ pub async fn topology(
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let (server, project) = query.scope(&state.default_server, &principal)?;
-    Ok(read_one(&state, &server, project).await?.respond())
+    Ok(read_one(&state, &server, project).await?.scoped(&principal)?.respond())
 }
 
 macro_rules! node_action_route {
@@ -194,5 +194,5 @@ pub async fn old_topology(
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let (server, project) = query.scope(&state.default_server, &principal)?;
-    Ok(read_one(&state, &server, project).await?.respond())
+    Ok(read_one(&state, &server, project).await?.scoped(&principal)?.respond())
 }

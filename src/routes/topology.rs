@@ -51,6 +51,33 @@ impl Rendered {
     pub fn respond(self) -> HttpResponse {
         HttpResponse::Ok().content_type("application/json").body(self.0)
     }
+
+    /// Only the projects a project-scoped credential may see (parsed and written again,
+    /// which only scoped credentials pay for).
+    pub fn scoped(self, principal: &Principal) -> Result<Rendered, ApiError> {
+        if !principal.is_scoped() {
+            return Ok(self);
+        }
+        let internal = |e: serde_json::Error| {
+            ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        };
+        let mut v: serde_json::Value = serde_json::from_slice(&self.0).map_err(internal)?;
+        let keep = |projects: &mut serde_json::Value| {
+            if let Some(list) = projects.as_array_mut() {
+                list.retain(|p| {
+                    p["project"]["project_id"]
+                        .as_str()
+                        .and_then(|id| Uuid::parse_str(id).ok())
+                        .is_some_and(|id| principal.allows_project(&id))
+                });
+            }
+        };
+        match v.get_mut("servers").and_then(|s| s.as_array_mut()) {
+            Some(servers) => servers.iter_mut().for_each(|s| keep(&mut s["projects"])),
+            None => keep(&mut v["projects"]),
+        }
+        Ok(Rendered(Bytes::from(serde_json::to_vec(&v).map_err(internal)?)))
+    }
 }
 
 /// Reads every server's topology concurrently. Fails only when no server could be read
@@ -177,8 +204,7 @@ async fn cached(
         (status = 503, description = "No server could be read", body = ErrorBody)))]
 #[get("/api/v2/topology")]
 pub async fn all_topology(state: web::Data<AppState>, principal: Principal) -> Result<HttpResponse, ApiError> {
-    principal.require_unscoped("the topology of every server")?;
-    Ok(read_all(&state).await?.respond())
+    Ok(read_all(&state).await?.scoped(&principal)?.respond())
 }
 
 /// One server's topology.
@@ -194,8 +220,7 @@ pub async fn server_topology(
     path: web::Path<String>,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_unscoped("a server's topology")?;
-    Ok(read_one(&state, &path.into_inner(), None).await?.respond())
+    Ok(read_one(&state, &path.into_inner(), None).await?.scoped(&principal)?.respond())
 }
 
 /// One project's topology.
@@ -281,9 +306,9 @@ impl TopologyQuery {
     pub fn scope(&self, default_server: &str, principal: &Principal) -> Result<(String, Option<Uuid>), ApiError> {
         let project_id =
             self.project_id.as_deref().map(|p| parse_uuid("project_id", p)).transpose()?;
-        match &project_id {
-            Some(p) => principal.check_project(p)?,
-            None => principal.require_unscoped("a server's topology")?,
+        // Without a project, a scoped credential gets its projects only (`Rendered::scoped`).
+        if let Some(p) = &project_id {
+            principal.check_project(p)?;
         }
         Ok((self.server.clone().unwrap_or_else(|| default_server.to_owned()), project_id))
     }

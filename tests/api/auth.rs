@@ -160,7 +160,6 @@ async fn a_project_scoped_token_sees_and_acts_on_its_project_only() {
         for path in [
             format!("/api/v2/servers/default/projects/{other}/topology"),
             format!("/api/v2/servers/default/projects/{other}/nodes"),
-            "/api/v2/topology".to_owned(),
             "/api/v2/events/stats".to_owned(),
             format!("/api/common/api/gns3-central/topology/?project_id={other}"),
             format!("/api/v2/events?projects={other}"),
@@ -168,6 +167,16 @@ async fn a_project_scoped_token_sees_and_acts_on_its_project_only() {
             let r = app.get_as(Some(scoped), &path).await;
             assert_eq!(r.status, 403, "{path}: {}", r.text);
             assert_eq!(error_code(&r), "project_out_of_scope", "{path}");
+        }
+        // Whole-server topologies hold its project only.
+        for path in ["/api/v2/topology", "/api/v2/servers/default/topology", "/api/gns3/topology/"] {
+            let r = app.get_as(Some(scoped), path).await;
+            assert_eq!(r.status, 200, "{path}: {}", r.text);
+            let projects =
+                if r.body["servers"].is_array() { &r.body["servers"][0]["projects"] } else { &r.body["projects"] };
+            let ids: Vec<&str> =
+                projects.as_array().unwrap().iter().filter_map(|p| p["project"]["project_id"].as_str()).collect();
+            assert_eq!(ids, vec![mine.as_str()], "{path}: {}", r.text);
         }
         let r = app
             .post_json_as(Some(scoped), "/api/common/api/gns3-central/start_project/", &json!({"project_id": other}))
