@@ -1,7 +1,8 @@
 //! The access check of every HTTP request. Each route belongs to a class (`access_of`):
 //! open (health probes, API docs, WebSocket upgrades which authenticate themselves with
-//! `authenticate_ws`), or the least role it needs. Unknown paths need a viewer, so an
-//! anonymous caller cannot map the API. For `/api/v2/servers/{s}/projects/{id}/...`
+//! `authenticate_ws`), or the least role it needs. Unknown paths need a viewer (GET) or an
+//! admin (other methods): an anonymous caller cannot map the API, and a route added later
+//! without a class here is not opened to lower roles by accident. For `/api/v2/servers/{s}/projects/{id}/...`
 //! the project is checked here against a project-scoped credential; routes that carry
 //! the project elsewhere (query, body) or list several projects check in the handler.
 
@@ -86,11 +87,12 @@ pub fn access_of(method: &Method, path: &str, metrics_open: bool) -> Access {
     if path == "/metrics" {
         return if metrics_open { Access::Open } else { Access::Needs(Role::Viewer) };
     }
+    let unknown = if method == Method::GET || method == Method::HEAD { Role::Viewer } else { Role::Admin };
     ROUTES
         .iter()
         .find(|(m, p, _)| m.eq_ignore_ascii_case(method.as_str()) && matches(p, path))
         .map(|(_, _, a)| *a)
-        .unwrap_or(Access::Needs(Role::Viewer))
+        .unwrap_or(Access::Needs(unknown))
 }
 
 /// The project of a `/api/v2/servers/{s}/projects/{id}...` path, when it is a UUID.
@@ -106,7 +108,10 @@ fn project_in_path(path: &str) -> Option<Uuid> {
 /// The `wrap_fn` gate: the request goes on (with its `Principal` in the extensions) or
 /// is answered here with 401 (+ `WWW-Authenticate: Bearer`) or 403.
 pub fn gate(req: ServiceRequest, auth: &Auth) -> Result<ServiceRequest, Box<ServiceResponse<BoxBody>>> {
-    let needed = match access_of(req.method(), req.path(), auth.metrics_open) {
+    // The path as the router matches it (percent-decoded), not as sent: `reconnec%74` must
+    // be classified as the `reconnect` route it reaches.
+    let path = req.match_info().as_str().to_owned();
+    let needed = match access_of(req.method(), &path, auth.metrics_open) {
         Access::Open => return Ok(req),
         Access::Needs(role) => role,
     };
@@ -119,7 +124,7 @@ pub fn gate(req: ServiceRequest, auth: &Auth) -> Result<ServiceRequest, Box<Serv
             return Err(Box::new(req.into_response(res)));
         }
     };
-    let verdict = principal.require(needed).and_then(|()| match project_in_path(req.path()) {
+    let verdict = principal.require(needed).and_then(|()| match project_in_path(&path) {
         Some(project) => principal.check_project(&project),
         None => Ok(()),
     });
@@ -152,8 +157,9 @@ mod tests {
         assert_eq!(access_of(&get, "/metrics", true), Access::Open);
         assert_eq!(access_of(&get, "/metrics", false), Access::Needs(Role::Viewer));
         assert_eq!(access_of(&get, "/nowhere", false), Access::Needs(Role::Viewer));
+        assert_eq!(access_of(&post, "/nowhere", false), Access::Needs(Role::Admin));
         // An empty segment does not match a `*`.
-        assert_eq!(access_of(&post, "/api/v2/servers//reconnect", false), Access::Needs(Role::Viewer));
+        assert_eq!(access_of(&get, "/api/v2/servers//computes", false), Access::Needs(Role::Viewer));
     }
 
     #[test]

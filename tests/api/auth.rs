@@ -101,6 +101,12 @@ async fn viewer_reads_operator_acts_and_only_admin_reconnects() {
         assert_eq!(r.status, 403, "{path}: {}", r.text);
         assert_eq!(error_code(&r), "insufficient_role");
     }
+    // A percent-encoded letter reaches the same route (the admin's call is accepted) and
+    // is classified as that route (the operator's is not).
+    let r = app.post_json_as(Some(OPERATOR), "/api/v2/servers/default/reconnec%74", &json!({})).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = app.post_json_as(Some(ADMIN_TOKEN), "/api/v2/servers/default/reconnec%74", &json!({})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
     let r = app.post_json_as(Some(ADMIN_TOKEN), "/api/v2/servers/default/reconnect", &json!({})).await;
     assert_eq!(r.status, 202, "{}", r.text);
     app.stop().await;
