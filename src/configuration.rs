@@ -337,9 +337,14 @@ fn toml_from_json(value: &serde_json::Value, path: &str) -> String {
     let Value::Object(map) = value else { return String::new() };
     let mut out = String::new();
     let mut tables = Vec::new();
+    let mut table_arrays = Vec::new();
     for (k, v) in map {
         match v {
             Value::Object(_) => tables.push((k, v)),
+            // `[[auth.tokens]]`: a non-empty array of tables.
+            Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_object) => {
+                table_arrays.push((k, items))
+            }
             Value::Null => {}
             other => out.push_str(&format!("{k} = {other}\n")),
         }
@@ -348,6 +353,12 @@ fn toml_from_json(value: &serde_json::Value, path: &str) -> String {
         let sub = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
         let body = toml_from_json(v, &sub);
         out.push_str(&format!("\n[{sub}]\n{body}"));
+    }
+    for (k, items) in table_arrays {
+        let sub = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+        for item in items {
+            out.push_str(&format!("\n[[{sub}]]\n{}", toml_from_json(item, &sub)));
+        }
     }
     out
 }
@@ -431,6 +442,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("gns3.servers.default.protocol"), "{e}");
+    }
+
+    #[test]
+    fn masked_dump_writes_tokens_as_an_array_of_tables() {
+        let mut s = load(&[]).unwrap();
+        s.auth.tokens.push(crate::auth::TokenSetting {
+            name: "grafana".into(),
+            role: "viewer".into(),
+            hash: crate::auth::token::hash("t"),
+            projects: vec![],
+        });
+        let dump = s.to_masked_toml();
+        assert!(dump.contains("\n[[auth.tokens]]\n"), "{dump}");
+        assert!(dump.contains("name = \"grafana\""), "{dump}");
     }
 
     #[test]
