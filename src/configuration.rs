@@ -161,6 +161,9 @@ impl Settings {
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
+                // Only this key is a comma-separated list (`https://a,https://b`).
+                .list_separator(",")
+                .with_list_parse_key("auth.allowed_origins")
                 .source(Some(env_vars.into_iter().collect())),
         );
         let raw = builder.build().map_err(|e| ConfigError(describe(e, file)))?;
@@ -442,6 +445,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("gns3.servers.default.protocol"), "{e}");
+    }
+
+    #[test]
+    fn auth_settings_come_from_the_environment() {
+        let s = load(&[
+            ("GNS3_CENTRAL__AUTH__ALLOWED_ORIGINS", "https://a.example,https://b.example"),
+            ("GNS3_CENTRAL__AUTH__METRICS_OPEN", "true"),
+            ("GNS3_CENTRAL__AUTH__JWT__ALGORITHM", "HS256"),
+            ("GNS3_CENTRAL__AUTH__JWT__SECRET", "0123456789abcdef0123456789abcdef"),
+        ])
+        .unwrap();
+        assert_eq!(s.auth.allowed_origins, vec!["https://a.example", "https://b.example"]);
+        assert!(s.auth.metrics_open);
+        assert_eq!(s.auth.jwt.algorithm, "HS256");
+        let e = load(&[("GNS3_CENTRAL__AUTH__JWT__ALGORITHM", "HS256")]).unwrap_err().to_string();
+        assert!(e.contains("auth.jwt") && e.contains("32 bytes"), "{e}");
     }
 
     #[test]

@@ -223,7 +223,7 @@ pub struct Auth {
 }
 
 impl Auth {
-    /// Builds from validated settings; `extra` adds a generated token (loopback auto-token).
+    /// Builds from the settings (validated again, so a bad one is an error, never a panic).
     pub fn from_settings(settings: &AuthSettings, bind_host: &str) -> Result<Auth, String> {
         settings.validate()?;
         let mut tokens = Vec::with_capacity(settings.tokens.len());
