@@ -169,6 +169,36 @@ mod tests {
         assert!(v.verify(&bad_role).is_err());
     }
 
+    /// A P-256 key pair made for this test only (`openssl ecparam -name prime256v1`).
+    const ES256_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgq1BKpnFarKMt8Qus\nLHffsAriIClp74QL+m8nd4RnU7mhRANCAATB6UPcR0180iLkh4Bl3R70e1xvM5iq\nqLkLRTZz4QHV038HKe9EPvLFuxyKmvI5PPXwzMNx0XmVQ5RVbYeoaRP2\n-----END PRIVATE KEY-----";
+    const ES256_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEwelD3EdNfNIi5IeAZd0e9HtcbzOY\nqqi5C0U2c+EB1dN/BynvRD7yxbscipryOTz18MzDcdF5lUOUVW2HqGkT9g==\n-----END PUBLIC KEY-----";
+
+    #[test]
+    fn es256_checks_the_issuer_and_audience_when_set() {
+        let mut s = settings();
+        s.algorithm = "ES256".into();
+        s.public_key_pem = ES256_PUBLIC.into();
+        s.issuer = "idp".into();
+        s.audience = "gns3-central".into();
+        let v = JwtVerifier::from_settings(&s).unwrap().unwrap();
+        let key = EncodingKey::from_ec_pem(ES256_PRIVATE.as_bytes()).unwrap();
+        let sign = |claims: Value| encode(&Header::new(Algorithm::ES256), &claims, &key).unwrap();
+        let ok = sign(serde_json::json!({"role":"viewer","iss":"idp","aud":"gns3-central","exp": now()+60}));
+        assert_eq!(v.verify(&ok).unwrap().role, Role::Viewer);
+        let other_iss = sign(serde_json::json!({"role":"viewer","iss":"x","aud":"gns3-central","exp": now()+60}));
+        assert!(v.verify(&other_iss).is_err());
+        let other_aud = sign(serde_json::json!({"role":"viewer","iss":"idp","aud":"x","exp": now()+60}));
+        assert!(v.verify(&other_aud).is_err());
+        // An HS256 token made with the public key as secret (the classic confusion) fails.
+        let hs = jwt_hs(serde_json::json!({"role":"admin","iss":"idp","aud":"gns3-central","exp": now()+60}));
+        assert!(v.verify(&hs).is_err());
+    }
+
+    fn jwt_hs(claims: Value) -> String {
+        let key = EncodingKey::from_secret(ES256_PUBLIC.as_bytes());
+        encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+    }
+
     #[test]
     fn bad_settings_are_explained() {
         let mut s = settings();
