@@ -170,8 +170,19 @@ mod tests {
     }
 
     /// A P-256 key pair made for this test only (`openssl ecparam -name prime256v1`).
-    const ES256_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgq1BKpnFarKMt8Qus\nLHffsAriIClp74QL+m8nd4RnU7mhRANCAATB6UPcR0180iLkh4Bl3R70e1xvM5iq\nqLkLRTZz4QHV038HKe9EPvLFuxyKmvI5PPXwzMNx0XmVQ5RVbYeoaRP2\n-----END PRIVATE KEY-----";
-    const ES256_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEwelD3EdNfNIi5IeAZd0e9HtcbzOY\nqqi5C0U2c+EB1dN/BynvRD7yxbscipryOTz18MzDcdF5lUOUVW2HqGkT9g==\n-----END PUBLIC KEY-----";
+    const ES256_PRIVATE: &str = concat!(
+        "-----BEGIN PRIVATE KEY-----\n",
+        "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgq1BKpnFarKMt8Qus\n",
+        "LHffsAriIClp74QL+m8nd4RnU7mhRANCAATB6UPcR0180iLkh4Bl3R70e1xvM5iq\n",
+        "qLkLRTZz4QHV038HKe9EPvLFuxyKmvI5PPXwzMNx0XmVQ5RVbYeoaRP2\n",
+        "-----END PRIVATE KEY-----\n",
+    );
+    const ES256_PUBLIC: &str = concat!(
+        "-----BEGIN PUBLIC KEY-----\n",
+        "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEwelD3EdNfNIi5IeAZd0e9HtcbzOY\n",
+        "qqi5C0U2c+EB1dN/BynvRD7yxbscipryOTz18MzDcdF5lUOUVW2HqGkT9g==\n",
+        "-----END PUBLIC KEY-----\n",
+    );
 
     #[test]
     fn es256_checks_the_issuer_and_audience_when_set() {
