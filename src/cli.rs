@@ -32,6 +32,29 @@ pub enum Command {
     CheckConfig(ConfigArg),
     /// Run a GNS3 v2 stand-in (for demos and benchmarks).
     Simulate(SimulateArgs),
+    /// API tokens: `token create` makes one and prints the lines for the configuration.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Make a new API token: prints it once, and the [[auth.tokens]] lines (its hash) to
+    /// add to the configuration.
+    Create(TokenCreateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TokenCreateArgs {
+    /// A name for the token (shown in logs and errors), e.g. `grafana`.
+    #[arg(long)]
+    pub name: String,
+    /// viewer (reads), operator (+ node and project actions) or admin (+ refresh, reconnect...).
+    #[arg(long)]
+    pub role: String,
+    /// Limit the token to this project (UUID); repeat for several. Default: every project.
+    #[arg(long = "project", value_name = "UUID")]
+    pub projects: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -69,6 +92,9 @@ pub struct StatusArgs {
     /// Print the raw JSON status.
     #[arg(long)]
     pub json: bool,
+    /// API token (viewer or more) sent as `Authorization: Bearer`.
+    #[arg(long, env = "GNS3_CENTRAL_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub token: Option<String>,
     /// Seconds to wait for an answer.
     #[arg(long, default_value_t = 5.0)]
     pub timeout: f64,
@@ -102,6 +128,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Status(args) => crate::status_cmd::run(args).await,
         Command::CheckConfig(args) => check_config(args),
         Command::Simulate(args) => simulate(args).await,
+        Command::Token(TokenCommand::Create(args)) => token_create(args),
     }
 }
 
@@ -134,6 +161,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(token) = app.generated_token() {
+        // stdout, once, and never through the log: logs are often shipped elsewhere.
+        println!("No API token is configured; admin token for this run (shown once):\n{token}");
+    }
     eprintln!("gns3-central listening on http://127.0.0.1:{}/ (API docs: /api/docs/)", app.port());
     match app.run_until_stopped().await {
         Ok(()) => ExitCode::SUCCESS,
@@ -142,6 +173,40 @@ async fn serve(args: ServeArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn token_create(args: TokenCreateArgs) -> ExitCode {
+    use crate::auth::{token, Role};
+    let name = args.name.trim();
+    if name.is_empty() || name.contains(['"', '\\', '\n']) {
+        eprintln!("gns3-central: --name must be a non-empty name without quotes, backslashes or newlines");
+        return ExitCode::from(2);
+    }
+    let role = match Role::parse(&args.role) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gns3-central: --role {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut projects = Vec::new();
+    for p in &args.projects {
+        match uuid::Uuid::parse_str(p.trim()) {
+            Ok(id) => projects.push(format!("\"{id}\"")),
+            Err(_) => {
+                eprintln!("gns3-central: --project '{p}' is not a project UUID");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let value = token::generate();
+    println!("Token (shown only now; keep it secret):\n{value}\n");
+    println!("Add to the configuration:\n[[auth.tokens]]");
+    println!("name = \"{name}\"\nrole = \"{}\"\nhash = \"{}\"", role.as_str(), token::hash(&value));
+    if !projects.is_empty() {
+        println!("projects = [{}]", projects.join(", "));
+    }
+    ExitCode::SUCCESS
 }
 
 fn check_config(args: ConfigArg) -> ExitCode {

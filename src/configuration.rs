@@ -34,6 +34,8 @@ pub struct Settings {
     /// Several instances on one Redis (used only when Redis is enabled).
     #[serde(default)]
     pub cluster: ClusterConfig,
+    /// Access control: API tokens, JWT, origins (`crate::auth`).
+    pub auth: crate::auth::AuthSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,6 +165,9 @@ impl Settings {
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
+                // Only this key is a comma-separated list (`https://a,https://b`).
+                .list_separator(",")
+                .with_list_parse_key("auth.allowed_origins")
                 .source(Some(env_vars.into_iter().collect())),
         );
         let raw = builder.build().map_err(|e| ConfigError(describe(e, file)))?;
@@ -241,6 +246,7 @@ impl Settings {
             }
             server.validate(&format!("gns3.servers.{name}")).map_err(ConfigError)?;
         }
+        self.auth.validate().map_err(ConfigError)?;
         if self.redis.enabled && self.redis.url.is_empty() && self.redis.host.trim().is_empty()
         {
             return Err(ConfigError("redis.host: must not be empty when redis is enabled".into()));
@@ -344,9 +350,14 @@ fn toml_from_json(value: &serde_json::Value, path: &str) -> String {
     let Value::Object(map) = value else { return String::new() };
     let mut out = String::new();
     let mut tables = Vec::new();
+    let mut table_arrays = Vec::new();
     for (k, v) in map {
         match v {
             Value::Object(_) => tables.push((k, v)),
+            // `[[auth.tokens]]`: a non-empty array of tables.
+            Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_object) => {
+                table_arrays.push((k, items))
+            }
             Value::Null => {}
             other => out.push_str(&format!("{k} = {other}\n")),
         }
@@ -355,6 +366,12 @@ fn toml_from_json(value: &serde_json::Value, path: &str) -> String {
         let sub = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
         let body = toml_from_json(v, &sub);
         out.push_str(&format!("\n[{sub}]\n{body}"));
+    }
+    for (k, items) in table_arrays {
+        let sub = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+        for item in items {
+            out.push_str(&format!("\n[[{sub}]]\n{}", toml_from_json(item, &sub)));
+        }
     }
     out
 }
@@ -438,6 +455,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("gns3.servers.default.protocol"), "{e}");
+    }
+
+    #[test]
+    fn auth_settings_come_from_the_environment() {
+        let s = load(&[
+            ("GNS3_CENTRAL__AUTH__ALLOWED_ORIGINS", "https://a.example,https://b.example"),
+            ("GNS3_CENTRAL__AUTH__METRICS_OPEN", "true"),
+            ("GNS3_CENTRAL__AUTH__JWT__ALGORITHM", "HS256"),
+            ("GNS3_CENTRAL__AUTH__JWT__SECRET", "0123456789abcdef0123456789abcdef"),
+        ])
+        .unwrap();
+        assert_eq!(s.auth.allowed_origins, vec!["https://a.example", "https://b.example"]);
+        assert!(s.auth.metrics_open);
+        assert_eq!(s.auth.jwt.algorithm, "HS256");
+        let e = load(&[("GNS3_CENTRAL__AUTH__JWT__ALGORITHM", "HS256")]).unwrap_err().to_string();
+        assert!(e.contains("auth.jwt") && e.contains("32 bytes"), "{e}");
+    }
+
+    #[test]
+    fn masked_dump_writes_tokens_as_an_array_of_tables() {
+        let mut s = load(&[]).unwrap();
+        s.auth.tokens.push(crate::auth::TokenSetting {
+            name: "grafana".into(),
+            role: "viewer".into(),
+            hash: crate::auth::token::hash("t"),
+            projects: vec![],
+        });
+        let dump = s.to_masked_toml();
+        assert!(dump.contains("\n[[auth.tokens]]\n"), "{dump}");
+        assert!(dump.contains("name = \"grafana\""), "{dump}");
     }
 
     #[test]

@@ -20,7 +20,9 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::auth::{Auth, Role};
 use crate::configuration::Settings;
+use futures_util::future::Either;
 use crate::error::ApiError;
 use crate::simulate::{Simulator, SimulatorOptions};
 use crate::state::AppState;
@@ -40,6 +42,7 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     simulator: Option<Simulator>,
+    generated_token: Option<String>,
 }
 
 impl Application {
@@ -69,6 +72,7 @@ impl Application {
         };
 
         let addr = settings.bind_addr().map_err(std::io::Error::other)?;
+        let (auth, generated_token) = build_auth(&settings, addr)?;
         let listener = TcpListener::bind(addr)?;
         let port = listener.local_addr()?.port();
 
@@ -176,6 +180,7 @@ impl Application {
             dispatcher,
             cache,
             cluster,
+            auth: auth.clone(),
         });
 
         let max_body = settings.http.max_body_bytes;
@@ -191,6 +196,13 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(|e, _| {
                     ApiError::bad_request("invalid_path", format!("bad path: {e}")).into()
                 }))
+                .wrap_fn({
+                    let auth = auth.clone();
+                    move |req, srv| match crate::auth::middleware::gate(req, &auth) {
+                        Ok(req) => Either::Left(srv.call(req)),
+                        Err(res) => Either::Right(std::future::ready(Ok(*res))),
+                    }
+                })
                 .wrap_fn(|req, srv| {
                     let method = req.method().clone();
                     let path = req.path().to_owned();
@@ -217,7 +229,7 @@ impl Application {
         }
         let server = http.run();
         tracing::info!(%addr, port, "Listening.");
-        Ok(Self { port, server, state, simulator })
+        Ok(Self { port, server, state, simulator, generated_token })
     }
 
     /// The port actually bound (useful with port 0).
@@ -232,6 +244,11 @@ impl Application {
     /// URL of the GNS3 stand-in in test mode.
     pub fn simulator_url(&self) -> Option<String> {
         self.simulator.as_ref().map(|s| s.url())
+    }
+
+    /// The admin token made at start when none is configured (loopback binds only).
+    pub fn generated_token(&self) -> Option<&str> {
+        self.generated_token.as_deref()
     }
 
     pub fn state(&self) -> web::Data<AppState> {
@@ -257,6 +274,26 @@ fn gated(sink: EventSink, gate: tokio::sync::watch::Receiver<bool>) -> EventSink
             Box::pin(async {})
         }
     })
+}
+
+/// The credentials; with none configured, an admin token for this run on a loopback bind,
+/// and a refusal to start on any other address (an open API on a network is never a default).
+fn build_auth(settings: &Settings, addr: std::net::SocketAddr) -> std::io::Result<(Arc<Auth>, Option<String>)> {
+    let mut auth = Auth::from_settings(&settings.auth, &addr.ip().to_string()).map_err(std::io::Error::other)?;
+    if auth.has_credentials() {
+        return Ok((Arc::new(auth), None));
+    }
+    if !addr.ip().is_loopback() {
+        return Err(std::io::Error::other(format!(
+            "no API token or JWT is configured and http.bind ({addr}) is not a loopback address; \
+             create a token with `gns3-central token create --name NAME --role admin` and add the \
+             printed [[auth.tokens]] lines to the configuration (or bind to 127.0.0.1)"
+        )));
+    }
+    let token = crate::auth::token::generate();
+    auth.add_token("generated-admin", Role::Admin, &token);
+    tracing::info!("No API token configured: an admin token for this run was printed on stdout.");
+    Ok((Arc::new(auth), Some(token)))
 }
 
 /// Unknown paths and methods get the JSON error body too.

@@ -31,6 +31,8 @@ pub struct AppState {
     pub cache: Addr<CacheActor>,
     /// The bridge to the other instances (Redis enabled and `cluster.enabled`).
     pub cluster: Option<Addr<ClusterBridge>>,
+    /// The accepted credentials (the HTTP middleware and `auth::authenticate_ws` use them).
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 impl AppState {

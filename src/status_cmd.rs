@@ -23,13 +23,25 @@ pub async fn run(args: StatusArgs) -> ExitCode {
     let client = awc::Client::builder()
         .timeout(Duration::from_secs_f64(args.timeout.clamp(0.1, 300.0)))
         .finish();
-    let mut res = match client.get(&url).send().await {
+    let mut req = client.get(&url);
+    if let Some(token) = &args.token {
+        req = req.bearer_auth(token);
+    }
+    let mut res = match req.send().await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("gns3-central: no instance answers at {base}: {e}");
             return ExitCode::from(2);
         }
     };
+    if res.status() == 401 || res.status() == 403 {
+        eprintln!(
+            "gns3-central: {base} refused the status request ({}): \
+             pass a viewer token with --token or GNS3_CENTRAL_TOKEN",
+            res.status()
+        );
+        return ExitCode::from(2);
+    }
     let body: Value = match res.json().limit(16 * 1024 * 1024).await {
         Ok(v) => v,
         Err(e) => {

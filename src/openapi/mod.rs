@@ -4,7 +4,7 @@
 //! than fetched from a CDN, so both pages work on a machine without internet).
 
 use actix_web::{get, http::header, web, HttpResponse};
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::routes::{events, health, legacy, nodes, projects, servers, topology};
@@ -15,8 +15,12 @@ use crate::routes::{events, health, legacy, nodes, projects, servers, topology};
         title = "gns3-central",
         description = "The one place where a network-management system talks to GNS3: \
             resilient connections to each GNS3 server, its topology, node and project actions. \
-            Errors are `{\"error\":{\"code\",\"message\",\"details\"}}`; 503 answers carry `Retry-After`.",
+            Errors are `{\"error\":{\"code\",\"message\",\"details\"}}`; 503 answers carry `Retry-After`. \
+            Every route except /healthz, /readyz and these docs needs `Authorization: Bearer <token>` \
+            (401 without a valid one, 403 `insufficient_role` or `project_out_of_scope`).",
     ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
     paths(
         health::healthz, health::readyz,
         servers::service_status, servers::list_servers, servers::get_server, servers::reconnect,
@@ -44,6 +48,28 @@ use crate::routes::{events, health, legacy, nodes, projects, servers, topology};
     )
 )]
 pub struct ApiDoc;
+
+/// The `bearer` security scheme (API token or JWT), required everywhere but the probes.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+        let mut http = Http::new(HttpAuthScheme::Bearer);
+        http.description = Some(
+            "An API token (`gns3-central token create`) or a JWT; roles viewer < operator < admin".into(),
+        );
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(http));
+        for open in ["/healthz", "/readyz"] {
+            if let Some(item) = openapi.paths.paths.get_mut(open) {
+                if let Some(op) = item.get.as_mut() {
+                    op.security = Some(vec![SecurityRequirement::default()]);
+                }
+            }
+        }
+    }
+}
 
 const REDOC_JS: &[u8] = include_bytes!("assets/redoc.standalone.js");
 

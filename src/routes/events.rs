@@ -14,6 +14,7 @@ use gns3_central_actors::events::Event;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::auth::Principal;
 use crate::error::{parse_uuid, ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -44,7 +45,7 @@ pub struct HistoryBody {
     pub events: Vec<Event>,
 }
 
-fn filter_of(q: &HistoryQuery) -> Result<Option<SubscriptionFilter>, ApiError> {
+fn filter_of(q: &HistoryQuery, principal: &Principal) -> Result<Option<SubscriptionFilter>, ApiError> {
     let split = |s: &str| -> Vec<String> {
         s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect()
     };
@@ -57,6 +58,17 @@ fn filter_of(q: &HistoryQuery) -> Result<Option<SubscriptionFilter>, ApiError> {
         .iter()
         .map(|p| parse_uuid("projects", p))
         .collect::<Result<Vec<_>, _>>()?;
+    // A project-scoped credential asks for its own projects, or gets them all by default.
+    let projects = match &principal.projects {
+        None => projects,
+        Some(scope) if projects.is_empty() => scope.iter().copied().collect(),
+        Some(_) => {
+            for p in &projects {
+                principal.check_project(p)?;
+            }
+            projects
+        }
+    };
     if names.is_empty() && projects.is_empty() {
         return Ok(None);
     }
@@ -77,12 +89,13 @@ fn filter_of(q: &HistoryQuery) -> Result<Option<SubscriptionFilter>, ApiError> {
 pub async fn history(
     state: web::Data<AppState>,
     query: web::Query<HistoryQuery>,
+    principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(100);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request("invalid_limit", format!("limit must be 1-{MAX_LIMIT}, got {limit}")));
     }
-    let filter = filter_of(&query)?;
+    let filter = filter_of(&query, &principal)?;
     let page = state
         .dispatcher()?
         .send(GetHistory { since: query.since.clone(), limit, filter })
@@ -122,7 +135,8 @@ fn unrecoverable(e: Unrecoverable) -> ApiError {
         (status = 200, description = "Event statistics", body = DispatcherStats),
         (status = 503, description = "Live events are off (--no-events)", body = ErrorBody)))]
 #[get("/api/v2/events/stats")]
-pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn stats(state: web::Data<AppState>, principal: Principal) -> Result<HttpResponse, ApiError> {
+    principal.require_unscoped("the event statistics")?;
     Ok(HttpResponse::Ok().json(state.dispatcher()?.send(GetStats).await?))
 }
 
@@ -132,7 +146,8 @@ pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
         (status = 200, description = "Event statistics", body = DispatcherStats),
         (status = 503, description = "Live events are off (--no-events)", body = ErrorBody)))]
 #[get("/api/common/api/gns3-events/stats/")]
-pub async fn legacy_stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn legacy_stats(state: web::Data<AppState>, principal: Principal) -> Result<HttpResponse, ApiError> {
+    principal.require_unscoped("the event statistics")?;
     Ok(HttpResponse::Ok().json(state.dispatcher()?.send(GetStats).await?))
 }
 
@@ -152,7 +167,9 @@ pub struct DeadLetterQuery {
 pub async fn dead_letters(
     state: web::Data<AppState>,
     query: web::Query<DeadLetterQuery>,
+    principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
+    principal.require_unscoped("the dead letters")?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request("invalid_limit", format!("limit must be 1-{MAX_LIMIT}, got {limit}")));

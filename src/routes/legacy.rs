@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use super::body;
 use super::servers::{build_status, ServiceStatus};
 use super::topology::{read_one, refresh_scoped, RefreshRequest, Topology, TopologyQuery};
+use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -54,8 +55,10 @@ async fn node_action(
     state: &AppState,
     body: &Value,
     action: NodeAction,
+    principal: &Principal,
 ) -> Result<NodeActionOutcome, ApiError> {
     let project_id = body::required_uuid(body, "project_id")?;
+    principal.check_project(&project_id)?;
     let node_id = body::required_uuid(body, "node_id")?;
     let server = body::optional_str(body, "server")?.unwrap_or(&state.default_server);
     state.ask(server, RunNodeAction { project_id, node_id, action }).await
@@ -81,9 +84,10 @@ pub async fn status(state: web::Data<AppState>) -> HttpResponse {
 pub async fn topology(
     state: web::Data<AppState>,
     query: web::Query<TopologyQuery>,
+    principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
-    let (server, project) = query.scope(&state.default_server)?;
-    Ok(read_one(&state, &server, project).await?.respond())
+    let (server, project) = query.scope(&state.default_server, &principal)?;
+    Ok(read_one(&state, &server, project).await?.scoped(&principal)?.respond())
 }
 
 macro_rules! node_action_route {
@@ -102,8 +106,9 @@ macro_rules! node_action_route {
         pub async fn $fn(
             state: web::Data<AppState>,
             body: web::Json<Value>,
+            principal: Principal,
         ) -> Result<HttpResponse, ApiError> {
-            Ok(HttpResponse::Ok().json(node_action(&state, &body, $action).await?))
+            Ok(HttpResponse::Ok().json(node_action(&state, &body, $action, &principal).await?))
         }
     };
 }
@@ -130,8 +135,10 @@ node_action_route!(old_start_node, "/api/gns3/nodes/start/", NodeAction::Start,
 pub async fn start_project(
     state: web::Data<AppState>,
     body: web::Json<Value>,
+    principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let project_id = body::required_uuid(&body, "project_id")?;
+    principal.check_project(&project_id)?;
     let server = body::optional_str(&body, "server")?.unwrap_or(&state.default_server);
     let opened =
         state.ask(server, RunProjectAction { project_id, action: ProjectAction::Open }).await?;
@@ -151,7 +158,9 @@ pub async fn start_project(
 pub async fn refresh_topology(
     state: web::Data<AppState>,
     body: web::Bytes,
+    principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
+    principal.require_unscoped("a refresh")?;
     Ok(refresh_scoped(&state, &body).await?.respond())
 }
 
@@ -182,7 +191,8 @@ pub async fn old_status(state: web::Data<AppState>) -> HttpResponse {
 pub async fn old_topology(
     state: web::Data<AppState>,
     query: web::Query<TopologyQuery>,
+    principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
-    let (server, project) = query.scope(&state.default_server)?;
-    Ok(read_one(&state, &server, project).await?.respond())
+    let (server, project) = query.scope(&state.default_server, &principal)?;
+    Ok(read_one(&state, &server, project).await?.scoped(&principal)?.respond())
 }

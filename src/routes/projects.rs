@@ -5,6 +5,7 @@ use actix_web::{get, post, web, HttpResponse};
 use gns3_central_actors::connector::{GetProject, ListProjects, ProjectActionOutcome, RunProjectAction};
 use gns3_central_actors::gns3::{Project, ProjectAction};
 
+use crate::auth::Principal;
 use crate::error::{parse_uuid, ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -19,8 +20,11 @@ use crate::state::AppState;
 pub async fn list_projects(
     state: web::Data<AppState>,
     path: web::Path<String>,
+    principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
-    let projects = state.ask(&path.into_inner(), ListProjects).await?;
+    let mut projects = state.ask(&path.into_inner(), ListProjects).await?;
+    // A project-scoped credential sees only its projects.
+    projects.retain(|p| principal.allows_project(&p.project_id));
     Ok(HttpResponse::Ok().json(projects))
 }
 

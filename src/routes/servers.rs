@@ -11,6 +11,7 @@ use gns3_central_actors::connector::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use gns3_central_actors::cache::GetCacheStats;
 use gns3_central_actors::dispatcher::GetStats;
@@ -194,7 +195,9 @@ pub async fn get_server(
 pub async fn reconnect(
     state: web::Data<AppState>,
     path: web::Path<String>,
+    principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
+    principal.require_unscoped("a reconnect")?;
     let name = path.into_inner();
     let addr = state.connector(&name)?;
     addr.send(Reconnect).await?;

@@ -17,6 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::body;
+use crate::auth::Principal;
 use crate::error::{parse_uuid, ApiError, ErrorBody, ErrorDetail};
 use crate::state::AppState;
 
@@ -49,6 +50,33 @@ pub struct Rendered(pub Bytes);
 impl Rendered {
     pub fn respond(self) -> HttpResponse {
         HttpResponse::Ok().content_type("application/json").body(self.0)
+    }
+
+    /// Only the projects a project-scoped credential may see (parsed and written again,
+    /// which only scoped credentials pay for).
+    pub fn scoped(self, principal: &Principal) -> Result<Rendered, ApiError> {
+        if !principal.is_scoped() {
+            return Ok(self);
+        }
+        let internal = |e: serde_json::Error| {
+            ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        };
+        let mut v: serde_json::Value = serde_json::from_slice(&self.0).map_err(internal)?;
+        let keep = |projects: &mut serde_json::Value| {
+            if let Some(list) = projects.as_array_mut() {
+                list.retain(|p| {
+                    p["project"]["project_id"]
+                        .as_str()
+                        .and_then(|id| Uuid::parse_str(id).ok())
+                        .is_some_and(|id| principal.allows_project(&id))
+                });
+            }
+        };
+        match v.get_mut("servers").and_then(|s| s.as_array_mut()) {
+            Some(servers) => servers.iter_mut().for_each(|s| keep(&mut s["projects"])),
+            None => keep(&mut v["projects"]),
+        }
+        Ok(Rendered(Bytes::from(serde_json::to_vec(&v).map_err(internal)?)))
     }
 }
 
@@ -175,8 +203,8 @@ async fn cached(
         (status = 200, description = "Topology of every reachable server", body = Topology),
         (status = 503, description = "No server could be read", body = ErrorBody)))]
 #[get("/api/v2/topology")]
-pub async fn all_topology(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(read_all(&state).await?.respond())
+pub async fn all_topology(state: web::Data<AppState>, principal: Principal) -> Result<HttpResponse, ApiError> {
+    Ok(read_all(&state).await?.scoped(&principal)?.respond())
 }
 
 /// One server's topology.
@@ -190,8 +218,9 @@ pub async fn all_topology(state: web::Data<AppState>) -> Result<HttpResponse, Ap
 pub async fn server_topology(
     state: web::Data<AppState>,
     path: web::Path<String>,
+    principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(read_one(&state, &path.into_inner(), None).await?.respond())
+    Ok(read_one(&state, &path.into_inner(), None).await?.scoped(&principal)?.respond())
 }
 
 /// One project's topology.
@@ -233,7 +262,9 @@ pub struct RefreshRequest {
 pub async fn refresh(
     state: web::Data<AppState>,
     body: web::Bytes,
+    principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
+    principal.require_unscoped("a refresh")?;
     Ok(refresh_scoped(&state, &body).await?.respond())
 }
 
@@ -272,9 +303,13 @@ fn invalidate_all(state: &AppState) {
 
 impl TopologyQuery {
     /// Parses the query into (server, project) with 400s naming the bad field.
-    pub fn scope(&self, default_server: &str) -> Result<(String, Option<Uuid>), ApiError> {
+    pub fn scope(&self, default_server: &str, principal: &Principal) -> Result<(String, Option<Uuid>), ApiError> {
         let project_id =
             self.project_id.as_deref().map(|p| parse_uuid("project_id", p)).transpose()?;
+        // Without a project, a scoped credential gets its projects only (`Rendered::scoped`).
+        if let Some(p) = &project_id {
+            principal.check_project(p)?;
+        }
         Ok((self.server.clone().unwrap_or_else(|| default_server.to_owned()), project_id))
     }
 }

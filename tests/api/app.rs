@@ -1,6 +1,9 @@
 //! `spawn_app`: the real service, built with `Application::build` on port 0 inside the
-//! test's actix system, talked to over HTTP as any client would.
+//! test's actix system, talked to over HTTP as any client would. `test_settings`
+//! configures a known admin token (`ADMIN_TOKEN`) that `TestApp.client` sends on every
+//! request; `get_as` / `post_json_as` send another token or none.
 
+use gns3_central::auth::TokenSetting;
 use gns3_central::configuration::Settings;
 use gns3_central::startup::{Application, ServeOptions};
 use gns3_central_actors::connector::{ApiVersionSetting, ConnectorConfig};
@@ -8,9 +11,15 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+/// The admin token every test app accepts; the default client sends it.
+pub const ADMIN_TOKEN: &str = "g3c_test-admin-token-0123456789abcdef0123456789abcdef";
+
 pub struct TestApp {
     pub base: String,
+    /// Sends `Authorization: Bearer ADMIN_TOKEN`.
     pub client: awc::Client,
+    /// Sends no credential.
+    pub anon: awc::Client,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -57,9 +66,20 @@ pub fn test_settings(target: &Target, tweak: impl FnOnce(&mut Settings)) -> Sett
     server.reconnect.max_backoff_ms = 1000;
     server.reconnect.health_interval_secs = 1.0;
     settings.gns3.servers = BTreeMap::from([("default".to_owned(), server)]);
+    settings.auth.tokens = vec![token_setting("test-admin", "admin", ADMIN_TOKEN, &[])];
     tweak(&mut settings);
     settings.validate().expect("test settings are valid");
     settings
+}
+
+/// An `[[auth.tokens]]` entry for `token`.
+pub fn token_setting(name: &str, role: &str, token: &str, projects: &[String]) -> TokenSetting {
+    TokenSetting {
+        name: name.into(),
+        role: role.into(),
+        hash: gns3_central::auth::token::hash(token),
+        projects: projects.to_vec(),
+    }
 }
 
 pub async fn spawn_app(settings: Settings) -> TestApp {
@@ -79,7 +99,8 @@ pub async fn spawn_with(settings: Settings, opts: ServeOptions) -> TestApp {
     });
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
-        client: awc::Client::builder().timeout(Duration::from_secs(60)).finish(),
+        client: awc::Client::builder().timeout(Duration::from_secs(60)).bearer_auth(ADMIN_TOKEN).finish(),
+        anon: awc::Client::builder().timeout(Duration::from_secs(60)).finish(),
         handle,
     }
 }
@@ -87,6 +108,7 @@ pub async fn spawn_with(settings: Settings, opts: ServeOptions) -> TestApp {
 /// A reply: status, headers we look at, and the body as JSON (Null when not JSON).
 pub struct Reply {
     pub status: u16,
+    pub www_authenticate: Option<String>,
     pub retry_after: Option<String>,
     pub content_type: String,
     pub body: Value,
@@ -106,6 +128,24 @@ impl TestApp {
     pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
         let res = self.client.post(self.url(path)).send_json(body).await;
         read(res).await
+    }
+
+    /// GET with `token` as the bearer (or no credential).
+    pub async fn get_as(&self, token: Option<&str>, path: &str) -> Reply {
+        let mut req = self.anon.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        read(req.send().await).await
+    }
+
+    /// POST JSON with `token` as the bearer (or no credential).
+    pub async fn post_json_as(&self, token: Option<&str>, path: &str, body: &Value) -> Reply {
+        let mut req = self.anon.post(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        read(req.send_json(body).await).await
     }
 
     /// POST with an arbitrary body and content type (for bad-input tests).
@@ -145,6 +185,8 @@ where
     let status = res.status().as_u16();
     let retry_after =
         res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let www_authenticate =
+        res.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let content_type = res
         .headers()
         .get("content-type")
@@ -154,7 +196,7 @@ where
     let bytes = res.body().limit(64 * 1024 * 1024).await.expect("body is read");
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Reply { status, retry_after, content_type, body, text }
+    Reply { status, www_authenticate, retry_after, content_type, body, text }
 }
 
 /// Asserts the JSON error body and returns its code.

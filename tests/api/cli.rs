@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::{Command, Output};
 
-use crate::app::{spawn_app, test_settings, Target};
+use crate::app::{spawn_app, test_settings, Target, ADMIN_TOKEN};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gns3-central"));
@@ -95,7 +95,9 @@ fn status_without_a_running_instance_fails_clearly() {
 async fn status_reports_a_running_instance_that_is_not_ready() {
     let app = spawn_app(test_settings(&Target::nowhere(), |_| {})).await;
     let url = app.base.clone();
-    let o = actix_rt::task::spawn_blocking(move || bin().args(["status", "--url", &url]).output())
+    let o = actix_rt::task::spawn_blocking(move || {
+        bin().args(["status", "--url", &url]).env("GNS3_CENTRAL_TOKEN", ADMIN_TOKEN).output()
+    })
         .await
         .unwrap()
         .unwrap();
@@ -104,7 +106,9 @@ async fn status_reports_a_running_instance_that_is_not_ready() {
     assert!(out.contains("NOT READY") && out.contains("DISCONNECTED"), "{out}");
 
     let url = app.base.clone();
-    let o = actix_rt::task::spawn_blocking(move || bin().args(["status", "--json", "--url", &url]).output())
+    let o = actix_rt::task::spawn_blocking(move || {
+        bin().args(["status", "--json", "--url", &url, "--token", ADMIN_TOKEN]).output()
+    })
         .await
         .unwrap()
         .unwrap();

@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
+use crate::app::ADMIN_TOKEN;
 use crate::helpers::free_port;
 use crate::helpers::testbed::{self, Flavor, Gns3Env};
 
@@ -63,11 +64,17 @@ url = "{url}"
 [cluster]
 instance_id = "{name}"
 lease_ms = 1500
+
+[[auth.tokens]]
+name = "test-admin"
+role = "admin"
+hash = "{hash}"
 "#,
             gport = env.port,
             user = env.user,
             password = env.password,
             url = redis.url(),
+            hash = gns3_central::auth::token::hash(ADMIN_TOKEN),
         );
         let path = dir.path().join("config.toml");
         std::fs::File::create(&path).and_then(|mut f| f.write_all(config.as_bytes())).expect("write config");
@@ -97,7 +104,7 @@ lease_ms = 1500
 
     async fn get(&self, path: &str) -> Option<Value> {
         let client = awc::Client::builder().timeout(Duration::from_secs(10)).finish();
-        let mut res = client.get(format!("{}{path}", self.base)).send().await.ok()?;
+        let mut res = client.get(format!("{}{path}", self.base)).bearer_auth(ADMIN_TOKEN).send().await.ok()?;
         if res.status() != 200 {
             return None;
         }
