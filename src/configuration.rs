@@ -30,6 +30,9 @@ pub struct Settings {
     pub events: DispatcherConfig,
     pub cache: CacheConfig,
     pub redis: RedisSettings,
+    /// WebSocket sessions (`/ws/gns3/events/`): heartbeat, limits, outbound buffer.
+    #[serde(default)]
+    pub websocket: crate::ws::WsSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -219,6 +222,7 @@ impl Settings {
         }
         self.cache.validate("cache").map_err(ConfigError)?;
         self.events.validate("events").map_err(ConfigError)?;
+        self.websocket.validate("websocket").map_err(ConfigError)?;
         if let Some(redis) = self.redis_config() {
             redis.validate("redis").map_err(ConfigError)?;
         }

@@ -28,6 +28,8 @@ pub struct AppState {
     /// The event dispatcher (absent with `--no-events`).
     pub dispatcher: Option<Addr<PriorityDispatcher>>,
     pub cache: Addr<CacheActor>,
+    /// Open WebSocket sessions (closed with 1001 on shutdown) and their counters.
+    pub sessions: Arc<crate::ws::SessionRegistry>,
 }
 
 impl AppState {

@@ -12,6 +12,10 @@ pub struct TestApp {
     pub base: String,
     pub client: awc::Client,
     handle: actix_web::dev::ServerHandle,
+    /// The service's state (the dispatcher, for tests that publish events directly).
+    pub state: actix_web::web::Data<gns3_central::state::AppState>,
+    /// Stops the service as a signal does (WebSocket sessions first).
+    pub shutdown: gns3_central::startup::ShutdownHandle,
 }
 
 /// Where a test points the service.
@@ -74,6 +78,8 @@ pub async fn spawn_with(settings: Settings, opts: ServeOptions) -> TestApp {
     let app = Application::build(settings, opts).await.expect("the service starts");
     let port = app.port();
     let handle = app.handle();
+    let state = app.state();
+    let shutdown = app.shutdown_handle();
     actix_rt::spawn(async move {
         let _ = app.run_until_stopped().await;
     });
@@ -81,6 +87,8 @@ pub async fn spawn_with(settings: Settings, opts: ServeOptions) -> TestApp {
         base: format!("http://127.0.0.1:{port}"),
         client: awc::Client::builder().timeout(Duration::from_secs(60)).finish(),
         handle,
+        state,
+        shutdown,
     }
 }
 
