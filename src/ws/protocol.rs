@@ -61,7 +61,10 @@ impl FrameError {
 pub fn parse(text: &str) -> (Option<Value>, Result<ClientFrame, FrameError>) {
     let value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
-        Err(e) => return (None, Err(FrameError::new("invalid_json", format!("the frame is not valid JSON: {e}"), None))),
+        Err(e) => {
+            let msg = format!("the frame is not valid JSON: {e}");
+            return (None, Err(FrameError::new("invalid_json", msg, None)));
+        }
     };
     let Some(obj) = value.as_object() else {
         return (None, Err(FrameError::new("invalid_frame", "a frame must be a JSON object with a \"type\"", None)));
@@ -76,7 +79,10 @@ pub fn parse(text: &str) -> (Option<Value>, Result<ClientFrame, FrameError>) {
     let kind = match obj.get("type") {
         None => return (request_id.clone(), Err(FrameError::new("missing_field", "missing field `type`", request_id))),
         Some(Value::String(s)) => s.clone(),
-        Some(_) => return (request_id.clone(), Err(FrameError::new("invalid_field", "`type` must be a string", request_id))),
+        Some(_) => {
+            let e = FrameError::new("invalid_field", "`type` must be a string", request_id.clone());
+            return (request_id, Err(e));
+        }
     };
     if !FRAME_TYPES.contains(&kind.as_str()) {
         let shown: String = kind.chars().take(64).collect();

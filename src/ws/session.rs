@@ -262,7 +262,10 @@ impl WsSession {
                 Ok(ids) => Some(ids),
                 Err(e) => return self.api_error(ctx, &e, rid.as_ref()),
             },
-            None => self.projects.clone().or_else(|| self.principal.projects.as_ref().map(|p| p.iter().copied().collect())),
+            None => {
+                let allowed = self.principal.projects.as_ref().map(|p| p.iter().copied().collect());
+                self.projects.clone().or(allowed)
+            }
         };
         if projects.as_ref().is_some_and(|p| p.is_empty()) && self.principal.projects.is_some() {
             return self.error(ctx, "forbidden", "no project is visible to this session", rid.as_ref());
@@ -320,7 +323,8 @@ impl WsSession {
     fn send_replay(&mut self, ctx: &mut ws::WebsocketContext<Self>, sub: Subscription, rid: Option<Value>) {
         match sub.replay {
             Ok(entries) => {
-                let frame = protocol::replay_recovered(&sub.epoch, sub.latest_seq, &json_array(&entries), entries.len());
+                let events = json_array(&entries);
+                let frame = protocol::replay_recovered(&sub.epoch, sub.latest_seq, &events, entries.len());
                 self.reply(ctx, frame);
             }
             Err(why) => {

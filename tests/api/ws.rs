@@ -183,7 +183,11 @@ async fn welcome_ping_and_bad_frames_leave_the_session_working() {
         (r#"{"type":"dance","request_id":"r2"}"#, "unknown_type", Some("r2")),
         (r#"{"type":"node_action","request_id":"r3","action":"start"}"#, "missing_field", Some("r3")),
         (r#"{"type":"subscribe","subscriptions":"all","request_id":"r4"}"#, "invalid_field", Some("r4")),
-        (r#"{"type":"subscribe","subscriptions":["node.stated"],"request_id":"r5"}"#, "invalid_subscription", Some("r5")),
+        (
+            r#"{"type":"subscribe","subscriptions":["node.stated"],"request_id":"r5"}"#,
+            "invalid_subscription",
+            Some("r5"),
+        ),
         (
             r#"{"type":"node_action","request_id":"r6","action":"fly","project_id":"x","node_id":"y"}"#,
             "invalid_action",
@@ -197,7 +201,8 @@ async fn welcome_ping_and_bad_frames_leave_the_session_working() {
         assert_eq!(e["request_id"].as_str(), rid, "{text} -> {e}");
         assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
     }
-    let bad_uuid = json!({"type":"node_action","request_id":7,"action":"start","project_id":"nope","node_id":Uuid::new_v4()});
+    let bad_uuid =
+        json!({"type":"node_action","request_id":7,"action":"start","project_id":"nope","node_id":Uuid::new_v4()});
     ws.send(bad_uuid).await;
     let e = ws.json().await;
     assert_eq!((e["code"].as_str(), e["request_id"].as_u64()), (Some("invalid_id"), Some(7)), "{e}");
@@ -304,7 +309,8 @@ async fn unrecoverable_resume_sends_a_fresh_topology() {
     let other = if epoch == "deadbeef" { "cafebabe" } else { "deadbeef" };
     ws.send(json!({"type":"subscribe","subscriptions":["all"],"since":format!("{other}-3")})).await;
     let (_, replay) = ws.until(Duration::from_secs(20), |v| v["type"] == "replay").await;
-    assert_eq!((replay["recovered"].as_bool(), replay["reason"].as_str()), (Some(false), Some("other_epoch")), "{replay}");
+    let outcome = (replay["recovered"].as_bool(), replay["reason"].as_str());
+    assert_eq!(outcome, (Some(false), Some("other_epoch")), "{replay}");
     assert_eq!(replay["epoch"], epoch.as_str());
     let servers = replay["topology"]["servers"].as_array().expect("a topology");
     assert_eq!(servers[0]["server"], "default");
@@ -342,6 +348,14 @@ async fn node_actions_are_rate_limited_per_session() {
     assert_eq!(app.get("/api/v2/ws/stats").await.body["rate_limited"], 1);
 }
 
+/// The first event of `kind`, among the frames already read or the next ones.
+async fn event_of(ws: &mut WsClient, seen: &[Value], kind: &str) -> Value {
+    if let Some(e) = seen.iter().find(|v| v["type"] == kind) {
+        return e.clone();
+    }
+    ws.until(Duration::from_secs(30), |v| v["type"] == kind).await.1
+}
+
 #[actix_rt::test]
 async fn node_action_against_real_gns3_v2_correlates_its_events() {
     let env = testbed::gns3(Flavor::V2).await;
@@ -357,19 +371,20 @@ async fn node_action_against_real_gns3_v2_correlates_its_events() {
     // GNS3 starts the node but reports an error without ubridge: the error comes back
     // with the correlation id, and the node.started event carries it.
     ws.send(json!({"type":"node_action","action":"start","project_id":pid,"node_id":node,"request_id":"a1"})).await;
-    let (_, r) = ws.until(Duration::from_secs(60), |v| v["type"] == "action_result").await;
+    let (seen, r) = ws.until(Duration::from_secs(60), |v| v["type"] == "action_result").await;
     assert_eq!((r["request_id"].as_str(), r["ok"].as_bool()), (Some("a1"), Some(false)), "{r}");
     assert_eq!(r["error"]["status"], 409, "{r}");
     let cid = r["correlation_id"].as_str().expect("correlation id").to_owned();
-    let (_, started) = ws.until(Duration::from_secs(30), |v| v["type"] == "node.started").await;
-    assert_eq!((started["node_id"].as_str(), started["correlation_id"].as_str()), (Some(&*node.to_string()), Some(&*cid)));
+    let started = event_of(&mut ws, &seen, "node.started").await;
+    let node_s = node.to_string();
+    assert_eq!((started["node_id"].as_str(), started["correlation_id"].as_str()), (Some(&*node_s), Some(&*cid)));
 
     ws.send(json!({"type":"node_action","action":"suspend","project_id":pid,"node_id":node,"request_id":"a2"})).await;
-    let (_, r) = ws.until(Duration::from_secs(60), |v| v["type"] == "action_result").await;
+    let (seen, r) = ws.until(Duration::from_secs(60), |v| v["type"] == "action_result").await;
     assert_eq!((r["request_id"].as_str(), r["ok"].as_bool()), (Some("a2"), Some(true)), "{r}");
     assert_eq!(r["outcome"]["node"]["status"], "suspended", "{r}");
     let cid = r["correlation_id"].as_str().expect("correlation id").to_owned();
-    let (_, suspended) = ws.until(Duration::from_secs(30), |v| v["type"] == "node.suspended").await;
+    let suspended = event_of(&mut ws, &seen, "node.suspended").await;
     assert_eq!(suspended["correlation_id"].as_str(), Some(&*cid));
 
     ws.send(json!({"type":"node_action","action":"stop","project_id":pid,"node_id":node,"request_id":"a3"})).await;
