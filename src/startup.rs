@@ -212,8 +212,9 @@ impl Application {
             r = &mut server => r,
             () = stop_signal() => {
                 tracing::info!("Stop signal received; shutting down.");
-                stopper.shutdown().await;
-                server.await
+                // The server future must keep being polled: it is what carries out the stop.
+                let ((), r) = tokio::join!(stopper.shutdown(), server);
+                r
             }
         };
         if let Some(sim) = self.simulator {

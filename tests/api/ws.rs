@@ -38,9 +38,13 @@ enum Got {
 
 impl WsClient {
     async fn connect(app: &TestApp) -> (WsClient, Value) {
+        WsClient::connect_to(&app.base).await
+    }
+
+    async fn connect_to(base: &str) -> (WsClient, Value) {
         let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
         let (res, framed) = client
-            .ws(app.url("/ws/gns3/events/"))
+            .ws(format!("{base}/ws/gns3/events/"))
             .max_frame_size(64 * 1024 * 1024)
             .connect()
             .await
@@ -518,4 +522,62 @@ async fn shutdown_closes_sessions_with_1001() {
     stopping.await.expect("shutdown ran");
     assert!(began.elapsed() < Duration::from_secs(5), "{:?}", began.elapsed());
     assert!(app.client.get(app.url("/healthz")).send().await.is_err(), "the server still answers");
+}
+
+#[actix_rt::test]
+async fn subscription_limit_and_disabled_events_are_error_frames() {
+    let app = spawn_app(settings(|s| s.websocket.max_subscriptions = 2)).await;
+    let (mut ws, _) = WsClient::connect(&app).await;
+    ws.send(json!({"type":"subscribe","subscriptions":["node_status","test.a"]})).await;
+    assert_eq!(ws.json().await["type"], "subscribed");
+    ws.send(json!({"type":"subscribe","subscriptions":["test.b"],"request_id":"third"})).await;
+    let e = ws.json().await;
+    assert_eq!((e["code"].as_str(), e["request_id"].as_str()), (Some("too_many_subscriptions"), Some("third")), "{e}");
+    // The session keeps its two names: their events still arrive.
+    publish(&app, "test.a", 0..1, 0).await;
+    assert_eq!(ws.json().await["type"], "test.a");
+
+    let off = spawn_with(settings(|_| {}), ServeOptions { no_events: true, ..Default::default() }).await;
+    let (mut ws, welcome) = WsClient::connect(&off).await;
+    assert_eq!((welcome["events_enabled"].as_bool(), welcome["epoch"].as_str()), (Some(false), None));
+    ws.send(json!({"type":"subscribe","subscriptions":["all"]})).await;
+    assert_eq!(ws.json().await["code"], "events_disabled");
+    ws.send(json!({"type":"ping"})).await;
+    assert_eq!(ws.json().await["type"], "pong");
+}
+
+/// SIGTERM to the real binary: the session gets 1001, then the process exits.
+#[actix_rt::test]
+async fn sigterm_closes_sessions_with_1001_then_the_process_exits() {
+    let port = crate::helpers::free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gns3-central"))
+        .args(["serve", "--test-mode"])
+        .env("GNS3_CENTRAL__HTTP__BIND", format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = awc::Client::default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+        assert!(Instant::now() < deadline, "the service did not come up");
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (mut ws, _) = WsClient::connect_to(&base).await;
+    let began = Instant::now();
+    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(killed.is_ok_and(|s| s.success()), "kill -TERM failed");
+    assert_eq!(ws.close_code(Duration::from_secs(10)).await.0, Some(u16::from(CloseCode::Away)));
+    let exited = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if began.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            panic!("the process did not exit within 15 s of SIGTERM");
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exited.success(), "{exited:?}");
 }
