@@ -306,3 +306,48 @@ pub async fn stats(state: web::Data<AppState>) -> HttpResponse {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(events_socket).service(stats);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_toml_matches_the_defaults() {
+        let s = crate::configuration::Settings::load_with(None, &|_| None, vec![]).expect("defaults load");
+        assert_eq!(s.websocket, WsSettings::default());
+        assert!(WsSettings::default().validate("websocket").is_ok());
+    }
+
+    #[test]
+    fn environment_overrides_websocket_settings() {
+        let vars = vec![
+            ("GNS3_CENTRAL__WEBSOCKET__MAX_FRAME_BYTES".to_owned(), "4096".to_owned()),
+            ("GNS3_CENTRAL__WEBSOCKET__CLIENT_TIMEOUT_MS".to_owned(), "30000".to_owned()),
+        ];
+        let s = crate::configuration::Settings::load_with(None, &|_| None, vars).expect("loads");
+        assert_eq!((s.websocket.max_frame_bytes, s.websocket.client_timeout_ms), (4096, 30000));
+        let vars = vec![("GNS3_CENTRAL__WEBSOCKET__CLIENT_TIMEOUT_MS".to_owned(), "10".to_owned())];
+        let e = crate::configuration::Settings::load_with(None, &|_| None, vars).unwrap_err().to_string();
+        assert!(e.contains("websocket.client_timeout_ms"), "{e}");
+    }
+
+    #[test]
+    fn bad_settings_name_the_key() {
+        let bad = WsSettings { client_timeout_ms: 100, heartbeat_interval_ms: 200, ..WsSettings::default() };
+        assert!(bad.validate("websocket").unwrap_err().contains("websocket.client_timeout_ms"));
+        let bad = WsSettings { actions_per_second: f64::NAN, ..WsSettings::default() };
+        assert!(bad.validate("websocket").unwrap_err().contains("actions_per_second"));
+        let bad = WsSettings { queue_frames: 0, ..WsSettings::default() };
+        assert!(bad.validate("websocket").unwrap_err().contains("queue_frames"));
+    }
+
+    #[test]
+    fn principal_rights() {
+        let p = Uuid::new_v4();
+        let viewer = SessionPrincipal { name: "v".into(), role: Role::Viewer, projects: Some(BTreeSet::from([p])) };
+        assert!(!viewer.may_act());
+        assert!(viewer.may_see(p) && !viewer.may_see(Uuid::new_v4()));
+        let admin = SessionPrincipal { name: "a".into(), role: Role::Admin, projects: None };
+        assert!(admin.may_act() && admin.may_see(Uuid::new_v4()));
+    }
+}

@@ -482,8 +482,10 @@ impl WsSession {
             self.close(ctx, ws::CloseCode::Policy, "client timeout");
             return;
         }
-        self.handed += frame_len(0);
-        ctx.ping(b"");
+        if self.in_flight() < self.cfg.unflushed_bytes as u64 {
+            self.handed += frame_len(0);
+            ctx.ping(b"");
+        }
     }
 }
 
@@ -584,10 +586,13 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
             Ok(ws::Message::Binary(_)) | Ok(ws::Message::Continuation(_)) => {
                 self.error(ctx, "unsupported_frame", "frames are JSON text; binary frames are not accepted", None)
             }
-            Ok(ws::Message::Ping(m)) => {
+            // Answered only while the writer has room: a client that pings without reading
+            // must not grow what waits for it (a pong may be skipped, RFC 6455 5.5.3).
+            Ok(ws::Message::Ping(m)) if self.in_flight() < self.cfg.unflushed_bytes as u64 => {
                 self.handed += frame_len(m.len());
                 ctx.pong(&m);
             }
+            Ok(ws::Message::Ping(_)) => {}
             Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
             Ok(ws::Message::Close(reason)) => {
                 self.closing = true;
