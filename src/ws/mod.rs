@@ -158,6 +158,8 @@ pub struct WsCounters {
     pub rate_limited: AtomicU64,
     pub error_frames: AtomicU64,
     pub actions: AtomicU64,
+    pub peak_queued_bytes: AtomicU64,
+    pub peak_unflushed_bytes: AtomicU64,
 }
 
 /// The live sessions, by id, as the recipients of `Shutdown` (a std Mutex: held for a map
@@ -190,6 +192,12 @@ pub struct WsStats {
     pub error_frames: u64,
     /// Node actions run.
     pub actions: u64,
+    /// The most bytes one session's outbound buffer held (bounded by `queue_bytes`, or
+    /// one frame when it was empty).
+    pub peak_queued_bytes: u64,
+    /// The most bytes one session had handed to its writer and not seen taken (bounded
+    /// by `unflushed_bytes` plus one frame).
+    pub peak_unflushed_bytes: u64,
 }
 
 impl SessionRegistry {
@@ -248,6 +256,8 @@ impl SessionRegistry {
             rate_limited: get(&c.rate_limited),
             error_frames: get(&c.error_frames),
             actions: get(&c.actions),
+            peak_queued_bytes: get(&c.peak_queued_bytes),
+            peak_unflushed_bytes: get(&c.peak_unflushed_bytes),
         }
     }
 }

@@ -102,6 +102,7 @@ impl WsSession {
         match ByteString::try_from(text) {
             Ok(s) => {
                 self.handed += frame_len(s.len());
+                self.counters().peak_unflushed_bytes.fetch_max(self.in_flight(), Ordering::Relaxed);
                 ctx.write_raw(ws::Message::Text(s));
             }
             Err(e) => tracing::warn!(session = %self.id, error = %e, "Dropped a frame that is not UTF-8."),
@@ -115,12 +116,15 @@ impl WsSession {
         }
         let before = self.queue.missed();
         match self.queue.push(Frame { class, text }) {
-            Pushed::Queued => {}
+            Pushed::Queued => {
+                self.counters().peak_queued_bytes.fetch_max(self.queue.bytes() as u64, Ordering::Relaxed);
+            }
             Pushed::Shed => {
                 let after = self.queue.missed();
                 let c = self.counters();
                 c.shed_low.fetch_add(after.low.saturating_sub(before.low), Ordering::Relaxed);
                 c.shed_normal.fetch_add(after.normal.saturating_sub(before.normal), Ordering::Relaxed);
+                c.peak_queued_bytes.fetch_max(self.queue.bytes() as u64, Ordering::Relaxed);
             }
             Pushed::Overflow => {
                 self.counters().closed_slow.fetch_add(1, Ordering::Relaxed);
@@ -503,9 +507,13 @@ async fn read_topology(
         (None, None) => topology::read_all(state).await?.0,
     };
     let Some(visible) = &principal.projects else { return Ok(body) };
-    let mut v: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-    })?;
+    narrow_topology(&body, visible)
+        .map_err(|e| ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+}
+
+/// Keeps only the visible projects of a topology answer (every server's, or one server's).
+fn narrow_topology(body: &[u8], visible: &std::collections::BTreeSet<Uuid>) -> Result<Bytes, serde_json::Error> {
+    let mut v: Value = serde_json::from_slice(body)?;
     let keep = |p: &Value| {
         p.pointer("/project/project_id")
             .and_then(Value::as_str)
@@ -609,5 +617,34 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
                 self.close(ctx, ws::CloseCode::Protocol, "protocol error");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topology_is_narrowed_to_visible_projects() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let project = |id: Uuid| json!({"project": {"project_id": id, "name": "p"}, "nodes": [], "links": []});
+        let one = json!({"server": "default", "projects": [project(a), project(b)]});
+        let all = json!({"servers": [one.clone()], "unavailable": []});
+        let visible = std::collections::BTreeSet::from([b]);
+        let ids = |v: &Value| -> Vec<String> {
+            v["projects"].as_array().unwrap().iter().map(|p| p["project"]["project_id"].to_string()).collect()
+        };
+        let narrowed = |v: &Value| -> Value {
+            serde_json::from_slice(&narrow_topology(v.to_string().as_bytes(), &visible).unwrap()).unwrap()
+        };
+        assert_eq!(ids(&narrowed(&one)), [format!("\"{b}\"")]);
+        let narrowed = narrowed(&all);
+        assert_eq!(ids(&narrowed["servers"][0]), [format!("\"{b}\"")]);
+        assert!(narrow_topology(b"not json", &visible).is_err());
+    }
+
+    #[test]
+    fn frame_lengths_follow_rfc_6455_headers() {
+        assert_eq!((frame_len(0), frame_len(125), frame_len(126), frame_len(65536)), (2, 127, 130, 65546));
     }
 }

@@ -453,6 +453,11 @@ async fn slow_consumer_is_shed_then_told_and_keeps_its_session() {
     assert_eq!(ws.json().await["request_id"], "after");
     let stats = app.get("/api/v2/ws/stats").await.body;
     assert_eq!(stats["shed_low"].as_u64(), Some(missed), "{stats}");
+    // What waited for this client stayed within its bounds all along (one event is ~8.3 KB;
+    // a `missed` frame may precede it).
+    assert!(stats["peak_queued_bytes"].as_u64() <= Some(256 * 1024), "{stats}");
+    assert!(stats["peak_unflushed_bytes"].as_u64() <= Some(64 * 1024 + 9 * 1024), "{stats}");
+    assert!(stats["peak_unflushed_bytes"].as_u64() > Some(32 * 1024), "the writer was used: {stats}");
     assert_eq!(stats["active"], 1, "{stats}");
 }
 
