@@ -1,5 +1,6 @@
 //! The WebSocket edge: `/ws/gns3/events/` upgrades to one `WsSession` actor per
-//! connection (frames in `protocol.rs`, the bounded outbound buffer in `outbound.rs`).
+//! connection (frames in `protocol.rs`, the bounded outbound buffer in `outbound.rs`, the
+//! principal's view of the topology in `topology.rs`).
 //! This module owns what lives outside a session: the `[websocket]` settings, the
 //! caller's identity (`authorize`, the one seam access control replaces), the registry
 //! that closes every session with 1001 on shutdown, and the counters of
@@ -16,6 +17,7 @@
 pub mod outbound;
 pub mod protocol;
 pub mod session;
+pub mod topology;
 
 use actix::{Message, Recipient};
 use actix_web::{get, web, HttpRequest, HttpResponse};

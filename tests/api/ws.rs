@@ -210,6 +210,11 @@ async fn welcome_ping_and_bad_frames_leave_the_session_working() {
     ws.send(bad_uuid).await;
     let e = ws.json().await;
     assert_eq!((e["code"].as_str(), e["request_id"].as_u64()), (Some("invalid_id"), Some(7)), "{e}");
+    let p = Uuid::new_v4();
+    ws.send(json!({"type":"node_action","request_id":"s1","action":"start","project_id":p,"node_id":p,"server":"nope"}))
+        .await;
+    let e = ws.json().await;
+    assert_eq!((e["code"].as_str(), e["request_id"].as_str()), (Some("unknown_server"), Some("s1")), "{e}");
     ws.framed.send(Message::Binary(Bytes::from_static(b"\x00\x01"))).await.expect("sent");
     assert_eq!(ws.json().await["code"], "unsupported_frame");
 
@@ -218,7 +223,7 @@ async fn welcome_ping_and_bad_frames_leave_the_session_working() {
     let stats = app.get("/api/v2/ws/stats").await;
     assert_eq!(stats.status, 200, "{}", stats.text);
     assert_eq!(stats.body["active"], 1, "{}", stats.text);
-    assert!(stats.body["error_frames"].as_u64() >= Some(10), "{}", stats.text);
+    assert!(stats.body["error_frames"].as_u64() >= Some(11), "{}", stats.text);
 }
 
 #[actix_rt::test]
