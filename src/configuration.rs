@@ -36,6 +36,9 @@ pub struct Settings {
     pub cluster: ClusterConfig,
     /// Access control: API tokens, JWT, origins (`crate::auth`).
     pub auth: crate::auth::AuthSettings,
+    /// WebSocket sessions (`/ws/gns3/events/`): heartbeat, limits, outbound buffer.
+    #[serde(default)]
+    pub websocket: crate::ws::WsSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -229,6 +232,7 @@ impl Settings {
         self.cache.validate("cache").map_err(ConfigError)?;
         self.events.validate("events").map_err(ConfigError)?;
         self.cluster.validate("cluster").map_err(ConfigError)?;
+        self.websocket.validate("websocket").map_err(ConfigError)?;
         if let Some(redis) = self.redis_config() {
             redis.validate("redis").map_err(ConfigError)?;
         }

@@ -12,5 +12,6 @@ pub mod startup;
 pub mod state;
 pub mod status_cmd;
 pub mod telemetry;
+pub mod ws;
 
 pub use gns3_central_actors as actors;

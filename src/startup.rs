@@ -181,6 +181,7 @@ impl Application {
             cache,
             cluster,
             auth: auth.clone(),
+            sessions: Arc::default(),
         });
 
         let max_body = settings.http.max_body_bytes;
@@ -219,10 +220,13 @@ impl Application {
                     }
                 })
                 .configure(routes::configure)
+                .configure(crate::ws::configure)
                 .configure(openapi::configure)
                 .default_service(web::to(unknown_route))
         })
         .shutdown_timeout(settings.http.shutdown_timeout_secs)
+        // Signals are handled in `run_until_stopped`: WebSocket sessions get 1001 first.
+        .disable_signals()
         .listen(listener)?;
         if settings.http.workers > 0 {
             http = http.workers(settings.http.workers);
@@ -241,6 +245,15 @@ impl Application {
         self.server.handle()
     }
 
+    /// Stops the service as a signal does: sessions first (1001), then the HTTP server.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            server: self.server.handle(),
+            sessions: self.state.sessions.clone(),
+            grace: std::time::Duration::from_millis(self.state.settings.websocket.shutdown_grace_ms),
+        }
+    }
+
     /// URL of the GNS3 stand-in in test mode.
     pub fn simulator_url(&self) -> Option<String> {
         self.simulator.as_ref().map(|s| s.url())
@@ -257,7 +270,17 @@ impl Application {
 
     /// Serves until the server is stopped (signal or handle), then stops the stand-in.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
+        let stopper = self.shutdown_handle();
+        let mut server = self.server;
+        let result = tokio::select! {
+            r = &mut server => r,
+            () = stop_signal() => {
+                tracing::info!("Stop signal received; shutting down.");
+                // The server future must keep being polled: it is what carries out the stop.
+                let ((), r) = tokio::join!(stopper.shutdown(), server);
+                r
+            }
+        };
         if let Some(sim) = self.simulator {
             sim.stop().await;
         }
@@ -294,6 +317,46 @@ fn build_auth(settings: &Settings, addr: std::net::SocketAddr) -> std::io::Resul
     auth.add_token("generated-admin", Role::Admin, &token);
     tracing::info!("No API token configured: an admin token for this run was printed on stdout.");
     Ok((Arc::new(auth), Some(token)))
+}
+
+/// Stops the service in order: every WebSocket session is closed with 1001 (waiting at
+/// most `websocket.shutdown_grace_ms` for them), then the HTTP server stops gracefully
+/// (in-flight requests get `http.shutdown_timeout_secs`).
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    server: ServerHandle,
+    sessions: Arc<crate::ws::SessionRegistry>,
+    grace: std::time::Duration,
+}
+
+impl ShutdownHandle {
+    pub async fn shutdown(&self) {
+        self.sessions.shutdown(self.grace).await;
+        self.server.stop(true).await;
+    }
+}
+
+/// SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Unknown paths and methods get the JSON error body too.

@@ -33,6 +33,8 @@ pub struct AppState {
     pub cluster: Option<Addr<ClusterBridge>>,
     /// The accepted credentials (the HTTP middleware and `auth::authenticate_ws` use them).
     pub auth: Arc<crate::auth::Auth>,
+    /// Open WebSocket sessions (closed with 1001 on shutdown) and their counters.
+    pub sessions: Arc<crate::ws::SessionRegistry>,
 }
 
 impl AppState {

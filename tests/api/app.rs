@@ -21,6 +21,10 @@ pub struct TestApp {
     /// Sends no credential.
     pub anon: awc::Client,
     handle: actix_web::dev::ServerHandle,
+    /// The service's state (the dispatcher, for tests that publish events directly).
+    pub state: actix_web::web::Data<gns3_central::state::AppState>,
+    /// Stops the service as a signal does (WebSocket sessions first).
+    pub shutdown: gns3_central::startup::ShutdownHandle,
 }
 
 /// Where a test points the service.
@@ -94,6 +98,8 @@ pub async fn spawn_with(settings: Settings, opts: ServeOptions) -> TestApp {
     let app = Application::build(settings, opts).await.expect("the service starts");
     let port = app.port();
     let handle = app.handle();
+    let state = app.state();
+    let shutdown = app.shutdown_handle();
     actix_rt::spawn(async move {
         let _ = app.run_until_stopped().await;
     });
@@ -102,6 +108,8 @@ pub async fn spawn_with(settings: Settings, opts: ServeOptions) -> TestApp {
         client: awc::Client::builder().timeout(Duration::from_secs(60)).bearer_auth(ADMIN_TOKEN).finish(),
         anon: awc::Client::builder().timeout(Duration::from_secs(60)).finish(),
         handle,
+        state,
+        shutdown,
     }
 }
 

@@ -15,3 +15,4 @@ mod events;
 mod outage;
 mod real_gns3;
 mod testbed_selftest;
+mod ws;
