@@ -46,6 +46,7 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v2/events/stats", Access::Needs(Role::Viewer)),
     ("GET", "/api/v2/events/dead-letters", Access::Needs(Role::Viewer)),
     ("GET", "/api/v2/cluster", Access::Needs(Role::Viewer)),
+    ("GET", "/api/v2/auth/stats", Access::Needs(Role::Admin)),
     // The original service's paths.
     ("GET", "/api/common/api/gns3-central/status/", Access::Needs(Role::Viewer)),
     ("GET", "/api/common/api/gns3-central/topology/", Access::Needs(Role::Viewer)),
@@ -119,6 +120,7 @@ pub fn gate(req: ServiceRequest, auth: &Auth) -> Result<ServiceRequest, Box<Serv
     let principal = match auth.authenticate_header(req.request()) {
         Ok(p) => p,
         Err(e) => {
+            auth.refused.count(&e);
             tracing::debug!(path = %req.path(), code = e.code, "Request refused: not authenticated.");
             let mut res = e.error_response();
             res.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
@@ -130,6 +132,7 @@ pub fn gate(req: ServiceRequest, auth: &Auth) -> Result<ServiceRequest, Box<Serv
         None => Ok(()),
     });
     if let Err(e) = verdict {
+        auth.refused.count(&e);
         tracing::debug!(path = %req.path(), who = %principal.name, code = e.code, "Request refused: forbidden.");
         return Err(Box::new(req.into_response(e.error_response())));
     }

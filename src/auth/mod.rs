@@ -213,6 +213,8 @@ struct TokenEntry {
 
 /// The credentials the service accepts, built once at start.
 pub struct Auth {
+    /// Refused credentials, counted (REST gate and WebSocket upgrades).
+    pub refused: RefusalCounters,
     tokens: Vec<TokenEntry>,
     jwt: Option<jwt::JwtVerifier>,
     pub metrics_open: bool,
@@ -220,6 +222,49 @@ pub struct Auth {
     pub allowed_origins: Vec<String>,
     /// Host part of `http.bind`, an allowed origin host.
     pub bind_host: String,
+}
+
+/// Refused requests and upgrades since start, by reason.
+#[derive(Debug, Default)]
+pub struct RefusalCounters {
+    unauthenticated: std::sync::atomic::AtomicU64,
+    forbidden: std::sync::atomic::AtomicU64,
+    origin: std::sync::atomic::AtomicU64,
+}
+
+/// `GET /api/v2/auth/stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RefusalStats {
+    /// 401: no credential, an unknown token, a bad or expired JWT.
+    pub unauthenticated: u64,
+    /// 403: a role too low or a project out of scope (checked by the gate).
+    pub forbidden: u64,
+    /// 403 before a WebSocket upgrade: a browser origin not allowed.
+    pub origin_not_allowed: u64,
+}
+
+impl RefusalCounters {
+    /// Counts a refusal by its error (401, `origin_not_allowed`, other 403s).
+    pub fn count(&self, e: &ApiError) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = if e.status == StatusCode::UNAUTHORIZED {
+            &self.unauthenticated
+        } else if e.code == "origin_not_allowed" {
+            &self.origin
+        } else {
+            &self.forbidden
+        };
+        c.fetch_add(1, Relaxed);
+    }
+
+    pub fn snapshot(&self) -> RefusalStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        RefusalStats {
+            unauthenticated: self.unauthenticated.load(Relaxed),
+            forbidden: self.forbidden.load(Relaxed),
+            origin_not_allowed: self.origin.load(Relaxed),
+        }
+    }
 }
 
 impl Auth {
@@ -236,6 +281,7 @@ impl Auth {
             });
         }
         Ok(Auth {
+            refused: RefusalCounters::default(),
             tokens,
             jwt: jwt::JwtVerifier::from_settings(&settings.jwt)?,
             metrics_open: settings.metrics_open,

@@ -22,7 +22,7 @@ use crate::routes::{events, health, legacy, nodes, projects, servers, topology};
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     paths(
-        health::healthz, health::readyz,
+        health::healthz, health::readyz, health::auth_stats,
         servers::service_status, servers::list_servers, servers::get_server, servers::reconnect,
         servers::list_computes,
         projects::list_projects, projects::get_project, projects::project_action,

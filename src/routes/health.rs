@@ -78,3 +78,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         HttpResponse::ServiceUnavailable().insert_header((header::RETRY_AFTER, "1")).json(body)
     }
 }
+
+/// Refused credentials since start, by reason (admin).
+#[utoipa::path(get, path = "/api/v2/auth/stats", tag = "health",
+    responses((status = 200, description = "Refusals counted", body = crate::auth::RefusalStats)))]
+#[actix_web::get("/api/v2/auth/stats")]
+pub async fn auth_stats(state: actix_web::web::Data<crate::state::AppState>) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().json(state.auth.refused.snapshot())
+}

@@ -52,6 +52,7 @@ fn json_error(err: JsonPayloadError) -> ApiError {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
+        .service(health::auth_stats)
         .service(servers::service_status)
         .service(servers::list_servers)
         .service(servers::get_server)

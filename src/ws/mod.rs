@@ -141,7 +141,7 @@ impl SessionPrincipal {
 /// from the `Authorization` header, `?token=`, or the `bearer.<token>` subprotocol), and
 /// the subprotocol to echo in the handshake when the token came that way.
 pub fn authorize(req: &HttpRequest, state: &AppState) -> Result<(SessionPrincipal, Option<String>), ApiError> {
-    let ws = crate::auth::authenticate_ws(req, &state.auth)?;
+    let ws = crate::auth::authenticate_ws(req, &state.auth).inspect_err(|e| state.auth.refused.count(e))?;
     let p = ws.principal;
     let role = match p.role {
         crate::auth::Role::Admin => Role::Admin,

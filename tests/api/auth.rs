@@ -73,6 +73,11 @@ async fn requests_without_or_with_a_bad_token_get_401_and_probes_stay_open() {
     assert_eq!(app.get_as(None, "/api/schema/").await.status, 200);
     // The admin token of the test client works.
     assert_eq!(app.get_as(Some(ADMIN_TOKEN), "/api/v2/servers").await.status, 200);
+    // Refusals are counted (three 401s above, one 403 now); only an admin reads the counts.
+    assert_eq!(app.get_as(Some(VIEWER), "/api/v2/auth/stats").await.status, 403);
+    let r = app.get_as(Some(ADMIN_TOKEN), "/api/v2/auth/stats").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body, json!({"unauthenticated": 3, "forbidden": 1, "origin_not_allowed": 0}));
     app.stop().await;
 }
 

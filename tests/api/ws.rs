@@ -636,6 +636,8 @@ async fn the_upgrade_needs_a_valid_token_from_an_allowed_origin_and_roles_and_pr
     assert_eq!(upgrade(&app, |r| r.bearer_auth(admin).origin("http://evil.example")).await.0, 403);
     let own = app.base.clone();
     assert_eq!(upgrade(&app, |r| r.bearer_auth(admin).origin(own.as_str())).await.0, 101);
+    let counted = app.get("/api/v2/auth/stats").await.body;
+    assert_eq!(counted, json!({"unauthenticated": 2, "forbidden": 0, "origin_not_allowed": 1}), "refusals counted");
     // The token in the query, or as the `bearer.<token>` subprotocol (echoed back).
     let base = app.base.clone();
     let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
