@@ -401,6 +401,23 @@ async fn node_action_against_real_gns3_v2_correlates_its_events() {
     let (_, r) = ws.until(Duration::from_secs(60), |v| v["type"] == "action_result").await;
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(env.node_status(pid, node).await, "stopped");
+
+    // A node stopped through REST: the subscribed client gets its node.stopped, tagged
+    // with the REST answer's correlation id; then the whole topology on request.
+    ws.send(json!({"type":"node_action","action":"start","project_id":pid,"node_id":node,"request_id":"a4"})).await;
+    let (seen, _) = ws.until(Duration::from_secs(60), |v| v["type"] == "action_result").await;
+    event_of(&mut ws, &seen, "node.started").await;
+    let base = format!("/api/v2/servers/default/projects/{pid}/nodes/{node}/actions/stop");
+    let stop = app.post_json(&base, &json!({})).await;
+    assert_eq!(stop.status, 200, "{}", stop.text);
+    let stopped = event_of(&mut ws, &[], "node.stopped").await;
+    assert_eq!(stopped["node_id"].as_str(), Some(&*node_s));
+    assert_eq!(stopped["correlation_id"], stop.body["correlation_id"], "{stopped}");
+    ws.send(json!({"type":"request_topology","project_id":pid,"request_id":"t"})).await;
+    let (_, t) = ws.until(Duration::from_secs(30), |v| v["type"] == "topology").await;
+    let text = t.to_string();
+    assert!(text.contains(&node_s) && text.contains("\"stopped\""), "{t}");
+    project.delete().await;
 }
 
 #[actix_rt::test]
