@@ -206,10 +206,16 @@ impl CacheActor {
     }
 }
 
+/// Messages the cache's mailbox holds (mostly `Deliver`s during a burst of events).
+const MAILBOX_CAPACITY: usize = 4096;
+
 impl Actor for CacheActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        // It follows every event (`Deliver`): a burst must fit in its mailbox, or the
+        // dispatcher's retries give up and a cached topology misses a change until its TTL.
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
         if let Some(store) = &self.redis {
             tracing::info!(redis = %store.address(), prefix = %self.cfg.prefix, ttl_secs = self.cfg.ttl,
                 "Cache uses Redis.");

@@ -101,6 +101,8 @@ impl Actor for Gns3Connector {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        // With several instances it receives every shared event (`Deliver`): room for bursts.
+        ctx.set_mailbox_capacity(4096);
         let delay = self.restart_delay();
         if !delay.is_zero() {
             tracing::warn!(server = %self.cfg.name, restarts = self.restarts,
