@@ -64,12 +64,14 @@ const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 const RECENT_HORIZON: Duration = Duration::from_secs(300);
 const RECENT_MAX: usize = 10_000;
 
-/// A value of the memory backend. A topology keeps its JSON beside it, rendered once per
-/// change, so the hot read path (`GetProjectTopologyJson`) hands out shared bytes instead
-/// of cloning and serializing ~100 KB per request.
+/// A value of the memory backend. A topology keeps its JSON beside it, rendered at the
+/// first read after a change, so the hot read path (`GetProjectTopologyJson`) hands out
+/// shared bytes instead of cloning and serializing ~100 KB per request, and a burst of
+/// events on a large project (500 nodes started at once) costs one rendering, not one per
+/// event.
 #[derive(Debug, Clone)]
 enum Cached {
-    Topology(ProjectTopology, Bytes),
+    Topology(ProjectTopology, Option<Bytes>),
     Projects(ProjectList),
 }
 
@@ -92,8 +94,7 @@ impl Entry for ProjectTopology {
         }
     }
     fn into_cached(self) -> Cached {
-        let json = render(&self);
-        Cached::Topology(self, json)
+        Cached::Topology(self, None)
     }
 }
 

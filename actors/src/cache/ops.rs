@@ -74,8 +74,8 @@ impl CacheActor {
             self.counters.misses += 1;
             return Box::pin(fut::ready(None));
         }
-        let memory = |act: &mut Self, key: &str| match act.memory.get(key) {
-            Some(Cached::Topology(_, json)) => Some(json.clone()),
+        let memory = |act: &mut Self, key: &str| match act.memory.get_mut(key) {
+            Some(Cached::Topology(t, json)) => Some(json.get_or_insert_with(|| super::render(t)).clone()),
             _ => None,
         };
         let Some(store) = self.redis_in_use() else {
@@ -287,7 +287,7 @@ impl CacheActor {
             (Target::Topology(_), Some(Cached::Topology(t, json))) => {
                 let outcome = apply::apply_to_topology(t, event);
                 if matches!(outcome, Outcome::Changed) {
-                    *json = super::render(t);
+                    *json = None;
                 }
                 outcome
             }
