@@ -1,0 +1,485 @@
+// The dashboard's state and its connections: sign-in (the token is checked with a REST
+// call and kept in sessionStorage only), the WebSocket (`bearer.<token>` subprotocol;
+// the `welcome` frame names the caller's role), the model of servers, projects, nodes
+// and links kept current by events, reconnection with backoff that resumes with
+// `subscribe` + `since` (the last event id seen), node and project actions over REST,
+// and the counters polled from the REST API. Rendering is batched: events mark what
+// changed and one requestAnimationFrame callback updates the page.
+'use strict';
+
+(function () {
+  const V = window.View;
+  const $ = V.$;
+  const TOKEN_KEY = 'gns3central.token';
+  const LOG_MAX = 500;
+  const POLL_MS = 2000;
+
+  const st = {
+    token: null, principal: null, canAct: false,
+    servers: new Map(), projects: new Map(), selected: null,
+    ws: null, attempt: 0, retryTimer: 0, resumed: false,
+    lastId: null, buffer: null, live: false,
+    paused: false, held: [], heldDropped: 0,
+    pollTimer: 0, prevPublished: null, prevAt: 0, modulesAt: -Infinity,
+  };
+  const topo = window.Topology.create($('topology'));
+
+  // ---------- batched rendering ----------
+  const dirty = { servers: false, projects: false, structure: false, nodes: new Map(), log: [] };
+  let frame = 0;
+  function schedule() { if (!frame) frame = requestAnimationFrame(flush); }
+  function flush() {
+    frame = 0;
+    if (dirty.servers) V.renderServers(st.servers);
+    if (dirty.projects) {
+      V.renderProjects(st.projects, st.selected, st.canAct);
+      V.renderProjectFilter(st.projects);
+    }
+    const p = st.projects.get(st.selected);
+    if (dirty.structure) {
+      $('project-h').textContent = p ? p.name + ' (' + p.server + ', ' + p.status + ')' : 'No project selected';
+      V.renderNodes(p, st.canAct);
+      if (p) topo.draw([...p.nodes.values()], [...p.links.values()]); else topo.clear();
+    } else if (p) {
+      for (const n of dirty.nodes.values()) {
+        if (n.project_key === st.selected) { V.updateNode(n); topo.setStatus(n); }
+      }
+    }
+    if (dirty.log.length) {
+      V.prependLog(dirty.log, filters(), LOG_MAX);
+    }
+    dirty.servers = dirty.projects = dirty.structure = false;
+    dirty.nodes.clear();
+    dirty.log = [];
+  }
+
+  // ---------- the model ----------
+  const keyOf = (server, id) => server + '/' + id;
+
+  function projectEntry(server, project) {
+    const key = keyOf(server, project.project_id);
+    let p = st.projects.get(key);
+    if (!p) {
+      p = { server, id: project.project_id, name: project.name, status: project.status, nodes: new Map(), links: new Map() };
+      st.projects.set(key, p);
+    }
+    p.name = project.name || p.name;
+    p.status = project.status || p.status;
+    return p;
+  }
+
+  function loadProject(server, pt, p) {
+    p = p || projectEntry(server, pt.project);
+    p.nodes = new Map();
+    p.links = new Map();
+    for (const n of pt.nodes || []) { n.project_key = keyOf(server, p.id); p.nodes.set(n.node_id, n); }
+    for (const l of pt.links || []) p.links.set(l.link_id, l);
+    return p;
+  }
+
+  // A whole topology (`{servers:[{server, projects:[{project,nodes,links}]}]}`) replaces the model.
+  function rebuild(topology) {
+    st.projects = new Map();
+    for (const s of (topology && topology.servers) || []) {
+      for (const pt of s.projects || []) loadProject(s.server, pt);
+    }
+    if (!st.projects.has(st.selected)) {
+      const open = [...st.projects.values()].filter((p) => p.status === 'opened');
+      const first = (open.length ? open : [...st.projects.values()]).sort((a, b) => String(a.name).localeCompare(String(b.name), undefined, { numeric: true }))[0];
+      st.selected = first ? keyOf(first.server, first.id) : null;
+    }
+    dirty.projects = dirty.structure = true;
+    schedule();
+  }
+
+  function applyEvent(e) {
+    if (e.id) st.lastId = e.id;
+    const server = e.server;
+    const key = e.project_id ? keyOf(server, e.project_id) : null;
+    const p = key ? st.projects.get(key) : null;
+    const d = e.data || {};
+    const [kind, what] = e.type.split('.');
+    let label = '';
+    if (kind === 'node' && p) {
+      const old = p.nodes.get(e.node_id);
+      label = (d.name || (old && old.name) || e.node_id || '') + ' in ' + p.name;
+      if (what === 'deleted') {
+        if (p.nodes.delete(e.node_id)) structural(key);
+      } else if (d.node_id) {
+        d.project_key = key;
+        p.nodes.set(d.node_id, Object.assign(old || {}, d));
+        if (!old) structural(key);
+        else if (key === st.selected) { dirty.nodes.set(d.node_id, p.nodes.get(d.node_id)); schedule(); }
+      }
+    } else if (kind === 'link' && p) {
+      label = 'in ' + p.name;
+      const id = d.link_id || e.link_id;
+      if (what === 'deleted') p.links.delete(id); else if (id) p.links.set(id, d);
+      if (key === st.selected) { dirty.structure = true; schedule(); }
+    } else if (kind === 'project') {
+      const project = Object.assign({ project_id: e.project_id }, d);
+      if (what === 'deleted') { st.projects.delete(key); if (st.selected === key) st.selected = null; dirty.structure = true; }
+      else {
+        const entry = projectEntry(server, project);
+        if (what === 'opened') { entry.status = 'opened'; requestProject(server, entry.id); }
+        if (what === 'closed') entry.status = 'closed';
+        if (key === st.selected) dirty.structure = true;
+      }
+      label = (project.name || (p && p.name) || '');
+      dirty.projects = true;
+      schedule();
+    } else if (kind === 'server' || kind === 'circuit') {
+      const s = st.servers.get(server) || { name: server };
+      if (kind === 'server') s.connected = what === 'connected';
+      else s.circuit = Object.assign({}, s.circuit, { state: what === 'opened' ? 'open' : 'closed' });
+      st.servers.set(server, s);
+      label = server;
+      dirty.servers = true;
+      schedule();
+    } else if (p) {
+      label = 'in ' + p.name;
+    }
+    logEvent(e, label);
+  }
+
+  function structural(key) {
+    dirty.projects = true;
+    if (key === st.selected) dirty.structure = true;
+    schedule();
+  }
+
+  // ---------- event log ----------
+  function filters() {
+    return { type: $('f-type').value, priority: $('f-priority').value, project: $('f-project').value };
+  }
+  function logEvent(e, label) {
+    const item = { event: e, label };
+    if (st.paused) {
+      st.held.push(item);
+      if (st.held.length > LOG_MAX) { st.held.shift(); st.heldDropped++; }
+      $('held').textContent = st.held.length + st.heldDropped + ' new events held';
+      return;
+    }
+    dirty.log.push(item);
+    if (dirty.log.length > LOG_MAX) dirty.log.shift();
+    schedule();
+  }
+  function togglePause() {
+    st.paused = !st.paused;
+    const b = $('pause');
+    b.setAttribute('aria-pressed', String(st.paused));
+    b.textContent = st.paused ? 'Resume' : 'Pause';
+    if (!st.paused) {
+      dirty.log.push(...st.held);
+      st.held = [];
+      st.heldDropped = 0;
+      $('held').textContent = '';
+      schedule();
+    }
+  }
+
+  // ---------- REST ----------
+  async function api(method, path) {
+    const res = await fetch(path, { method, headers: { Authorization: 'Bearer ' + st.token, Accept: 'application/json' } });
+    let body = null;
+    try { body = await res.json(); } catch (_) { body = null; }
+    if (res.status === 401 && st.token) signOut('The service no longer accepts this token: ' + errText(body));
+    return { ok: res.ok, status: res.status, body };
+  }
+  const errText = (b) => (b && b.error ? b.error.message + ' (' + b.error.code + ')' : 'no details');
+
+  async function act(button, path, resultEl, what) {
+    button.disabled = true;
+    V.setResult(resultEl, null, what + '…');
+    try {
+      const r = await api('POST', path);
+      if (r.ok) {
+        const status = r.body && r.body.node ? ': node ' + r.body.node.status : '';
+        V.setResult(resultEl, true, what + ' done' + status);
+      } else {
+        V.setResult(resultEl, false, what + ' failed (' + r.status + '): ' + errText(r.body));
+      }
+    } catch (err) {
+      V.setResult(resultEl, false, what + ' failed: ' + err.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // ---------- counters (polled) ----------
+  const fmt = (n) => (n == null ? '–' : Number(n).toLocaleString('en'));
+  async function poll() {
+    if (!st.token) return;
+    try {
+      // Modules change rarely: asked at sign-in and every 30 s (a 404 or 501 until they exist).
+      const askModules = Date.now() - st.modulesAt > 30000;
+      if (askModules) st.modulesAt = Date.now();
+      const [status, ws, modules] = await Promise.all([
+        api('GET', '/api/v2/status'), api('GET', '/api/v2/ws/stats'),
+        askModules ? api('GET', '/api/v2/modules') : null,
+      ]);
+      if (status.ok && Array.isArray(status.body.servers)) {
+        st.servers = new Map(status.body.servers.map((s) => [s.name, s]));
+        dirty.servers = true;
+        schedule();
+      }
+      showStats(status.ok && status.body.events && status.body.events.details
+        ? { ok: true, body: status.body.events.details } : { ok: false, status: status.status });
+      showCache(status);
+      $('c-sessions').textContent = ws.ok ? fmt(ws.body.active) : 'not shown to this token';
+      if (modules) showModules(modules);
+    } catch (_) {
+      // The connection indicator already tells when the service is unreachable.
+    } finally {
+      if (st.token) st.pollTimer = setTimeout(poll, POLL_MS);
+    }
+  }
+  function showStats(r) {
+    if (!r.ok) {
+      for (const id of ['c-rate', 'c-published', 'c-shed', 'c-dead']) $(id).textContent = r.status === 403 ? 'not for this token' : '–';
+      return;
+    }
+    const t = Counters.totals(r.body);
+    const now = performance.now();
+    if (st.prevPublished != null && now > st.prevAt) {
+      $('c-rate').textContent = ((t.published - st.prevPublished) * 1000 / (now - st.prevAt)).toFixed(1);
+    }
+    st.prevPublished = t.published;
+    st.prevAt = now;
+    $('c-published').textContent = fmt(t.published);
+    $('c-shed').textContent = fmt(t.shed);
+    $('c-dead').textContent = fmt(t.dead);
+  }
+  function showCache(r) {
+    $('c-cache').textContent = r.ok ? Counters.cacheRatio(r.body) : '–';
+  }
+  function showModules(r) {
+    const el = $('modules');
+    if (r.status === 404 || r.status === 501) { el.textContent = 'No modules'; return; }
+    if (!r.ok) { el.textContent = 'Not shown to this token'; return; }
+    const list = Array.isArray(r.body) ? r.body : (r.body && r.body.modules) || [];
+    el.textContent = list.length ? list.map((m) => m.name + (m.status ? ' (' + m.status + ')' : '')).join(', ') : 'No modules';
+  }
+
+  // The figures the counters panel shows, from the REST answers' shapes.
+  const Counters = {
+    totals(stats) {
+      const t = stats.totals || {};
+      return { published: t.published || 0, shed: t.shed || 0, dead: stats.dead_letters_total != null ? stats.dead_letters_total : t.dead_lettered };
+    },
+    cacheRatio(status) {
+      const c = (status.cache && (status.cache.details || status.cache)) || {};
+      const total = (c.hits || 0) + (c.misses || 0);
+      return total ? (100 * c.hits / total).toFixed(1) + ' % of ' + total.toLocaleString('en') : 'no reads yet';
+    },
+  };
+
+  // ---------- the WebSocket ----------
+  function setConn(state, text) {
+    const c = $('conn');
+    c.dataset.state = state;
+    c.textContent = text;
+  }
+  function setRecovery(result, text) {
+    const r = $('recovery');
+    r.hidden = !text;
+    r.dataset.result = result || '';
+    r.textContent = text || '';
+  }
+  function send(frame) {
+    if (st.ws && st.ws.readyState === WebSocket.OPEN) st.ws.send(JSON.stringify(frame));
+  }
+  function requestProject(server, id) {
+    send({ type: 'request_topology', server, project_id: id, request_id: 'p:' + server + '/' + id });
+  }
+
+  function connect() {
+    clearTimeout(st.retryTimer);
+    setConn('connecting', st.resumed ? 'Reconnecting…' : 'Connecting…');
+    const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws/gns3/events/';
+    let ws;
+    try { ws = new WebSocket(url, ['bearer.' + st.token]); } catch (err) { return retry(); }
+    st.ws = ws;
+    ws.onmessage = (m) => { if (st.ws === ws) onFrame(m.data); };
+    ws.onclose = () => { if (st.ws === ws) { st.ws = null; st.live = false; retry(); } };
+  }
+
+  function retry() {
+    if (!st.token) return;
+    st.resumed = st.lastId != null;
+    const delay = Math.min(8000, 500 * 2 ** st.attempt) * (0.8 + Math.random() * 0.4);
+    st.attempt++;
+    setConn('disconnected', 'Disconnected — retrying in ' + (delay / 1000).toFixed(1) + ' s');
+    if (st.attempt % 3 === 0) api('GET', '/api/v2/status').catch(() => {}); // a refused token signs out
+    st.retryTimer = setTimeout(connect, delay);
+  }
+
+  function onFrame(text) {
+    let f;
+    try { f = JSON.parse(text); } catch (_) { return; }
+    if (typeof f.seq === 'number' && f.type && f.type.includes('.')) {
+      if (st.buffer) st.buffer.push(f); else applyEvent(f);
+      return;
+    }
+    switch (f.type) {
+      case 'welcome': return onWelcome(f);
+      case 'topology': return onTopology(f);
+      case 'replay': return onReplay(f);
+      case 'subscribed': return;
+      case 'missed': setRecovery('missed', f.count + ' low-priority events were shed for this page'); return;
+      case 'error':
+        if (f.code === 'events_disabled') setConn('live', 'Connected (events disabled on the service)');
+        return;
+      default: return;
+    }
+  }
+
+  function onWelcome(f) {
+    st.principal = f.principal;
+    st.canAct = f.principal.role === 'operator' || f.principal.role === 'admin';
+    document.body.dataset.role = f.principal.role;
+    const who = $('who');
+    who.hidden = false;
+    who.textContent = f.principal.name + ' · ' + f.principal.role + (f.principal.projects ? ' · ' + f.principal.projects.length + ' project(s)' : '');
+    st.attempt = 0;
+    if (st.lastId == null) {
+      // First connection: read the topology, and replay everything after the welcome's
+      // position on top of it (re-applying an event the topology already holds is harmless).
+      st.lastId = f.epoch + '-' + (f.last_seq || 0);
+      st.buffer = [];
+      send({ type: 'request_topology', request_id: 'initial' });
+    }
+    send({ type: 'subscribe', subscriptions: ['all'], since: st.lastId, request_id: 'sub' });
+    dirty.projects = dirty.structure = true;
+    schedule();
+  }
+
+  function onTopology(f) {
+    if (f.request_id === 'initial') {
+      rebuild(f.topology);
+      const held = st.buffer || [];
+      st.buffer = null;
+      held.forEach(applyEvent);
+    } else if (typeof f.request_id === 'string' && f.request_id.startsWith('p:')) {
+      for (const s of (f.topology && f.topology.servers) || []) {
+        for (const pt of s.projects || []) loadProject(s.server, pt);
+      }
+      if (f.topology && f.topology.project) loadProject(f.server, f.topology);
+      dirty.projects = dirty.structure = true;
+      schedule();
+    }
+  }
+
+  function onReplay(f) {
+    const first = !st.resumed;
+    if (f.recovered) {
+      const events = f.events || [];
+      if (st.buffer) st.buffer.push(...events); else events.forEach(applyEvent);
+      if (f.epoch != null && f.latest_seq != null && !events.length && !st.buffer) st.lastId = f.epoch + '-' + f.latest_seq;
+      if (!first) setRecovery('recovered', 'Recovered without a gap: ' + events.length + ' missed event(s) replayed');
+    } else {
+      st.buffer = null;
+      rebuild(f.topology);
+      st.lastId = f.epoch + '-' + f.latest_seq;
+      setRecovery('reloaded', 'Reloaded: the event history could not resume (' + (f.reason || 'unknown') + '); topology read again');
+    }
+    st.live = true;
+    st.resumed = false;
+    setConn('live', 'Live');
+  }
+
+  // ---------- sign-in ----------
+  async function signIn(token, stored) {
+    const err = $('signin-error');
+    const button = $('signin-button');
+    err.textContent = '';
+    if (!token) { err.textContent = 'Enter an API token.'; $('token').focus(); return; }
+    button.disabled = true;
+    let res;
+    try {
+      res = await fetch('/api/v2/status', { headers: { Authorization: 'Bearer ' + token } });
+    } catch (e) {
+      button.disabled = false;
+      err.textContent = 'Cannot reach gns3-central: ' + e.message;
+      return;
+    }
+    button.disabled = false;
+    if (!res.ok) {
+      let body = null;
+      try { body = await res.json(); } catch (_) { body = null; }
+      if (stored) sessionStorage.removeItem(TOKEN_KEY);
+      err.textContent = res.status === 401
+        ? 'This token was refused: ' + errText(body) + '. Check it or create one with `gns3-central token create`.'
+        : 'Sign-in failed (' + res.status + '): ' + errText(body);
+      $('token').setAttribute('aria-invalid', 'true');
+      $('token').focus();
+      return;
+    }
+    $('token').removeAttribute('aria-invalid');
+    $('token').value = '';
+    sessionStorage.setItem(TOKEN_KEY, token);
+    st.token = token;
+    $('signin').hidden = true;
+    $('dash').hidden = false;
+    $('signout').hidden = false;
+    connect();
+    poll();
+  }
+
+  function signOut(message) {
+    st.token = null;
+    sessionStorage.removeItem(TOKEN_KEY);
+    clearTimeout(st.retryTimer);
+    clearTimeout(st.pollTimer);
+    const ws = st.ws;
+    st.ws = null;
+    if (ws) ws.close(1000);
+    Object.assign(st, { modulesAt: -Infinity, prevPublished: null, lastId: null, buffer: null, resumed: false, attempt: 0, principal: null, canAct: false });
+    st.projects = new Map();
+    st.servers = new Map();
+    $('dash').hidden = true;
+    $('signout').hidden = true;
+    $('who').hidden = true;
+    $('signin').hidden = false;
+    setRecovery(null, '');
+    setConn('signed-out', 'Signed out');
+    $('signin-error').textContent = message || '';
+    $('token').focus();
+  }
+
+  // ---------- wiring ----------
+  $('signin-form').addEventListener('submit', (ev) => { ev.preventDefault(); signIn($('token').value.trim(), false); });
+  $('signout').addEventListener('click', () => signOut(''));
+  $('pause').addEventListener('click', togglePause);
+  $('log-filters').addEventListener('change', () => V.refilterLog(filters()));
+  $('log-filters').addEventListener('submit', (ev) => ev.preventDefault());
+  $('projects').addEventListener('click', (ev) => {
+    const b = ev.target.closest('button');
+    if (!b) return;
+    if (b.dataset.select) {
+      st.selected = b.dataset.select;
+      dirty.projects = dirty.structure = true;
+      schedule();
+    } else if (b.dataset.projectAction) {
+      const p = st.projects.get(b.dataset.key);
+      if (!p) return;
+      const path = '/api/v2/servers/' + encodeURIComponent(p.server) + '/projects/' + p.id + '/actions/' + b.dataset.projectAction;
+      act(b, path, b.parentElement.querySelector('.result'), b.dataset.projectAction + ' ' + p.name);
+    }
+  });
+  $('nodes').addEventListener('click', (ev) => {
+    const b = ev.target.closest('button[data-node-action]');
+    if (!b) return;
+    const p = st.projects.get(b.dataset.key);
+    const n = p && p.nodes.get(b.dataset.node);
+    if (!n) return;
+    const path = '/api/v2/servers/' + encodeURIComponent(p.server) + '/projects/' + p.id + '/nodes/' + n.node_id + '/actions/' + b.dataset.nodeAction;
+    act(b, path, b.closest('tr').querySelector('td.result'), b.dataset.nodeAction + ' ' + n.name);
+  });
+
+  // For the browser tests and curious operators: the model, read-only use.
+  window.dashboard = { state: st, drop: () => st.ws && st.ws.close() };
+
+  const saved = sessionStorage.getItem(TOKEN_KEY);
+  if (saved) signIn(saved, true); else $('token').focus();
+})();

@@ -1,0 +1,247 @@
+// The dashboard in a real headless Chromium (Debian's /usr/bin/chromium, driven by
+// playwright-core) against the real service binary in `serve --test-mode`. Each test
+// opens its own browser context (its own sessionStorage) on a relay in front of the
+// service, so a test can cut the connection and watch the page recover.
+//
+//   node --test dashboard.test.mjs      (scripts/test runs it after cargo test)
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+import { BIN, CHROMIUM, Relay, Service, createToken, shotPath, until } from './harness.mjs';
+
+let service, relay, browser, tokens;
+const WAIT = 20000;
+
+before(async () => {
+  for (const [what, file] of [['the service binary (cargo build)', BIN], ['Chromium (apt-get install -y chromium)', CHROMIUM]]) {
+    if (!existsSync(file)) throw new Error(`${what} is missing: ${file}`);
+  }
+  tokens = { operator: createToken('ui-operator', 'operator'), viewer: createToken('ui-viewer', 'viewer') };
+  service = new Service(`${tokens.operator.block}\n${tokens.viewer.block}\n`);
+  await service.start();
+  relay = new Relay(service.port);
+  await relay.open();
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+});
+
+after(async () => {
+  await browser?.close();
+  await relay?.cut().catch(() => {});
+  await service?.stop();
+});
+
+/** A fresh page at 1280×800 (or `size`) that records console errors and CSP violations. */
+async function openPage(size = { width: 1280, height: 800 }) {
+  const context = await browser.newContext({ viewport: size });
+  const page = await context.newPage();
+  page.problems = [];
+  page.on('console', (m) => {
+    // GET /api/v2/modules answers 404 until modules exist; the page shows "No modules".
+    if (m.type() === 'error' && !m.location().url.endsWith('/api/v2/modules')) page.problems.push(m.text());
+  });
+  page.on('pageerror', (e) => page.problems.push(String(e)));
+  const response = await page.goto(relay.base + '/');
+  return { context, page, response };
+}
+
+async function signIn(page, token) {
+  // Keyboard only: the token field has the focus when the page opens.
+  await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'token');
+  await page.keyboard.type(token);
+  await page.keyboard.press('Enter');
+  await page.locator('#conn[data-state="live"]').waitFor({ timeout: WAIT });
+}
+
+/** The project the page shows and its nodes, as the service sees them. */
+async function shownProject(page) {
+  const key = await page.evaluate(() => window.dashboard.state.selected);
+  const [server, id] = key.split('/');
+  const r = await service.api(tokens.operator.value, 'GET', `/api/v2/servers/${server}/projects/${id}/nodes`);
+  assert.equal(r.status, 200);
+  return { server, id, nodes: r.body };
+}
+
+const nodeRow = (page, id) => page.locator(`#nodes tr[data-node="${id}"]`);
+const statusOf = (page, id) => nodeRow(page, id).locator('td.st .status');
+
+test('a wrong token gets a clear error on the sign-in form', async () => {
+  const { context, page } = await openPage();
+  await page.locator('#token').fill('g3c_not-a-real-token');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  const error = page.locator('#signin-error');
+  await until('the sign-in error', async () => (await error.textContent()).includes('refused'), WAIT);
+  assert.match(await error.textContent(), /This token was refused: .*invalid_token/);
+  assert.equal(await page.locator('#dash').isHidden(), true, 'the dashboard stays hidden');
+  assert.equal(await page.locator('#token').getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'a refused token is not kept');
+  await page.screenshot({ path: shotPath('signin-error.png') });
+  await context.close();
+});
+
+test('an operator signs in and sees servers, projects and the topology, at 1280x800 and 400 px', async () => {
+  const { context, page, response } = await openPage();
+  const csp = response.headers()['content-security-policy'];
+  assert.match(csp, /script-src 'self'/);
+  assert.doesNotMatch(csp, /unsafe-inline/);
+  assert.match(response.headers()['content-type'], /^text\/html/);
+  await signIn(page, tokens.operator.value);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('gns3central.token')), tokens.operator.value);
+  await page.locator('#who', { hasText: 'ui-operator · operator' }).waitFor();
+  await page.locator('#servers tr[data-server="default"] .status', { hasText: 'connected' }).waitFor({ timeout: WAIT });
+  for (const name of ['lab-1', 'lab-2']) await page.locator('#projects button', { hasText: name }).waitFor();
+  const { nodes } = await shownProject(page);
+  assert.ok(nodes.length >= 6, 'the stand-in has six nodes per project');
+  await until('a row and a circle per node', async () =>
+    (await page.locator('#nodes tbody tr').count()) === nodes.length
+    && (await page.locator('#topology circle').count()) === nodes.length, WAIT);
+  for (const n of nodes) {
+    const shown = await page.locator(`#topology g[data-node="${n.node_id}"] circle`).getAttribute('class');
+    if (n.status === 'started' || n.status === 'stopped') assert.equal(shown, n.status, `${n.name}'s circle`);
+  }
+  assert.ok(await page.locator('#topology line').count() >= 1, 'links are drawn');
+  await page.locator('#c-sessions').filter({ hasText: /^\d+$/ }).waitFor({ timeout: WAIT });
+  await page.locator('#modules').filter({ hasText: /No modules|\w/ }).waitFor();
+  await page.locator('#c-rate').filter({ hasText: /^\d/ }).waitFor({ timeout: WAIT });
+  await page.screenshot({ path: shotPath('dashboard-1280x800.png') });
+
+  await page.setViewportSize({ width: 400, height: 800 });
+  await until('the narrow layout', async () =>
+    page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 5000);
+  await page.screenshot({ path: shotPath('dashboard-400px.png'), fullPage: true });
+  assert.deepEqual(page.problems, [], 'no console errors or CSP violations');
+  await context.close();
+});
+
+test('stopping and starting a node from the page shows the new status from the event', async () => {
+  const { context, page } = await openPage();
+  await signIn(page, tokens.operator.value);
+  const { nodes } = await shownProject(page);
+  const node = nodes.find((n) => n.status === 'started') || nodes[0];
+  await statusOf(page, node.node_id).waitFor({ timeout: WAIT });
+  // Whatever the status now, stop it, then start it: each change must come back as an event.
+  for (const [action, status] of [['Stop', 'stopped'], ['Start', 'started']]) {
+    await nodeRow(page, node.node_id).getByRole('button', { name: `${action} ${node.name}`, exact: true }).click();
+    await nodeRow(page, node.node_id).locator('td.result', { hasText: `${action.toLowerCase()} ${node.name} done` })
+      .waitFor({ timeout: WAIT });
+    await statusOf(page, node.node_id).filter({ hasText: status }).waitFor({ timeout: WAIT });
+    await page.locator(`#topology g[data-node="${node.node_id}"] circle.${status}`).waitFor({ timeout: WAIT });
+    await page.locator(`#log li[data-type="node.${status}"]`, { hasText: node.name }).first().waitFor({ timeout: WAIT });
+  }
+  assert.deepEqual(page.problems, []);
+  await context.close();
+});
+
+test('a viewer sees everything but no action buttons', async () => {
+  const { context, page } = await openPage();
+  await signIn(page, tokens.viewer.value);
+  await page.locator('#who', { hasText: 'viewer' }).waitFor();
+  await until('the node table', async () => (await page.locator('#nodes tbody tr').count()) >= 6, WAIT);
+  assert.ok(await page.locator('#topology circle').count() >= 6);
+  assert.equal(await page.locator('button[data-node-action]').count(), 0, 'no node actions');
+  assert.equal(await page.locator('button[data-project-action]').count(), 0, 'no project actions');
+  assert.equal(await page.locator('#nodes th.act').first().isHidden(), true);
+  await context.close();
+});
+
+test('the event log filters by type, priority and project, and pauses', async () => {
+  const { context, page } = await openPage();
+  await signIn(page, tokens.operator.value);
+  const op = tokens.operator.value;
+  const projects = (await service.api(op, 'GET', '/api/v2/servers/default/projects')).body;
+  const [a, b] = ['lab-1', 'lab-2'].map((n) => projects.find((p) => p.name === n));
+  // A node created in GNS3 (node.created, NORMAL) in lab-1; a node stopped through the
+  // service (node.stopped, HIGH) in lab-2.
+  await service.gns3('POST', `/v2/projects/${a.project_id}/nodes`,
+    { name: 'Rfilter', node_type: 'qemu', compute_id: 'local', properties: { platform: 'x86_64' }, x: 0, y: 300 });
+  const bNodes = (await service.api(op, 'GET', `/api/v2/servers/default/projects/${b.project_id}/nodes`)).body;
+  const victim = bNodes.find((n) => n.status === 'started') || bNodes[0];
+  await service.api(op, 'POST', `/api/v2/servers/default/projects/${b.project_id}/nodes/${victim.node_id}/actions/stop`);
+  await page.locator('#log li[data-type="node.created"]', { hasText: 'Rfilter' }).waitFor({ timeout: WAIT });
+  await page.locator('#log li[data-type="node.stopped"]', { hasText: victim.name }).first().waitFor({ timeout: WAIT });
+
+  const visible = () => page.$$eval('#log li:not(.hide)', (lis) => lis.map((li) => ({ ...li.dataset, text: li.textContent })));
+  await page.getByLabel('Type', { exact: true }).selectOption('node.stopped');
+  let shown = await visible();
+  assert.ok(shown.length >= 1 && shown.every((e) => e.type === 'node.stopped'), JSON.stringify(shown));
+  await page.getByLabel('Type', { exact: true }).selectOption('');
+  await page.getByLabel('Priority', { exact: true }).selectOption('NORMAL');
+  shown = await visible();
+  assert.ok(shown.some((e) => e.text.includes('Rfilter')) && shown.every((e) => e.priority === 'NORMAL'), JSON.stringify(shown));
+  await page.getByLabel('Priority', { exact: true }).selectOption('');
+  await page.getByLabel('Project', { exact: true }).selectOption({ label: 'lab-2' });
+  shown = await visible();
+  assert.ok(shown.some((e) => e.text.includes(victim.name)) && shown.every((e) => e.project === b.project_id), JSON.stringify(shown));
+  await page.getByLabel('Project', { exact: true }).selectOption('');
+  assert.equal((await visible()).length, await page.locator('#log li').count(), 'no filter: every entry shows');
+
+  // Paused: events still update the model but the log holds them until resumed.
+  await page.getByRole('button', { name: 'Pause' }).click();
+  assert.equal(await page.locator('#pause').getAttribute('aria-pressed'), 'true');
+  await service.api(op, 'POST', `/api/v2/servers/default/projects/${b.project_id}/nodes/${victim.node_id}/actions/start`);
+  await until('the start to reach the page', () => page.evaluate(([k, id]) =>
+    window.dashboard.state.projects.get(k).nodes.get(id).status === 'started', ['default/' + b.project_id, victim.node_id]), WAIT);
+  await page.locator('#held', { hasText: /\d+ new events held/ }).waitFor();
+  assert.equal(await page.locator('#log li[data-type="node.started"]', { hasText: victim.name }).count(), 0, 'held while paused');
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await page.locator('#log li[data-type="node.started"]', { hasText: victim.name }).first().waitFor({ timeout: WAIT });
+  await page.screenshot({ path: shotPath('event-log-filtered.png') });
+  await context.close();
+});
+
+test('after a dropped connection the page resumes without a gap and shows what it missed', async () => {
+  const { context, page } = await openPage();
+  await signIn(page, tokens.operator.value);
+  const { id: project, nodes } = await shownProject(page);
+  await until('the node table', async () => (await page.locator('#nodes tbody tr').count()) >= nodes.length, WAIT);
+  const victim = nodes.find((n) => n.status === 'started') || nodes[0];
+
+  await relay.cut();
+  await page.locator('#conn[data-state="disconnected"]').waitFor({ timeout: WAIT });
+  // While the page is away: a node created in GNS3 and a node stopped through the service.
+  await service.gns3('POST', `/v2/projects/${project}/nodes`,
+    { name: 'Rmissed', node_type: 'qemu', compute_id: 'local', properties: { platform: 'x86_64' }, x: 400, y: 300 });
+  const r = await service.api(tokens.operator.value, 'POST',
+    `/api/v2/servers/default/projects/${project}/nodes/${victim.node_id}/actions/stop`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  await until('both events in the history', async () => {
+    const h = await service.api(tokens.operator.value, 'GET', `/api/v2/events?limit=50&projects=${project}`);
+    const events = h.body.events || h.body;
+    return events.some((e) => e.type === 'node.created' && e.data?.name === 'Rmissed')
+      && events.some((e) => e.type === 'node.stopped' && e.node_id === victim.node_id);
+  }, WAIT);
+  await relay.open();
+
+  await page.locator('#recovery[data-result="recovered"]').waitFor({ timeout: WAIT });
+  assert.match(await page.locator('#recovery').textContent(), /Recovered without a gap: [1-9]\d* missed event/);
+  await page.locator('#conn[data-state="live"]').waitFor();
+  await page.locator('#nodes tbody th', { hasText: 'Rmissed' }).waitFor({ timeout: WAIT });
+  await statusOf(page, victim.node_id).filter({ hasText: 'stopped' }).waitFor({ timeout: WAIT });
+  await page.locator('#log li[data-type="node.created"]', { hasText: 'Rmissed' }).waitFor();
+  await page.locator('#log li[data-type="node.stopped"]', { hasText: victim.name }).first().waitFor();
+  // Nothing twice: each event id is in the log once.
+  const ids = await page.$$eval('#log li', (lis) => lis.map((li) => li.dataset.id));
+  assert.equal(new Set(ids).size, ids.length, 'no event shown twice');
+  await page.screenshot({ path: shotPath('recovered.png') });
+  await context.close();
+});
+
+test('after a service restart (history lost) the page reloads the topology by itself', async () => {
+  const { context, page } = await openPage();
+  await signIn(page, tokens.viewer.value);
+  const before = await page.evaluate(() => window.dashboard.state.selected);
+  await service.stop();
+  await page.locator('#conn[data-state="disconnected"]').waitFor({ timeout: WAIT });
+  await service.start(); // the same port; a new stand-in with new project ids
+  await page.locator('#recovery[data-result="reloaded"]').waitFor({ timeout: 30000 });
+  assert.match(await page.locator('#recovery').textContent(), /other_epoch/);
+  const after = await page.evaluate(() => window.dashboard.state.selected);
+  assert.notEqual(after, before, 'the old project is gone; a new one is shown');
+  const { nodes } = await shownProject(page);
+  await until('the new nodes', async () => {
+    const ids = await page.$$eval('#nodes tbody tr', (trs) => trs.map((tr) => tr.dataset.node));
+    return nodes.every((n) => ids.includes(n.node_id));
+  }, WAIT);
+  await context.close();
+});
