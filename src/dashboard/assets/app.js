@@ -301,7 +301,14 @@
     try { ws = new WebSocket(url, ['bearer.' + st.token]); } catch (err) { return retry(); }
     st.ws = ws;
     ws.onmessage = (m) => { if (st.ws === ws) onFrame(m.data); };
-    ws.onclose = () => { if (st.ws === ws) { st.ws = null; st.live = false; retry(); } };
+    ws.onclose = () => {
+      if (st.ws !== ws) return;
+      st.ws = null;
+      st.live = false;
+      // Dropped before the first topology came in: start the first load again.
+      if (st.buffer) Object.assign(st, { buffer: null, lastId: null, liveAfterTopology: false });
+      retry();
+    };
   }
 
   function retry() {
@@ -356,15 +363,18 @@
 
   function onTopology(f) {
     if (f.request_id === 'initial') {
+      if (!st.buffer) return; // a `replay` with a fresh topology came first
       rebuild(f.topology);
       const held = st.buffer || [];
       st.buffer = null;
       held.forEach(applyEvent);
+      if (st.liveAfterTopology) goLive();
     } else if (typeof f.request_id === 'string' && f.request_id.startsWith('p:')) {
-      for (const s of (f.topology && f.topology.servers) || []) {
-        for (const pt of s.projects || []) loadProject(s.server, pt);
+      // Every server's (`{servers:[…]}`) or one server's (`{server, projects:[…]}`) shape.
+      const t = f.topology || {};
+      for (const s of t.servers || [t]) {
+        for (const pt of s.projects || []) loadProject(s.server || f.server, pt);
       }
-      if (f.topology && f.topology.project) loadProject(f.server, f.topology);
       dirty.projects = dirty.structure = true;
       schedule();
     }
@@ -383,8 +393,14 @@
       st.lastId = f.epoch + '-' + f.latest_seq;
       setRecovery('reloaded', 'Reloaded: the event history could not resume (' + (f.reason || 'unknown') + '); topology read again');
     }
-    st.live = true;
     st.resumed = false;
+    // Live once the first topology is in too (its answer may come after the replay).
+    if (st.buffer) st.liveAfterTopology = true; else goLive();
+  }
+
+  function goLive() {
+    st.live = true;
+    st.liveAfterTopology = false;
     setConn('live', 'Live');
   }
 

@@ -7,7 +7,7 @@
 
 (function () {
   const NS = 'http://www.w3.org/2000/svg';
-  const W = 1000, H = 560, PAD = 40;
+  const W = 1000, H = 560, MIN_H = 220, PAD = 40;
 
   function el(name, attrs) {
     const e = document.createElementNS(NS, name);
@@ -19,9 +19,10 @@
     return status === 'started' || status === 'suspended' ? status : 'stopped';
   }
 
-  // Node id -> [x, y] inside the view box.
+  // Node id -> [x, y] inside the view box (`pos.height` tall: a flat drawing gets a low box).
   function layout(nodes) {
     const pos = new Map();
+    pos.height = H;
     if (nodes.length === 0) return pos;
     const pts = nodes.map((n) => [
       (Number(n.x) || 0) + (Number(n.width) || 0) / 2,
@@ -35,7 +36,8 @@
       const sy = maxY > minY ? (H - 2 * PAD) / (maxY - minY) : 0;
       // One scale for both axes keeps GNS3's shape; centre the drawing.
       const s = Math.min(sx || Infinity, sy || Infinity);
-      const offX = (W - (maxX - minX) * s) / 2, offY = (H - (maxY - minY) * s) / 2;
+      pos.height = Math.max(MIN_H, Math.min(H, (maxY - minY) * s + 2 * PAD));
+      const offX = (W - (maxX - minX) * s) / 2, offY = (pos.height - (maxY - minY) * s) / 2;
       nodes.forEach((n, i) => pos.set(n.node_id, [offX + (pts[i][0] - minX) * s, offY + (pts[i][1] - minY) * s]));
       return pos;
     }
@@ -56,6 +58,7 @@
       const dense = nodes.length > 60;
       const radius = dense ? Math.max(4, Math.min(10, 2200 / Math.max(nodes.length, 1))) : 16;
       svg.classList.toggle('dense', dense);
+      svg.setAttribute('viewBox', '0 0 ' + W + ' ' + pos.height.toFixed(0));
       const linkGroup = el('g', { class: 'links' });
       for (const l of links) {
         const ends = (l.nodes || []).map((e) => pos.get(e.node_id)).filter(Boolean);
@@ -79,7 +82,7 @@
         label.textContent = n.name;
         g.appendChild(label);
         nodeGroup.appendChild(g);
-        next.set(n.node_id, { circle, title, name: n.name });
+        next.set(n.node_id, { circle, title, status: n.status });
       }
       svg.replaceChildren(linkGroup, nodeGroup);
       circles = next;
@@ -88,6 +91,8 @@
     function setStatus(node) {
       const c = circles.get(node.node_id);
       if (!c) return false;
+      if (c.status === node.status) return true;
+      c.status = node.status;
       c.circle.setAttribute('class', statusClass(node.status));
       c.title.textContent = node.name + ': ' + (node.status || 'unknown');
       return true;

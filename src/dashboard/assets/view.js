@@ -83,18 +83,28 @@
     const body = $('nodes').tBodies[0];
     if (!p) {
       body.replaceChildren();
+      rows = new Map();
       return;
     }
     const key = p.server + '/' + p.id;
     const frag = document.createDocumentFragment();
-    for (const n of [...p.nodes.values()].sort(byName)) frag.append(nodeRow(key, n, canAct));
+    rows = new Map();
+    for (const n of [...p.nodes.values()].sort(byName)) {
+      const tr = nodeRow(key, n, canAct);
+      rows.set(n.node_id, tr);
+      frag.append(tr);
+    }
     body.replaceChildren(frag);
   }
 
+  // Node id -> its row in the node table, so an event finds its row without a DOM search.
+  let rows = new Map();
+
   // One row: its status badge (and name, which GNS3 lets users change).
   function updateNode(n) {
-    const tr = $('nodes').tBodies[0].querySelector('tr[data-node="' + CSS.escape(n.node_id) + '"]');
+    const tr = rows.get(n.node_id);
     if (!tr) return false;
+    if (tr.dataset.status === (n.status || '') && tr.cells[0].textContent === n.name) return true;
     tr.cells[0].textContent = n.name;
     tr.cells[1].replaceChildren(badge(n.status));
     tr.dataset.status = n.status || '';
