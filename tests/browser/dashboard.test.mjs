@@ -129,6 +129,7 @@ test('stopping and starting a node from the page shows the new status from the e
     await page.locator(`#topology g[data-node="${node.node_id}"] circle.${status}`).waitFor({ timeout: WAIT });
     await page.locator(`#log li[data-type="node.${status}"]`, { hasText: node.name }).first().waitFor({ timeout: WAIT });
   }
+  await page.screenshot({ path: shotPath('dashboard-after-actions.png') });
   assert.deepEqual(page.problems, []);
   await context.close();
 });

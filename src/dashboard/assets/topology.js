@@ -59,6 +59,8 @@
       const radius = dense ? Math.max(4, Math.min(10, 2200 / Math.max(nodes.length, 1))) : 16;
       svg.classList.toggle('dense', dense);
       svg.setAttribute('viewBox', '0 0 ' + W + ' ' + pos.height.toFixed(0));
+      // The box follows the drawing's proportions (CSSOM, which the CSP allows).
+      svg.style.aspectRatio = W + ' / ' + pos.height.toFixed(0);
       const linkGroup = el('g', { class: 'links' });
       for (const l of links) {
         const ends = (l.nodes || []).map((e) => pos.get(e.node_id)).filter(Boolean);
