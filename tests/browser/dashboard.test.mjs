@@ -122,7 +122,16 @@ test('stopping and starting a node from the page shows the new status from the e
   await statusOf(page, node.node_id).waitFor({ timeout: WAIT });
   // Whatever the status now, stop it, then start it: each change must come back as an event.
   for (const [action, status] of [['Stop', 'stopped'], ['Start', 'started']]) {
-    await nodeRow(page, node.node_id).getByRole('button', { name: `${action} ${node.name}`, exact: true }).click();
+    const button = nodeRow(page, node.node_id).getByRole('button', { name: `${action} ${node.name}`, exact: true });
+    if (action === 'Stop') {
+      await button.click();
+    } else {
+      // From the keyboard: Shift+Tab from the next button reaches it; Enter presses it.
+      await nodeRow(page, node.node_id).getByRole('button', { name: `Stop ${node.name}`, exact: true }).focus();
+      await page.keyboard.press('Shift+Tab');
+      assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), `Start ${node.name}`);
+      await page.keyboard.press('Enter');
+    }
     await nodeRow(page, node.node_id).locator('td.result', { hasText: `${action.toLowerCase()} ${node.name} done` })
       .waitFor({ timeout: WAIT });
     await statusOf(page, node.node_id).filter({ hasText: status }).waitFor({ timeout: WAIT });
