@@ -26,6 +26,7 @@ const ASSETS: &[Asset] = &[
     Asset { name: "index.html", content_type: "text/html; charset=utf-8", body: include_bytes!("assets/index.html") },
     Asset { name: "style.css", content_type: "text/css; charset=utf-8", body: include_bytes!("assets/style.css") },
     Asset { name: "app.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("assets/app.js") },
+    Asset { name: "model.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("assets/model.js") },
     Asset { name: "view.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("assets/view.js") },
     Asset { name: "topology.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("assets/topology.js") },
     Asset { name: "favicon.svg", content_type: "image/svg+xml", body: include_bytes!("assets/favicon.svg") },

@@ -19,6 +19,7 @@ async fn dashboard_files_are_open_embedded_and_locked_down() {
     let expected = [
         ("/dashboard/", "text/html"),
         ("/dashboard/app.js", "text/javascript"),
+        ("/dashboard/model.js", "text/javascript"),
         ("/dashboard/view.js", "text/javascript"),
         ("/dashboard/topology.js", "text/javascript"),
         ("/dashboard/style.css", "text/css"),

@@ -63,6 +63,16 @@ async function shownProject(page) {
   return { server, id, nodes: r.body };
 }
 
+/** Starts `node` through the service (the stand-in's own activity then leaves it alone for
+ *  10 s) and waits until the page's model has it started. */
+async function startedOnPage(page, project, node) {
+  const r = await service.api(tokens.operator.value, 'POST',
+    `/api/v2/servers/default/projects/${project}/nodes/${node.node_id}/actions/start`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  await until(`${node.name} started on the page`, () => page.evaluate(([k, id]) =>
+    window.dashboard.model.projects.get(k)?.nodes.get(id)?.status === 'started', ['default/' + project, node.node_id]), WAIT);
+}
+
 const nodeRow = (page, id) => page.locator(`#nodes tr[data-node="${id}"]`);
 const statusOf = (page, id) => nodeRow(page, id).locator('td.st .status');
 
@@ -117,10 +127,11 @@ test('an operator signs in and sees servers, projects and the topology, at 1280x
 test('stopping and starting a node from the page shows the new status from the event', async () => {
   const { context, page } = await openPage();
   await signIn(page, tokens.operator.value);
-  const { nodes } = await shownProject(page);
-  const node = nodes.find((n) => n.status === 'started') || nodes[0];
-  await statusOf(page, node.node_id).waitFor({ timeout: WAIT });
-  // Whatever the status now, stop it, then start it: each change must come back as an event.
+  const { id: project, nodes } = await shownProject(page);
+  const node = nodes[0];
+  await startedOnPage(page, project, node);
+  await statusOf(page, node.node_id).filter({ hasText: 'started' }).waitFor({ timeout: WAIT });
+  // Stop it, then start it: each change must come back as an event.
   for (const [action, status] of [['Stop', 'stopped'], ['Start', 'started']]) {
     const button = nodeRow(page, node.node_id).getByRole('button', { name: `${action} ${node.name}`, exact: true });
     if (action === 'Stop') {
@@ -166,7 +177,8 @@ test('the event log filters by type, priority and project, and pauses', async ()
   await service.gns3('POST', `/v2/projects/${a.project_id}/nodes`,
     { name: 'Rfilter', node_type: 'qemu', compute_id: 'local', properties: { platform: 'x86_64' }, x: 0, y: 300 });
   const bNodes = (await service.api(op, 'GET', `/api/v2/servers/default/projects/${b.project_id}/nodes`)).body;
-  const victim = bNodes.find((n) => n.status === 'started') || bNodes[0];
+  const victim = bNodes[0];
+  await startedOnPage(page, b.project_id, victim);
   await service.api(op, 'POST', `/api/v2/servers/default/projects/${b.project_id}/nodes/${victim.node_id}/actions/stop`);
   await page.locator('#log li[data-type="node.created"]', { hasText: 'Rfilter' }).waitFor({ timeout: WAIT });
   await page.locator('#log li[data-type="node.stopped"]', { hasText: victim.name }).first().waitFor({ timeout: WAIT });
@@ -191,7 +203,7 @@ test('the event log filters by type, priority and project, and pauses', async ()
   assert.equal(await page.locator('#pause').getAttribute('aria-pressed'), 'true');
   await service.api(op, 'POST', `/api/v2/servers/default/projects/${b.project_id}/nodes/${victim.node_id}/actions/start`);
   await until('the start to reach the page', () => page.evaluate(([k, id]) =>
-    window.dashboard.state.projects.get(k).nodes.get(id).status === 'started', ['default/' + b.project_id, victim.node_id]), WAIT);
+    window.dashboard.model.projects.get(k).nodes.get(id).status === 'started', ['default/' + b.project_id, victim.node_id]), WAIT);
   await page.locator('#held', { hasText: /\d+ new events held/ }).waitFor();
   assert.equal(await page.locator('#log li[data-type="node.started"]', { hasText: victim.name }).count(), 0, 'held while paused');
   await page.getByRole('button', { name: 'Resume' }).click();
@@ -233,9 +245,7 @@ test('after a dropped connection the page resumes without a gap and shows what i
   await until('the node table', async () => (await page.locator('#nodes tbody tr').count()) >= nodes.length, WAIT);
   const op = tokens.operator.value;
   const victim = nodes[0];
-  if (victim.status !== 'started') {
-    await service.api(op, 'POST', `/api/v2/servers/default/projects/${project}/nodes/${victim.node_id}/actions/start`);
-  }
+  await startedOnPage(page, project, victim);
   await statusOf(page, victim.node_id).filter({ hasText: 'started' }).waitFor({ timeout: WAIT });
   const seen = await page.evaluate(() => window.dashboard.state.lastId);
 
@@ -314,12 +324,17 @@ test('a project of 500 nodes renders, and a burst of 500 status events updates r
 
   // Mark every row, watch for long tasks, then start every node at once in GNS3.
   await page.evaluate(() => {
-    for (const tr of document.querySelectorAll('#nodes tbody tr')) tr.marked = true;
+    window.before = new Set();
+    for (const tr of document.querySelectorAll('#nodes tbody tr')) { tr.marked = true; window.before.add(tr.dataset.node); }
     window.longTasks = [];
     new PerformanceObserver((l) => window.longTasks.push(...l.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
   });
   const burst = Date.now();
+  const seen = await page.evaluate(() => window.dashboard.state.lastId);
   await service.gns3('POST', `/v2/projects/${big.project_id}/nodes/start`, {});
+  await until('most rows started', () => page.$$eval('#nodes tbody tr',
+    (trs) => trs.filter((tr) => tr.dataset.status === 'started').length >= 475), 90000);
+  const mostMs = Date.now() - burst;
   // The page agrees with GNS3 node for node (the stand-in's own activity may change one
   // now and then, so both are read again on each try).
   await until('the page to show what GNS3 says', async () => {
@@ -329,19 +344,27 @@ test('a project of 500 nodes renders, and a burst of 500 status events updates r
     return shown.length === truth.size && started >= 450 && shown.every(([id, st]) => truth.get(id) === st);
   }, 90000, 250);
   const burstMs = Date.now() - burst;
-  const { kept, rows, longest, agree } = await page.evaluate(() => ({
+  const { kept, rebuilt, rows, longest, agree } = await page.evaluate(() => ({
     kept: [...document.querySelectorAll('#nodes tbody tr')].filter((tr) => tr.marked).length,
+    rebuilt: [...document.querySelectorAll('#nodes tbody tr')].filter((tr) => window.before.has(tr.dataset.node) && !tr.marked).length,
     rows: document.querySelectorAll('#nodes tbody tr').length,
     agree: [...document.querySelectorAll('#nodes tbody tr')].every((tr) =>
       document.querySelector(`#topology g[data-node="${tr.dataset.node}"] circle`).getAttribute('class') ===
       (tr.dataset.status === 'started' || tr.dataset.status === 'suspended' ? tr.dataset.status : 'stopped')),
     longest: Math.max(0, ...window.longTasks),
   }));
-  assert.equal(kept, rows, 'rows are updated in place, not rebuilt');
+  // The stand-in's activity may add or remove a node meanwhile: those rows come and go alone.
+  assert.equal(rebuilt, 0, 'rows are updated in place, not rebuilt');
+  assert.ok(kept >= rows - 5, `${kept} of ${rows} rows kept`);
   assert.ok(agree, 'every circle has its row\'s status');
   // Generous for a shared 2-core machine; the figures are printed for the README.
   assert.ok(longest < 1000, `longest main-thread task during the burst: ${longest} ms`);
-  console.log(`# 500 nodes: shown ${renderMs} ms after the click; the start of all 500 shown ${burstMs} ms after it was sent; longest task ${longest.toFixed(0)} ms`);
+  // When the service published the last of those events (its own share of the delay).
+  const events = (await service.api(op, 'GET', `/api/v2/events?since=${seen}&limit=1000&types=node.started&projects=${big.project_id}`)).body.events;
+  const publishedMs = Date.parse(events[events.length - 1].timestamp) - burst;
+  console.log(`# 500 nodes: shown ${renderMs} ms after the click; after GNS3 was told to start them all, ` +
+    `95 % shown started at ${mostMs} ms, the page agreeing with GNS3 at ${burstMs} ms, ` +
+    `the service's last node.started at ${publishedMs} ms; longest task ${longest.toFixed(0)} ms`);
   await page.screenshot({ path: shotPath('dashboard-500-nodes.png') });
   await context.close();
 });

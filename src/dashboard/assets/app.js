@@ -15,137 +15,100 @@
   const POLL_MS = 2000;
 
   const st = {
-    token: null, principal: null, canAct: false,
-    servers: new Map(), projects: new Map(), selected: null,
+    token: null, principal: null, canAct: false, selected: null,
     ws: null, attempt: 0, retryTimer: 0, resumed: false,
     lastId: null, buffer: null, live: false,
     paused: false, held: [], heldDropped: 0,
     pollTimer: 0, prevPublished: null, prevAt: 0, modulesAt: -Infinity,
   };
   const topo = window.Topology.create($('topology'));
+  const model = window.Model.create();
 
   // ---------- batched rendering ----------
-  const dirty = { servers: false, projects: false, structure: false, nodes: new Map(), log: [] };
+  const dirty = {
+    servers: false, projects: false, structure: false, heading: false, links: false,
+    nodes: new Map(), added: new Map(), removed: new Set(), log: [],
+  };
   let frame = 0;
   function schedule() { if (!frame) frame = requestAnimationFrame(flush); }
   function flush() {
     frame = 0;
-    if (dirty.servers) V.renderServers(st.servers);
+    if (dirty.servers) V.renderServers(model.servers);
     if (dirty.projects) {
-      V.renderProjects(st.projects, st.selected, st.canAct);
-      V.renderProjectFilter(st.projects);
+      V.renderProjects(model.projects, st.selected, st.canAct);
+      V.renderProjectFilter(model.projects);
     }
-    const p = st.projects.get(st.selected);
-    if (dirty.structure) {
+    const p = model.projects.get(st.selected);
+    if (dirty.structure || dirty.heading) {
       $('project-h').textContent = p ? p.name + ' (' + p.server + ', ' + p.status + ')' : 'No project selected';
+    }
+    if (dirty.structure) {
       V.renderNodes(p, st.canAct);
       if (p) topo.draw([...p.nodes.values()], [...p.links.values()]); else topo.clear();
     } else if (p) {
-      for (const n of dirty.nodes.values()) {
-        if (n.project_key === st.selected) { V.updateNode(n); topo.setStatus(n); }
+      // Rows are added and removed one by one; the picture is redrawn once for all of them.
+      for (const id of dirty.removed) V.removeNode(id);
+      for (const n of dirty.added.values()) V.addNode(p.key, n, st.canAct);
+      if (dirty.added.size || dirty.removed.size || dirty.links) {
+        topo.draw([...p.nodes.values()], [...p.links.values()]);
       }
+      for (const n of dirty.nodes.values()) { V.updateNode(n); topo.setStatus(n); }
     }
-    if (dirty.log.length) {
-      V.prependLog(dirty.log, filters(), LOG_MAX);
-    }
-    dirty.servers = dirty.projects = dirty.structure = false;
+    if (dirty.log.length) V.prependLog(dirty.log, filters(), LOG_MAX);
+    dirty.servers = dirty.projects = dirty.structure = dirty.heading = dirty.links = false;
     dirty.nodes.clear();
+    dirty.added.clear();
+    dirty.removed.clear();
     dirty.log = [];
   }
 
-  // ---------- the model ----------
-  const keyOf = (server, id) => server + '/' + id;
-
-  function projectEntry(server, project) {
-    const key = keyOf(server, project.project_id);
-    let p = st.projects.get(key);
-    if (!p) {
-      p = { server, id: project.project_id, name: project.name, status: project.status, nodes: new Map(), links: new Map() };
-      st.projects.set(key, p);
-    }
-    p.name = project.name || p.name;
-    p.status = project.status || p.status;
-    return p;
-  }
-
-  function loadProject(server, pt, p) {
-    p = p || projectEntry(server, pt.project);
-    p.nodes = new Map();
-    p.links = new Map();
-    for (const n of pt.nodes || []) { n.project_key = keyOf(server, p.id); p.nodes.set(n.node_id, n); }
-    for (const l of pt.links || []) p.links.set(l.link_id, l);
-    return p;
-  }
-
-  // A whole topology (`{servers:[{server, projects:[{project,nodes,links}]}]}`) replaces the model.
+  // ---------- events into the model, changes into dirty marks ----------
   function rebuild(topology) {
-    st.projects = new Map();
-    for (const s of (topology && topology.servers) || []) {
-      for (const pt of s.projects || []) loadProject(s.server, pt);
-    }
-    if (!st.projects.has(st.selected)) {
-      const open = [...st.projects.values()].filter((p) => p.status === 'opened');
-      const first = (open.length ? open : [...st.projects.values()]).sort((a, b) => String(a.name).localeCompare(String(b.name), undefined, { numeric: true }))[0];
-      st.selected = first ? keyOf(first.server, first.id) : null;
-    }
+    st.selected = model.rebuild(topology, st.selected);
     dirty.projects = dirty.structure = true;
     schedule();
   }
 
   function applyEvent(e) {
     if (e.id) st.lastId = e.id;
-    const server = e.server;
-    const key = e.project_id ? keyOf(server, e.project_id) : null;
-    const p = key ? st.projects.get(key) : null;
-    const d = e.data || {};
-    const [kind, what] = e.type.split('.');
-    let label = '';
-    if (kind === 'node' && p) {
-      const old = p.nodes.get(e.node_id);
-      label = (d.name || (old && old.name) || e.node_id || '') + ' in ' + p.name;
-      if (what === 'deleted') {
-        if (p.nodes.delete(e.node_id)) structural(key);
-      } else if (d.node_id) {
-        d.project_key = key;
-        p.nodes.set(d.node_id, Object.assign(old || {}, d));
-        if (!old) structural(key);
-        else if (key === st.selected) { dirty.nodes.set(d.node_id, p.nodes.get(d.node_id)); schedule(); }
-      }
-    } else if (kind === 'link' && p) {
-      label = 'in ' + p.name;
-      const id = d.link_id || e.link_id;
-      if (what === 'deleted') p.links.delete(id); else if (id) p.links.set(id, d);
-      if (key === st.selected) { dirty.structure = true; schedule(); }
-    } else if (kind === 'project') {
-      const project = Object.assign({ project_id: e.project_id }, d);
-      if (what === 'deleted') { st.projects.delete(key); if (st.selected === key) st.selected = null; dirty.structure = true; }
-      else {
-        const entry = projectEntry(server, project);
-        if (what === 'opened') { entry.status = 'opened'; requestProject(server, entry.id); }
-        if (what === 'closed') entry.status = 'closed';
-        if (key === st.selected) dirty.structure = true;
-      }
-      label = (project.name || (p && p.name) || '');
-      dirty.projects = true;
-      schedule();
-    } else if (kind === 'server' || kind === 'circuit') {
-      const s = st.servers.get(server) || { name: server };
-      if (kind === 'server') s.connected = what === 'connected';
-      else s.circuit = Object.assign({}, s.circuit, { state: what === 'opened' ? 'open' : 'closed' });
-      st.servers.set(server, s);
-      label = server;
-      dirty.servers = true;
-      schedule();
-    } else if (p) {
-      label = 'in ' + p.name;
+    const c = model.apply(e);
+    const shown = c.key != null && c.key === st.selected;
+    switch (c.change) {
+      case 'status':
+        if (shown) dirty.nodes.set(c.node.node_id, c.node);
+        break;
+      case 'added':
+        dirty.projects = true;
+        if (shown) { dirty.removed.delete(c.node.node_id); dirty.added.set(c.node.node_id, c.node); }
+        break;
+      case 'removed':
+        dirty.projects = true;
+        if (shown && c.node) { dirty.added.delete(c.node.node_id); dirty.nodes.delete(c.node.node_id); dirty.removed.add(c.node.node_id); }
+        break;
+      case 'links':
+        if (shown) dirty.links = true;
+        break;
+      case 'removed-project':
+        if (shown) { st.selected = null; dirty.structure = true; }
+        dirty.projects = true;
+        break;
+      case 'opened':
+        requestProject(e.server, e.project_id);
+        dirty.projects = true;
+        if (shown) dirty.structure = true;
+        break;
+      case 'project':
+        dirty.projects = true;
+        if (shown) dirty.heading = true;
+        break;
+      case 'server':
+        dirty.servers = true;
+        break;
+      default:
+        break;
     }
-    logEvent(e, label);
-  }
-
-  function structural(key) {
-    dirty.projects = true;
-    if (key === st.selected) dirty.structure = true;
     schedule();
+    logEvent(e, c.label);
   }
 
   // ---------- event log ----------
@@ -219,7 +182,7 @@
         askModules ? api('GET', '/api/v2/modules') : null,
       ]);
       if (status.ok && Array.isArray(status.body.servers)) {
-        st.servers = new Map(status.body.servers.map((s) => [s.name, s]));
+        model.servers = new Map(status.body.servers.map((s) => [s.name, s]));
         dirty.servers = true;
         schedule();
       }
@@ -370,11 +333,7 @@
       held.forEach(applyEvent);
       if (st.liveAfterTopology) goLive();
     } else if (typeof f.request_id === 'string' && f.request_id.startsWith('p:')) {
-      // Every server's (`{servers:[…]}`) or one server's (`{server, projects:[…]}`) shape.
-      const t = f.topology || {};
-      for (const s of t.servers || [t]) {
-        for (const pt of s.projects || []) loadProject(s.server || f.server, pt);
-      }
+      model.load(f.topology, f.server);
       dirty.projects = dirty.structure = true;
       schedule();
     }
@@ -451,8 +410,7 @@
     st.ws = null;
     if (ws) ws.close(1000);
     Object.assign(st, { modulesAt: -Infinity, prevPublished: null, lastId: null, buffer: null, resumed: false, attempt: 0, principal: null, canAct: false });
-    st.projects = new Map();
-    st.servers = new Map();
+    model.clear();
     $('dash').hidden = true;
     $('signout').hidden = true;
     $('who').hidden = true;
@@ -477,7 +435,7 @@
       dirty.projects = dirty.structure = true;
       schedule();
     } else if (b.dataset.projectAction) {
-      const p = st.projects.get(b.dataset.key);
+      const p = model.projects.get(b.dataset.key);
       if (!p) return;
       const path = '/api/v2/servers/' + encodeURIComponent(p.server) + '/projects/' + p.id + '/actions/' + b.dataset.projectAction;
       act(b, path, b.parentElement.querySelector('.result'), b.dataset.projectAction + ' ' + p.name);
@@ -486,7 +444,7 @@
   $('nodes').addEventListener('click', (ev) => {
     const b = ev.target.closest('button[data-node-action]');
     if (!b) return;
-    const p = st.projects.get(b.dataset.key);
+    const p = model.projects.get(b.dataset.key);
     const n = p && p.nodes.get(b.dataset.node);
     if (!n) return;
     const path = '/api/v2/servers/' + encodeURIComponent(p.server) + '/projects/' + p.id + '/nodes/' + n.node_id + '/actions/' + b.dataset.nodeAction;
@@ -494,7 +452,7 @@
   });
 
   // For the browser tests and curious operators: the model, read-only use.
-  window.dashboard = { state: st, drop: () => st.ws && st.ws.close() };
+  window.dashboard = { state: st, model };
 
   const saved = sessionStorage.getItem(TOKEN_KEY);
   if (saved) signIn(saved, true); else $('token').focus();

@@ -100,6 +100,23 @@
   // Node id -> its row in the node table, so an event finds its row without a DOM search.
   let rows = new Map();
 
+  // A node that appeared: its row goes where the name order puts it.
+  function addNode(key, n, canAct) {
+    if (rows.has(n.node_id)) return updateNode(n);
+    const tr = nodeRow(key, n, canAct);
+    rows.set(n.node_id, tr);
+    const body = $('nodes').tBodies[0];
+    const after = [...body.rows].find((r) => byName({ name: r.cells[0].textContent }, n) > 0);
+    body.insertBefore(tr, after || null);
+    return true;
+  }
+
+  function removeNode(id) {
+    const tr = rows.get(id);
+    rows.delete(id);
+    if (tr) tr.remove();
+  }
+
   // One row: its status badge (and name, which GNS3 lets users change).
   function updateNode(n) {
     const tr = rows.get(n.node_id);
@@ -166,6 +183,6 @@
     sel.value = [...sel.options].some((o) => o.value === current) ? current : '';
   }
 
-  window.View = { $, h, badge, renderServers, renderProjects, renderNodes, updateNode, setResult,
+  window.View = { $, h, badge, renderServers, renderProjects, renderNodes, updateNode, addNode, removeNode, setResult,
     prependLog, refilterLog, renderProjectFilter, matches };
 })();
