@@ -224,6 +224,14 @@ test('project actions from the page, and a project closed and opened again in GN
   await row.getByRole('button', { name: /^Start every node of / }).click();
   await until('every row started', () => page.$$eval('#nodes tbody tr', (trs) => trs.length > 0
     && trs.every((tr) => tr.dataset.status === 'started')), WAIT);
+  // The projects table is updated in place: a node made in GNS3 changes the count while
+  // the pressed button keeps the focus and its result stays next to it.
+  const count = Number(await row.locator('td').nth(3).textContent());
+  await service.gns3('POST', `/v2/projects/${id}/nodes`,
+    { name: 'Rcount', node_type: 'qemu', compute_id: 'local', properties: { platform: 'x86_64' }, x: 0, y: 200 });
+  await row.locator('td').nth(3).filter({ hasText: String(count + 1) }).waitFor({ timeout: WAIT });
+  assert.match(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), /^Start every node of /);
+  await row.locator('.result', { hasText: /^start lab-\d done/ }).waitFor();
 
   await service.gns3('POST', `/v2/projects/${id}/close`, {});
   await row.locator('.status', { hasText: 'closed' }).waitFor({ timeout: WAIT });

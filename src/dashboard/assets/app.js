@@ -151,8 +151,11 @@
   }
   const errText = (b) => (b && b.error ? b.error.message + ' (' + b.error.code + ')' : 'no details');
 
+  // `aria-disabled` rather than `disabled` while the call runs: a disabled button would
+  // drop the keyboard focus.
   async function act(button, path, resultEl, what) {
-    button.disabled = true;
+    if (button.getAttribute('aria-disabled') === 'true') return;
+    button.setAttribute('aria-disabled', 'true');
     V.setResult(resultEl, null, what + '…');
     try {
       const r = await api('POST', path);
@@ -165,7 +168,7 @@
     } catch (err) {
       V.setResult(resultEl, false, what + ' failed: ' + err.message);
     } finally {
-      button.disabled = false;
+      button.removeAttribute('aria-disabled');
     }
   }
 

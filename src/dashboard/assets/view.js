@@ -42,24 +42,43 @@
   const PROJECT_ACTIONS = ['start', 'stop'];
   const cap = (s) => s.charAt(0).toUpperCase() + s.slice(1);
 
+  function projectRow(p, key, canAct) {
+    const acts = h('td', { class: 'actions' });
+    if (canAct) {
+      for (const a of PROJECT_ACTIONS) {
+        acts.append(h('button', { type: 'button', 'data-project-action': a, 'data-key': key,
+          'aria-label': cap(a) + ' every node of ' + p.name, text: cap(a) + ' all' }));
+      }
+    }
+    acts.append(h('span', { class: 'result', 'data-result-for': key }));
+    return h('tr', { 'data-key': key, 'data-can-act': String(canAct) },
+      h('td', {}, h('button', { type: 'button', class: 'link', 'data-select': key })),
+      h('td', { text: p.server }), h('td', { class: 'pst' }), h('td', { class: 'count' }), acts);
+  }
+
+  // Rows are kept and updated in place (a focused button, a pending action's result and
+  // its disabled state survive the many updates events cause); only a change in the set
+  // or order of projects moves rows.
   function renderProjects(projects, selected, canAct) {
+    const body = $('projects').tBodies[0];
+    const existing = new Map([...body.rows].map((tr) => [tr.dataset.key, tr]));
     const rows = [...projects.values()].sort(byName).map((p) => {
       const key = p.server + '/' + p.id;
-      const show = h('button', { type: 'button', class: 'link', 'data-select': key,
-        'aria-pressed': String(key === selected), text: p.name });
-      const acts = h('td', { class: 'actions' });
-      if (canAct) {
-        for (const a of PROJECT_ACTIONS) {
-          acts.append(h('button', { type: 'button', 'data-project-action': a, 'data-key': key,
-            'aria-label': cap(a) + ' every node of ' + p.name, text: cap(a) + ' all' }));
-        }
+      let tr = existing.get(key);
+      if (!tr || tr.dataset.canAct !== String(canAct)) tr = projectRow(p, key, canAct);
+      tr.className = key === selected ? 'selected' : '';
+      const show = tr.cells[0].firstChild;
+      if (show.textContent !== p.name) show.textContent = p.name;
+      show.setAttribute('aria-pressed', String(key === selected));
+      if (tr.dataset.status !== (p.status || '')) {
+        tr.dataset.status = p.status || '';
+        tr.cells[2].replaceChildren(badge(p.status));
       }
-      acts.append(h('span', { class: 'result', 'data-result-for': key }));
-      return h('tr', { class: key === selected ? 'selected' : '', 'data-key': key },
-        h('td', {}, show), h('td', { text: p.server }), h('td', {}, badge(p.status)),
-        h('td', { text: String(p.nodes.size) }), acts);
+      tr.cells[3].textContent = String(p.nodes.size);
+      return tr;
     });
-    $('projects').tBodies[0].replaceChildren(...rows);
+    const same = rows.length === body.rows.length && rows.every((tr, i) => body.rows[i] === tr);
+    if (!same) body.replaceChildren(...rows);
     document.querySelectorAll('#nodes .act').forEach((th) => { th.hidden = !canAct; });
   }
 
