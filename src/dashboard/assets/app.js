@@ -299,9 +299,22 @@
       case 'topology': return onTopology(f);
       case 'replay': return onReplay(f);
       case 'subscribed': return;
-      case 'missed': setRecovery('missed', f.count + ' low-priority events were shed for this page'); return;
+      case 'missed':
+        // Shed LOW/NORMAL events (node.created among them) may leave the model behind:
+        // read the topology again; the events after it keep it current.
+        setRecovery('missed', f.count + ' low-priority events were shed for this page; topology read again');
+        if (!st.buffer) {
+          st.buffer = []; // events until the answer are applied on top of it, as at first load
+          send({ type: 'request_topology', request_id: 'resync' });
+        }
+        return;
       case 'error':
         if (f.code === 'events_disabled') setConn('live', 'Connected (events disabled on the service)');
+        if ((f.request_id === 'initial' || f.request_id === 'resync') && st.buffer) {
+          // The topology could not be read (GNS3 down?): ask again shortly, events wait.
+          setRecovery('missed', 'Topology not available yet: ' + f.message);
+          setTimeout(() => { if (st.buffer) send({ type: 'request_topology', request_id: f.request_id }); }, 2000);
+        }
         return;
       default: return;
     }
@@ -328,7 +341,7 @@
   }
 
   function onTopology(f) {
-    if (f.request_id === 'initial') {
+    if (f.request_id === 'initial' || f.request_id === 'resync') {
       if (!st.buffer) return; // a `replay` with a fresh topology came first
       rebuild(f.topology);
       const held = st.buffer || [];
