@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cli;
 pub mod configuration;
+pub mod dashboard;
 pub mod error;
 pub mod openapi;
 pub mod routes;

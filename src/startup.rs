@@ -222,6 +222,7 @@ impl Application {
                 .configure(routes::configure)
                 .configure(crate::ws::configure)
                 .configure(openapi::configure)
+                .configure(crate::dashboard::configure)
                 .default_service(web::to(unknown_route))
         })
         .shutdown_timeout(settings.http.shutdown_timeout_secs)

@@ -1,5 +1,5 @@
 //! The access check of every HTTP request. Each route belongs to a class (`access_of`):
-//! open (health probes, API docs, WebSocket upgrades which authenticate themselves with
+//! open (health probes, API docs, the dashboard's static files, WebSocket upgrades which authenticate themselves with
 //! `authenticate_ws`), or the least role it needs. Unknown paths need a viewer (GET) or an
 //! admin (other methods): an anonymous caller cannot map the API, and a route added later
 //! without a class here is not opened to lower roles by accident. For `/api/v2/servers/{s}/projects/{id}/...`
@@ -82,6 +82,10 @@ pub fn access_of(method: &Method, path: &str, metrics_open: bool) -> Access {
     {
         return Access::Open;
     }
+    // The dashboard's files hold no data: the page asks for a token and uses the API.
+    if path == "/" || path == "/dashboard" || path.starts_with("/dashboard/") {
+        return Access::Open;
+    }
     // WebSocket endpoints authenticate in the handler (`authenticate_ws`), before the upgrade.
     if path.starts_with("/ws/") {
         return Access::Open;
@@ -150,6 +154,9 @@ mod tests {
         let post = Method::POST;
         assert_eq!(access_of(&get, "/healthz", false), Access::Open);
         assert_eq!(access_of(&get, "/api/docs/", false), Access::Open);
+        assert_eq!(access_of(&get, "/", false), Access::Open);
+        assert_eq!(access_of(&get, "/dashboard/app.js", false), Access::Open);
+        assert_eq!(access_of(&get, "/dashboardx", false), Access::Needs(Role::Viewer));
         assert_eq!(access_of(&get, "/api/v2/servers/default/projects", false), Access::Needs(Role::Viewer));
         assert_eq!(
             access_of(&post, "/api/v2/servers/d/projects/p/nodes/n/actions/start", false),

@@ -10,6 +10,7 @@ mod bad_input;
 mod cluster;
 mod cli;
 mod contract;
+mod dashboard;
 mod docs;
 mod events;
 mod outage;
