@@ -186,14 +186,12 @@ async fn run_session(mut conn: Conn, sh: Arc<Shared>, lat: Rc<RefCell<Vec<u32>>>
             Ok(Some(Ok(f))) => f,
         };
         match frame {
-            Frame::Text(t) if t.starts_with(b"{\"id\":") => {
-                if sh.phase.load(Ordering::Relaxed) == MEASURING {
-                    mine += 1;
-                    if let Some(ts) = timestamp_us(&t) {
-                        let mut l = lat.borrow_mut();
-                        if l.len() < MAX_SAMPLES_PER_THREAD {
-                            l.push((now_us() - ts).clamp(0, u32::MAX as i64) as u32);
-                        }
+            Frame::Text(t) if t.starts_with(b"{\"id\":") && sh.phase.load(Ordering::Relaxed) == MEASURING => {
+                mine += 1;
+                if let Some(ts) = timestamp_us(&t) {
+                    let mut l = lat.borrow_mut();
+                    if l.len() < MAX_SAMPLES_PER_THREAD {
+                        l.push((now_us() - ts).clamp(0, u32::MAX as i64) as u32);
                     }
                 }
             }
