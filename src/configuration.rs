@@ -233,6 +233,14 @@ impl Settings {
         self.events.validate("events").map_err(ConfigError)?;
         self.cluster.validate("cluster").map_err(ConfigError)?;
         self.websocket.validate("websocket").map_err(ConfigError)?;
+        // Every WebSocket session holds one dispatcher subscriber: with fewer subscribers
+        // than sessions, the sessions past the limit open but cannot subscribe.
+        if self.events.max_subscribers <= self.websocket.max_sessions {
+            return Err(ConfigError(format!(
+                "events.max_subscribers: must be greater than websocket.max_sessions ({}), got {}",
+                self.websocket.max_sessions, self.events.max_subscribers
+            )));
+        }
         if let Some(redis) = self.redis_config() {
             redis.validate("redis").map_err(ConfigError)?;
         }

@@ -356,6 +356,17 @@ mod tests {
     }
 
     #[test]
+    fn every_session_can_hold_a_subscriber() {
+        // The defaults once allowed 10,000 sessions and 4,096 subscribers: sessions past
+        // 4,095 opened but got subscribe_failed (found by benches/ws_load.rs).
+        let s = crate::configuration::Settings::load_with(None, &|_| None, vec![]).expect("defaults load");
+        assert!(s.events.max_subscribers > s.websocket.max_sessions);
+        let vars = vec![("GNS3_CENTRAL__WEBSOCKET__MAX_SESSIONS".to_owned(), "20000".to_owned())];
+        let e = crate::configuration::Settings::load_with(None, &|_| None, vars).unwrap_err().to_string();
+        assert!(e.contains("events.max_subscribers"), "{e}");
+    }
+
+    #[test]
     fn bad_settings_name_the_key() {
         let bad = WsSettings { client_timeout_ms: 100, heartbeat_interval_ms: 200, ..WsSettings::default() };
         assert!(bad.validate("websocket").unwrap_err().contains("websocket.client_timeout_ms"));

@@ -56,7 +56,7 @@ impl FrameError {
     }
 }
 
-/// Parses a text frame; the request id (a string or a number) comes back with either
+/// Parses a text frame; the request id (a string or an integer) comes back with either
 /// result, so replies and errors can carry it.
 pub fn parse(text: &str) -> (Option<Value>, Result<ClientFrame, FrameError>) {
     let value: Value = match serde_json::from_str(text) {
@@ -69,11 +69,15 @@ pub fn parse(text: &str) -> (Option<Value>, Result<ClientFrame, FrameError>) {
     let Some(obj) = value.as_object() else {
         return (None, Err(FrameError::new("invalid_frame", "a frame must be a JSON object with a \"type\"", None)));
     };
+    // Integers only among numbers: a float is not echoed as it was sent (serde_json reads
+    // a long mantissa to a neighbouring f64 and writes it in its own notation), so the
+    // client could not match the reply (found by fuzzing; JSON-RPC 2.0 asks the same).
     let request_id = match obj.get("request_id") {
         None | Some(Value::Null) => None,
-        Some(v @ (Value::String(_) | Value::Number(_))) => Some(v.clone()),
+        Some(v @ Value::String(_)) => Some(v.clone()),
+        Some(v @ Value::Number(n)) if n.is_i64() || n.is_u64() => Some(v.clone()),
         Some(_) => {
-            return (None, Err(FrameError::new("invalid_field", "request_id must be a string or a number", None)))
+            return (None, Err(FrameError::new("invalid_field", "request_id must be a string or an integer", None)))
         }
     };
     let kind = match obj.get("type") {
@@ -171,6 +175,22 @@ mod tests {
         assert_eq!(id, Some(json!("r1")));
         let e = r.unwrap_err();
         assert_eq!((e.code, e.request_id), ("missing_field", Some(json!("r1"))));
+    }
+
+    #[test]
+    fn request_id_comes_back_exactly_or_is_refused() {
+        // The fuzzer's find: this float came back as 233333333.33333334, a different number.
+        let (id, r) = parse(r#"{"type":"ping","request_id":2.33333333333333333333333333333333333333333333333335e8}"#);
+        assert_eq!((id, r.unwrap_err().code), (None, "invalid_field"));
+        for raw in ["1.5", "1e3", "1.0", "123456789012345678901234567890"] {
+            let (id, r) = parse(&format!(r#"{{"type":"ping","request_id":{raw}}}"#));
+            assert!(id.is_none() && r.is_err(), "{raw}");
+        }
+        for raw in ["-7", "18446744073709551615", "\"a1\""] {
+            let (id, r) = parse(&format!(r#"{{"type":"ping","request_id":{raw}}}"#));
+            assert!(r.is_ok(), "{raw}");
+            assert_eq!(pong(id.as_ref()), format!(r#"{{"request_id":{raw},"type":"pong"}}"#));
+        }
     }
 
     #[test]

@@ -52,7 +52,8 @@ impl Default for DispatcherConfig {
             turn_budget_us: 200,
             mailbox_capacity: 256,
             express_capacity: 1024,
-            max_subscribers: 4096,
+            // Above websocket.max_sessions (10,000): every session holds one subscriber.
+            max_subscribers: 16384,
             delivery: DeliveryConfig::default(),
             priorities: BTreeMap::new(),
         }
