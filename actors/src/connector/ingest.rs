@@ -89,6 +89,9 @@ pub struct Ingest {
     projects: RefCell<HashMap<Uuid, JoinHandle<()>>>,
     tasks: RefCell<Vec<JoinHandle<()>>>,
     resync: Notify,
+    /// Held for a whole sync (read, diff, publish): two syncs interleaved could diff an
+    /// older read after a newer one and report changes backwards.
+    syncing: tokio::sync::Mutex<()>,
     gate: Option<watch::Receiver<bool>>,
 }
 
@@ -129,6 +132,7 @@ impl Ingest {
             projects: RefCell::new(HashMap::new()),
             tasks: RefCell::new(Vec::new()),
             resync: Notify::new(),
+            syncing: tokio::sync::Mutex::new(()),
             gate,
         })
     }
@@ -215,6 +219,13 @@ impl Ingest {
                     Err(why) => {
                         tracing::debug!(server = %self.core.name(), error = %why, "Cannot open the controller stream.");
                         self.relogin_if_refused(&why).await;
+                        // GNS3 answers but its stream does not come up (a server still
+                        // starting can take a while to send its first message): report
+                        // what changed meanwhile from a topology read now instead of
+                        // after the stream; the deriver's diff makes a repeat harmless.
+                        if self.core.is_connected() {
+                            self.resync.notify_one();
+                        }
                         actix_rt::time::sleep(backoff.next_delay()).await;
                         continue;
                     }
@@ -261,6 +272,7 @@ impl Ingest {
     /// Reads the topology: seeds the deriver the first time, then publishes the
     /// differences (changes missed while no stream was followed).
     async fn sync(self: &Rc<Self>) -> Result<(), crate::connector::ConnectorError> {
+        let _one_at_a_time = self.syncing.lock().await;
         let topology = self.core.topology(None).await?;
         let events = if self.state.seeded.get() {
             self.state.deriver.borrow_mut().resync(&topology, Instant::now())
