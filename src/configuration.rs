@@ -39,6 +39,9 @@ pub struct Settings {
     /// WebSocket sessions (`/ws/gns3/events/`): heartbeat, limits, outbound buffer.
     #[serde(default)]
     pub websocket: crate::ws::WsSettings,
+    /// Modules and their bus (`/ws/modules/{name}`, `/api/v2/modules`, `/api/v2/bus`).
+    #[serde(default)]
+    pub modules: gns3_central_actors::modules::ModulesConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -233,6 +236,7 @@ impl Settings {
         self.events.validate("events").map_err(ConfigError)?;
         self.cluster.validate("cluster").map_err(ConfigError)?;
         self.websocket.validate("websocket").map_err(ConfigError)?;
+        self.modules.validate("modules").map_err(ConfigError)?;
         if let Some(redis) = self.redis_config() {
             redis.validate("redis").map_err(ConfigError)?;
         }

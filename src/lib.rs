@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cli;
 pub mod configuration;
 pub mod error;
+pub mod module_store;
 pub mod openapi;
 pub mod routes;
 pub mod simulate;

@@ -35,6 +35,8 @@ pub struct AppState {
     pub auth: Arc<crate::auth::Auth>,
     /// Open WebSocket sessions (closed with 1001 on shutdown) and their counters.
     pub sessions: Arc<crate::ws::SessionRegistry>,
+    /// Registered modules, the bus, and what they reach (`gns3_central_actors::modules`).
+    pub modules: gns3_central_actors::modules::ModuleContext,
 }
 
 impl AppState {

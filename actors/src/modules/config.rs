@@ -42,6 +42,9 @@ pub struct ModulesConfig {
     /// A connected module's session mailbox (bus messages and events on their way to its
     /// socket); full: the message is dead-lettered for that module only.
     pub session_mailbox: usize,
+    /// Where remote modules' registrations (name, id, token hash) are kept across
+    /// restarts; empty: runtime only.
+    pub state_file: String,
 }
 
 impl Default for ModulesConfig {
@@ -61,6 +64,7 @@ impl Default for ModulesConfig {
             handler_backoff_ms: 50,
             handler_queue: 1024,
             session_mailbox: 4096,
+            state_file: String::new(),
         }
     }
 }

@@ -145,6 +145,18 @@ impl ModuleRegistry {
 
     /// Registers a module and starts its proxy. `digest`: SHA-256 of its token (remote).
     pub fn register(&self, name: &str, kind: ModuleKind, digest: Option<[u8; 32]>) -> Result<Arc<ModuleSlot>, BusError> {
+        self.register_as(name, kind, digest, Uuid::new_v4(), Utc::now())
+    }
+
+    /// `register` keeping the id and creation time a module had before a restart.
+    pub fn register_as(
+        &self,
+        name: &str,
+        kind: ModuleKind,
+        digest: Option<[u8; 32]>,
+        id: Uuid,
+        created_at: DateTime<Utc>,
+    ) -> Result<Arc<ModuleSlot>, BusError> {
         validate_module_name(name)?;
         let mut slots = self.write();
         if slots.contains_key(name) {
@@ -158,10 +170,10 @@ impl ModuleRegistry {
             (name.to_owned(), self.cfg.clone(), stats.clone(), self.dead.clone(), self.dispatcher.clone());
         let addr = Supervisor::start_in_arbiter(&self.arbiter, move |_| ModuleProxy::new(&n, c, s, d, disp));
         let slot = Arc::new(ModuleSlot {
-            id: Uuid::new_v4(),
+            id,
             name: name.to_owned(),
             kind,
-            created_at: Utc::now(),
+            created_at,
             digest,
             addr,
             stats,
@@ -177,6 +189,11 @@ impl ModuleRegistry {
         slot.addr.do_send(Retire);
         tracing::info!(module = %name, "Module deleted.");
         Some(slot)
+    }
+
+    /// The stored form of a remote module's token (for the edge's registration file).
+    pub fn digest_of(&self, name: &str) -> Option<[u8; 32]> {
+        self.read().get(name).and_then(|s| s.digest)
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<ModuleSlot>> {
@@ -232,10 +249,15 @@ impl ModuleRegistry {
         if let Some(done) = self.complete_request(&msg) {
             return done;
         }
-        let from = self.get(&msg.from);
-        if let Some(f) = &from {
+        let from = msg.from.clone();
+        let out = self.route_new(msg)?;
+        if let Some(f) = self.get(&from) {
             f.stats.sent.fetch_add(1, Relaxed);
         }
+        Ok(out)
+    }
+
+    fn route_new(&self, msg: BusMessage) -> Result<Routed, BusError> {
         if msg.is_broadcast() {
             if msg.reply_to.is_some() {
                 return Err(BusError::Invalid("a request needs one target module, not '*'".into()));
