@@ -42,6 +42,9 @@ pub struct Settings {
     /// Modules and their bus (`/ws/modules/{name}`, `/api/v2/modules`, `/api/v2/bus`).
     #[serde(default)]
     pub modules: gns3_central_actors::modules::ModulesConfig,
+    /// Notification sinks (`[[sinks]]`): webhooks for chosen events.
+    #[serde(default)]
+    pub sinks: Vec<gns3_central_actors::sinks::SinkConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -237,6 +240,7 @@ impl Settings {
         self.cluster.validate("cluster").map_err(ConfigError)?;
         self.websocket.validate("websocket").map_err(ConfigError)?;
         self.modules.validate("modules").map_err(ConfigError)?;
+        gns3_central_actors::sinks::validate_all(&self.sinks).map_err(ConfigError)?;
         if let Some(redis) = self.redis_config() {
             redis.validate("redis").map_err(ConfigError)?;
         }

@@ -176,6 +176,9 @@ impl Application {
             cache: cache.clone(),
         };
         crate::module_store::load(&settings.modules.state_file, &modules.registry)?;
+        let sinks = gns3_central_actors::sinks::start_sinks(&settings.sinks, dispatcher.as_ref(), &modules.registry)
+            .await
+            .map_err(std::io::Error::other)?;
 
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
@@ -192,6 +195,7 @@ impl Application {
             auth: auth.clone(),
             sessions: Arc::default(),
             modules,
+            sinks,
         });
 
         let max_body = settings.http.max_body_bytes;

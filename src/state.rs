@@ -37,6 +37,8 @@ pub struct AppState {
     pub sessions: Arc<crate::ws::SessionRegistry>,
     /// Registered modules, the bus, and what they reach (`gns3_central_actors::modules`).
     pub modules: gns3_central_actors::modules::ModuleContext,
+    /// The notification sinks (the built-in `notifications` module).
+    pub sinks: Vec<gns3_central_actors::sinks::SinkHandle>,
 }
 
 impl AppState {

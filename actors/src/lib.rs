@@ -10,3 +10,4 @@ pub mod events;
 pub mod gns3;
 pub mod modules;
 pub mod secret;
+pub mod sinks;

@@ -54,6 +54,7 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v2/bus/messages", Access::Needs(Role::Operator)),
     ("GET", "/api/v2/bus/stats", Access::Needs(Role::Viewer)),
     ("GET", "/api/v2/bus/dead-letters", Access::Needs(Role::Viewer)),
+    ("GET", "/api/v2/sinks", Access::Needs(Role::Viewer)),
     // The original service's paths.
     ("GET", "/api/common/api/gns3-central/status/", Access::Needs(Role::Viewer)),
     ("GET", "/api/common/api/gns3-central/topology/", Access::Needs(Role::Viewer)),

@@ -36,7 +36,7 @@ use crate::routes::{events, health, legacy, modules, nodes, projects, servers, t
         modules::create_module_interface, legacy::old_status,
         legacy::old_start_node, legacy::old_topology,
         modules::create, modules::list, modules::get_one, modules::remove, modules::post_message,
-        modules::stats, modules::dead_letters,
+        modules::stats, modules::dead_letters, modules::sinks,
     ),
     tags(
         (name = "health", description = "Liveness and readiness"),

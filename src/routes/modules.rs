@@ -2,11 +2,12 @@
 //! `create_module_interface/`, admin) returning the module's token once, the status of
 //! each module, deletion, and `POST /api/v2/bus/messages` for senders that are not
 //! connected (sent as `api`; with `timeout_ms` it is a request and the reply is the
-//! answer). `bus_error` maps the bus's errors to HTTP statuses for these routes.
+//! answer), and the notification sinks' counters. `bus_error` maps the bus's errors to HTTP statuses for these routes.
 
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, web, HttpResponse};
 use gns3_central_actors::modules::{BusDeadLetter, BusError, BusMessage, ModuleKind, ModuleStatus};
+use gns3_central_actors::sinks::SinkStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering::Relaxed;
@@ -236,6 +237,14 @@ pub async fn dead_letters(state: web::Data<AppState>, q: web::Query<LimitQuery>)
     HttpResponse::Ok().json(state.modules.registry.dead_letters().recent(limit))
 }
 
+/// The notification sinks and their counters (URLs are not shown).
+#[utoipa::path(get, path = "/api/v2/sinks", tag = "modules",
+    responses((status = 200, description = "Sinks and their counters", body = Vec<SinkStatus>)))]
+#[get("/api/v2/sinks")]
+pub async fn sinks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.sinks.iter().map(|s| s.status()).collect::<Vec<_>>())
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create)
         .service(create_module_interface)
@@ -244,5 +253,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(remove)
         .service(post_message)
         .service(stats)
-        .service(dead_letters);
+        .service(dead_letters)
+        .service(sinks);
 }

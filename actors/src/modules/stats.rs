@@ -141,6 +141,10 @@ pub enum BusDeadReason {
     HandlerFailed,
     /// The module was deleted with messages waiting.
     ModuleDeleted,
+    /// A notification sink's queue was full: the oldest event made room.
+    SinkQueueFull,
+    /// A webhook failed every retry, or refused the event (4xx).
+    WebhookFailed,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -151,6 +155,8 @@ pub struct BusDeadLetter {
     /// The message (absent for an event a handler could not take; see `event_id`).
     pub message: Option<BusMessage>,
     pub event_id: Option<String>,
+    /// The notification sink, for its dead letters.
+    pub sink: Option<String>,
 }
 
 /// The last `capacity` dead letters of the bus.
@@ -166,17 +172,34 @@ impl BusDeadLetters {
     }
 
     pub fn push(&self, module: &str, reason: BusDeadReason, message: Option<&BusMessage>, event_id: Option<&str>) {
-        let mut ring = lock(&self.ring);
-        if ring.len() >= self.capacity {
-            ring.pop_front();
-        }
-        ring.push_back(BusDeadLetter {
+        self.add(BusDeadLetter {
             module: module.to_owned(),
             reason,
             at: Utc::now(),
             message: message.cloned(),
             event_id: event_id.map(str::to_owned),
+            sink: None,
         });
+    }
+
+    /// An event a notification sink gave up.
+    pub fn push_sink(&self, module: &str, sink: &str, reason: BusDeadReason, event_id: &str) {
+        self.add(BusDeadLetter {
+            module: module.to_owned(),
+            reason,
+            at: Utc::now(),
+            message: None,
+            event_id: Some(event_id.to_owned()),
+            sink: Some(sink.to_owned()),
+        });
+    }
+
+    fn add(&self, letter: BusDeadLetter) {
+        let mut ring = lock(&self.ring);
+        if ring.len() >= self.capacity {
+            ring.pop_front();
+        }
+        ring.push_back(letter);
         self.total.fetch_add(1, Relaxed);
     }
 
