@@ -151,7 +151,7 @@ mod tests {
     fn defaults_and_validation_name_the_key() {
         let s = sink("ops");
         assert_eq!((s.format, s.min_priority, s.max_retries), (SinkFormat::Json, Priority::Low, 3));
-        assert!(validate_all(&[s.clone()]).is_ok());
+        assert!(validate_all(std::slice::from_ref(&s)).is_ok());
         let e = validate_all(&[s.clone(), s.clone()]).unwrap_err();
         assert!(e.contains("sinks[1].name"), "{e}");
         let bad = toml_like("ops", "ftp://x");

@@ -58,7 +58,9 @@ async fn a_module_runs_node_actions_on_real_gns3_and_their_events_carry_its_corr
 
     // In process: the same through ModuleHandle; its handler sees the correlated event.
     let bot = app.state.modules.module("rust-bot").expect("in-process module");
-    let seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+    // (type, correlation id) of each event the handler saw.
+    type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+    let seen: Seen = Arc::default();
     let s = seen.clone();
     bot.subscribe(["node_status"], move |e| {
         s.lock().unwrap().push((e.kind.clone(), e.correlation_id.clone()));
