@@ -35,8 +35,8 @@ pub fn load(path: &str, registry: &ModuleRegistry) -> std::io::Result<()> {
         return Ok(());
     }
     let raw = std::fs::read(path)?;
-    let file: File = serde_json::from_slice(&raw)
-        .map_err(|e| std::io::Error::other(format!("modules.state_file {path}: {e}")))?;
+    let file: File =
+        serde_json::from_slice(&raw).map_err(|e| std::io::Error::other(format!("modules.state_file {path}: {e}")))?;
     for e in file.modules {
         let digest = token::parse_hash(&e.hash)
             .map_err(|m| std::io::Error::other(format!("modules.state_file {path}: module '{}': {m}", e.name)))?;
@@ -57,7 +57,12 @@ pub fn save(path: &str, registry: &ModuleRegistry) -> std::io::Result<()> {
     for m in registry.list().into_iter().filter(|m| m.kind == ModuleKind::Remote) {
         let Some(d) = registry.digest_of(&m.name) else { continue };
         let id = Uuid::parse_str(&m.id).unwrap_or_default();
-        file.modules.push(Entry { name: m.name, id, created_at: m.created_at, hash: format!("{}{}", token::HASH_PREFIX, hex(&d)) });
+        file.modules.push(Entry {
+            name: m.name,
+            id,
+            created_at: m.created_at,
+            hash: format!("{}{}", token::HASH_PREFIX, hex(&d)),
+        });
     }
     let tmp = format!("{path}.tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?)?;

@@ -28,7 +28,10 @@ pub fn bus_error(e: BusError) -> ApiError {
         BusError::Offline(_) | BusError::AlreadyRegistered(_) | BusError::TooManyModules(_) => StatusCode::CONFLICT,
         BusError::Namespace { .. } => StatusCode::FORBIDDEN,
         BusError::ReplyTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-        BusError::InboxFull(_) | BusError::TooManyPending(_) | BusError::Publish(_) | BusError::EventsDisabled
+        BusError::InboxFull(_)
+        | BusError::TooManyPending(_)
+        | BusError::Publish(_)
+        | BusError::EventsDisabled
         | BusError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     };
     let mut api = ApiError::new(status, e.code(), e.to_string());
@@ -64,8 +67,11 @@ fn register(state: &AppState, raw: &Value, principal: &Principal) -> Result<Http
         }
         (Some(n), _) | (None, Some(n)) => n,
         (None, None) => {
-            return Err(ApiError::bad_request("missing_field", "the request body needs the field 'name' (or 'module_name')")
-                .with_details(json!({"field": "name"})))
+            return Err(ApiError::bad_request(
+                "missing_field",
+                "the request body needs the field 'name' (or 'module_name')",
+            )
+            .with_details(json!({"field": "name"})))
         }
     };
     let secret = format!("g3m_{}", &token::generate()[token::TOKEN_PREFIX.len()..]);
@@ -90,7 +96,11 @@ fn register(state: &AppState, raw: &Value, principal: &Principal) -> Result<Http
         (status = 400, description = "Missing or invalid name", body = ErrorBody),
         (status = 409, description = "Name taken, or too many modules", body = ErrorBody)))]
 #[post("/api/v2/modules")]
-pub async fn create(state: web::Data<AppState>, raw: web::Json<Value>, principal: Principal) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    raw: web::Json<Value>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
     register(&state, &raw, &principal)
 }
 
@@ -145,12 +155,20 @@ pub async fn get_one(state: web::Data<AppState>, name: web::Path<String>) -> Res
     params(("name" = String, Path, description = "Module name")),
     responses((status = 204, description = "Deleted"), (status = 404, description = "Unknown module", body = ErrorBody)))]
 #[delete("/api/v2/modules/{name}")]
-pub async fn remove(state: web::Data<AppState>, name: web::Path<String>, principal: Principal) -> Result<HttpResponse, ApiError> {
+pub async fn remove(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
     let registry = &state.modules.registry;
     match registry.get(&name) {
         Some(s) if s.kind == ModuleKind::Remote => {}
         Some(_) => {
-            return Err(ApiError::new(StatusCode::CONFLICT, "builtin_module", "built-in and in-process modules cannot be deleted"))
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "builtin_module",
+                "built-in and in-process modules cannot be deleted",
+            ))
         }
         None => return Err(unknown(&name)),
     }

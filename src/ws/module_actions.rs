@@ -25,7 +25,15 @@ impl ModuleSession {
         Ok((server, parse_uuid("project_id", project)?))
     }
 
-    pub(super) fn on_node_action(&mut self, ctx: &mut ws::WebsocketContext<Self>, action: &str, project: &str, node: &str, server: Option<String>, rid: Option<Value>) {
+    pub(super) fn on_node_action(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        action: &str,
+        project: &str,
+        node: &str,
+        server: Option<String>,
+        rid: Option<Value>,
+    ) {
         let checked = (|| {
             let action: NodeAction = action.parse().map_err(|m: String| ApiError::bad_request("invalid_action", m))?;
             let node_id = parse_uuid("node_id", node)?;
@@ -54,9 +62,17 @@ impl ModuleSession {
         }));
     }
 
-    pub(super) fn on_project_action(&mut self, ctx: &mut ws::WebsocketContext<Self>, action: &str, project: &str, server: Option<String>, rid: Option<Value>) {
+    pub(super) fn on_project_action(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        action: &str,
+        project: &str,
+        server: Option<String>,
+        rid: Option<Value>,
+    ) {
         let checked = (|| {
-            let action: ProjectAction = action.parse().map_err(|m: String| ApiError::bad_request("invalid_action", m))?;
+            let action: ProjectAction =
+                action.parse().map_err(|m: String| ApiError::bad_request("invalid_action", m))?;
             let (server, project_id) = self.target(server, project)?;
             Ok::<_, ApiError>((action, project_id, server))
         })();
@@ -81,7 +97,14 @@ impl ModuleSession {
         }));
     }
 
-    pub(super) fn on_node_status(&mut self, ctx: &mut ws::WebsocketContext<Self>, project: &str, node: &str, server: Option<String>, rid: Option<Value>) {
+    pub(super) fn on_node_status(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        project: &str,
+        node: &str,
+        server: Option<String>,
+        rid: Option<Value>,
+    ) {
         let checked = parse_uuid("node_id", node).and_then(|n| self.target(server, project).map(|(s, p)| (s, p, n)));
         let (server, project_id, node_id) = match checked {
             Ok(c) => c,
@@ -98,13 +121,20 @@ impl ModuleSession {
         }));
     }
 
-    pub(super) fn on_topology(&mut self, ctx: &mut ws::WebsocketContext<Self>, project: Option<String>, server: Option<String>, rid: Option<Value>) {
+    pub(super) fn on_topology(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        project: Option<String>,
+        server: Option<String>,
+        rid: Option<Value>,
+    ) {
         let project_id = match project.as_deref().map(|p| parse_uuid("project_id", p)).transpose() {
             Ok(p) => p,
             Err(e) => return self.api_error(ctx, &e, rid.as_ref()),
         };
         let state = self.state.clone();
-        let principal = SessionPrincipal { name: format!("module:{}", self.name()), role: Role::Operator, projects: None };
+        let principal =
+            SessionPrincipal { name: format!("module:{}", self.name()), role: Role::Operator, projects: None };
         let srv = server.clone();
         let fut = async move { read_topology(&state, &principal, srv.as_deref(), project_id).await };
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
@@ -115,5 +145,4 @@ impl ModuleSession {
             Err(e) => act.api_error(ctx, &e, rid.as_ref()),
         }));
     }
-
 }

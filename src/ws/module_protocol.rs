@@ -140,14 +140,20 @@ mod tests {
         let (id, f) = parse(r#"{"type":"send","request_id":"s1","message":{"to":"b","type":"x.y","payload":{"n":1}}}"#);
         assert_eq!(id, Some(json!("s1")));
         match f.unwrap() {
-            ModuleFrame::Send { message } => assert_eq!((message.to.as_deref(), message.payload["n"].as_u64()), (Some("b"), Some(1))),
+            ModuleFrame::Send { message } => {
+                assert_eq!((message.to.as_deref(), message.payload["n"].as_u64()), (Some("b"), Some(1)))
+            }
             other => panic!("{other:?}"),
         }
         let code = |t: &str| parse(t).1.err().map(|e| e.code);
         assert_eq!(code("{"), Some("invalid_json"));
         assert_eq!(code(r#"{"type":"send"}"#), Some("missing_field"));
         assert_eq!(code(r#"{"type":"send","message":{"to":"b","bogus":1}}"#), Some("invalid_field"));
-        assert_eq!(code(r#"{"type":"subscribe","subscriptions":["all"],"since":"x"}"#), None, "unknown keys of a frame are ignored");
+        assert_eq!(
+            code(r#"{"type":"subscribe","subscriptions":["all"],"since":"x"}"#),
+            None,
+            "unknown keys of a frame are ignored"
+        );
         assert_eq!(code(r#"{"type":"dance"}"#), Some("unknown_type"));
         assert_eq!(code(r#"{"type":"network_summary"}"#), None);
     }

@@ -93,11 +93,13 @@ impl ModuleSession {
         if self.closing {
             return;
         }
+        let before = self.queue.missed().total();
         match self.queue.push(Frame { class, text }) {
             Pushed::Queued => {}
             Pushed::Shed => {
-                let shed = self.queue.missed().total();
-                self.slot.stats.dead_lettered.fetch_max(shed, Ordering::Relaxed);
+                // LOW/NORMAL events shed for this module (it is told with a `missed` frame).
+                let shed = self.queue.missed().total().saturating_sub(before);
+                self.slot.stats.dead_lettered.fetch_add(shed, Ordering::Relaxed);
             }
             Pushed::Overflow => {
                 self.state.sessions.counters.closed_slow.fetch_add(1, Ordering::Relaxed);
@@ -161,7 +163,8 @@ impl ModuleSession {
     /// A bus message from what the module gave; `from` is always this module.
     fn build(&self, m: OutgoingMessage, to: Option<&str>, kind: Option<&str>) -> Result<BusMessage, BusError> {
         let to = to.map(str::to_owned).or(m.to).ok_or_else(|| BusError::Invalid("message.to is required".into()))?;
-        let kind = m.kind.or(kind.map(str::to_owned)).ok_or_else(|| BusError::Invalid("message.type is required".into()))?;
+        let kind =
+            m.kind.or(kind.map(str::to_owned)).ok_or_else(|| BusError::Invalid("message.type is required".into()))?;
         let mut b = BusMessage::new(self.name(), &to, &kind, m.payload);
         b.ttl = self.state.modules.registry.config().ttl(m.ttl).map_err(BusError::Invalid)?.as_millis() as u64;
         b.correlation_id = m.correlation_id;
@@ -213,7 +216,9 @@ impl ModuleSession {
                 self.route(ctx, m, rid)
             }
             ModuleFrame::Request { message, timeout_ms } => self.on_request(ctx, message, timeout_ms, rid.cloned()),
-            ModuleFrame::Subscribe { subscriptions, projects } => self.on_subscribe(ctx, subscriptions, projects, rid.cloned()),
+            ModuleFrame::Subscribe { subscriptions, projects } => {
+                self.on_subscribe(ctx, subscriptions, projects, rid.cloned())
+            }
             ModuleFrame::Unsubscribe { subscriptions } => {
                 let names: Vec<String> = self.names.iter().filter(|n| !subscriptions.contains(n)).cloned().collect();
                 self.apply_filter(ctx, names, self.projects.clone(), rid.cloned());
@@ -228,7 +233,9 @@ impl ModuleSession {
             ModuleFrame::NodeStatus { project_id, node_id, server } => {
                 self.on_node_status(ctx, &project_id, &node_id, server, rid.cloned())
             }
-            ModuleFrame::RequestTopology { project_id, server } => self.on_topology(ctx, project_id, server, rid.cloned()),
+            ModuleFrame::RequestTopology { project_id, server } => {
+                self.on_topology(ctx, project_id, server, rid.cloned())
+            }
             ModuleFrame::NetworkSummary => {
                 let modules = self.state.modules.clone();
                 let rid = rid.cloned();
@@ -240,7 +247,13 @@ impl ModuleSession {
         }
     }
 
-    fn on_request(&mut self, ctx: &mut ws::WebsocketContext<Self>, m: OutgoingMessage, timeout: Option<u64>, rid: Option<Value>) {
+    fn on_request(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        m: OutgoingMessage,
+        timeout: Option<u64>,
+        rid: Option<Value>,
+    ) {
         let registry = self.state.modules.registry.clone();
         let built = self.build(m, None, None).and_then(|m| {
             let t = registry.config().request_timeout(timeout).map_err(BusError::Invalid)?;
@@ -261,7 +274,13 @@ impl ModuleSession {
         }));
     }
 
-    fn on_subscribe(&mut self, ctx: &mut ws::WebsocketContext<Self>, names: Vec<String>, projects: Option<Vec<String>>, rid: Option<Value>) {
+    fn on_subscribe(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        names: Vec<String>,
+        projects: Option<Vec<String>>,
+        rid: Option<Value>,
+    ) {
         let mut merged = self.names.clone();
         for n in names {
             if !merged.contains(&n) {
@@ -278,7 +297,13 @@ impl ModuleSession {
         self.apply_filter(ctx, merged, projects, rid);
     }
 
-    fn apply_filter(&mut self, ctx: &mut ws::WebsocketContext<Self>, names: Vec<String>, projects: Option<Vec<Uuid>>, rid: Option<Value>) {
+    fn apply_filter(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        names: Vec<String>,
+        projects: Option<Vec<Uuid>>,
+        rid: Option<Value>,
+    ) {
         if self.state.dispatcher.is_none() {
             return self.error(ctx, "events_disabled", "live events are off (--no-events)", rid.as_ref());
         }
@@ -304,7 +329,8 @@ impl ModuleSession {
 
     fn on_publish(&mut self, ctx: &mut ws::WebsocketContext<Self>, e: OutgoingEvent, rid: Option<Value>) {
         let checked = (|| {
-            check_event_namespace(self.name(), &e.kind).map_err(|b| ApiError::new(actix_web::http::StatusCode::FORBIDDEN, b.code(), b.to_string()))?;
+            check_event_namespace(self.name(), &e.kind)
+                .map_err(|b| ApiError::new(actix_web::http::StatusCode::FORBIDDEN, b.code(), b.to_string()))?;
             let project_id = e.project_id.as_deref().map(|p| parse_uuid("project_id", p)).transpose()?;
             let node_id = e.node_id.as_deref().map(|n| parse_uuid("node_id", n)).transpose()?;
             let dispatcher = self.state.dispatcher()?.clone();
@@ -398,7 +424,9 @@ impl Handler<ToModule> for ModuleSession {
             ToModule::Message(m) => self.send(ctx, Class::Keep, proto::message(&m).into()),
             ToModule::Event(d) => self.send(ctx, Class::of(d.event.priority), d.json),
             ToModule::Replaced { deleted: true } => self.close(ctx, ws::CloseCode::Other(4004), "module deleted"),
-            ToModule::Replaced { deleted: false } => self.close(ctx, ws::CloseCode::Other(4009), "replaced by a new connection"),
+            ToModule::Replaced { deleted: false } => {
+                self.close(ctx, ws::CloseCode::Other(4009), "replaced by a new connection")
+            }
         }
     }
 }

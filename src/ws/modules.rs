@@ -51,12 +51,14 @@ pub async fn module_socket(
     name: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let (slot, protocol) =
-        authorize_module(&req, &state, &name).inspect_err(|e| state.auth.refused.count(e))?;
+    let (slot, protocol) = authorize_module(&req, &state, &name).inspect_err(|e| state.auth.refused.count(e))?;
     let cfg = state.settings.websocket.clone();
     if state.sessions.active() >= cfg.max_sessions {
-        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too_many_sessions",
-            format!("at most {} WebSocket sessions at once", cfg.max_sessions));
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_sessions",
+            format!("at most {} WebSocket sessions at once", cfg.max_sessions),
+        );
         e.retry_after = Some(1);
         return Err(e.into());
     }

@@ -99,7 +99,9 @@ impl ModulesConfig {
     pub fn ttl(&self, asked: Option<u64>) -> Result<Duration, String> {
         match asked {
             None => Ok(Duration::from_millis(self.default_ttl_ms)),
-            Some(ms) if ms > self.max_ttl_ms => Err(format!("ttl {ms} ms is above the maximum of {} ms", self.max_ttl_ms)),
+            Some(ms) if ms > self.max_ttl_ms => {
+                Err(format!("ttl {ms} ms is above the maximum of {} ms", self.max_ttl_ms))
+            }
             Some(ms) => Ok(Duration::from_millis(ms)),
         }
     }

@@ -62,7 +62,8 @@ impl BusMessage {
 
     /// The answer to this request (type `reply` unless given), addressed to `reply_to`.
     pub fn reply(&self, from: &str, kind: Option<&str>, payload: Value) -> BusMessage {
-        let mut r = BusMessage::new(from, self.reply_to.as_deref().unwrap_or(&self.from), kind.unwrap_or("reply"), payload);
+        let mut r =
+            BusMessage::new(from, self.reply_to.as_deref().unwrap_or(&self.from), kind.unwrap_or("reply"), payload);
         r.correlation_id = Some(self.id.clone());
         r
     }
@@ -164,7 +165,10 @@ mod tests {
         assert!(m.validate().is_ok());
         m.reply_to = Some("monitoring".into());
         let r = m.reply("security", None, json!({"ok": true}));
-        assert_eq!((r.to.as_str(), r.kind.as_str(), r.correlation_id.as_deref()), ("monitoring", "reply", Some(m.id.as_str())));
+        assert_eq!(
+            (r.to.as_str(), r.kind.as_str(), r.correlation_id.as_deref()),
+            ("monitoring", "reply", Some(m.id.as_str()))
+        );
         let v = serde_json::to_value(&m).unwrap();
         for k in ["id", "from", "to", "type", "payload", "correlation_id", "reply_to", "ttl", "timestamp"] {
             assert!(v.get(k).is_some(), "{k} missing in {v}");
@@ -180,7 +184,9 @@ mod tests {
     fn modules_publish_only_in_their_namespace() {
         assert!(check_event_namespace("monitoring", "monitoring.alert").is_ok());
         assert!(check_event_namespace("monitoring", "monitoring.alert.raised").is_ok());
-        for bad in ["security.alert", "node.started", "monitoring.", "monitoring", "monitoringx.alert", "monitoring.a b"] {
+        for bad in
+            ["security.alert", "node.started", "monitoring.", "monitoring", "monitoringx.alert", "monitoring.a b"]
+        {
             assert_eq!(check_event_namespace("monitoring", bad).unwrap_err().code(), "forbidden_namespace", "{bad}");
         }
     }

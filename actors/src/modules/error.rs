@@ -11,7 +11,9 @@ pub enum BusError {
     Invalid(String),
     #[error("no module named '{0}' is registered")]
     UnknownModule(String),
-    #[error("module '{0}' is not connected and the bus refuses messages for offline modules (or the message's ttl is 0)")]
+    #[error(
+        "module '{0}' is not connected and the bus refuses messages for offline modules (or the message's ttl is 0)"
+    )]
     Offline(String),
     #[error("the inbox of module '{0}' is full")]
     InboxFull(String),

@@ -80,12 +80,18 @@ impl ModuleContext {
             });
         }
         let started = Instant::now();
-        let t = addr.send(FetchTopology { project_id: project }).await.map_err(|_| ConnectorError::Mailbox(name.clone()))??;
+        let t = addr
+            .send(FetchTopology { project_id: project })
+            .await
+            .map_err(|_| ConnectorError::Mailbox(name.clone()))??;
         for p in &t.projects {
             self.cache.do_send(PutProjectTopology::new(&name, p.clone()).fetched_since(started));
         }
         if project.is_none() {
-            let list = ProjectList { fetched_at: t.fetched_at, projects: t.projects.iter().map(|p| p.project.clone()).collect() };
+            let list = ProjectList {
+                fetched_at: t.fetched_at,
+                projects: t.projects.iter().map(|p| p.project.clone()).collect(),
+            };
             self.cache.do_send(PutProjects::new(&name, list).fetched_since(started));
         }
         Ok(t)
@@ -110,7 +116,8 @@ impl ModuleContext {
 
     /// Projects, nodes per status and type, links, per server; unreadable servers listed.
     pub async fn network_summary(&self) -> NetworkSummary {
-        let reads = join_all(self.servers.keys().map(|s| async move { (s.clone(), self.topology(Some(s), None).await) })).await;
+        let reads =
+            join_all(self.servers.keys().map(|s| async move { (s.clone(), self.topology(Some(s), None).await) })).await;
         let mut ok = Vec::new();
         let mut unavailable = BTreeMap::new();
         for (server, r) in reads {
@@ -127,7 +134,8 @@ impl ModuleContext {
     /// A node as the cache (else GNS3) knows it.
     pub async fn node(&self, server: Option<&str>, project: Uuid, node: Uuid) -> Result<Node, ModuleError> {
         let (name, addr) = self.connector(server)?;
-        let cached = self.cache.send(GetProjectTopology { server: name.clone(), project_id: project }).await.ok().flatten();
+        let cached =
+            self.cache.send(GetProjectTopology { server: name.clone(), project_id: project }).await.ok().flatten();
         if let Some(t) = cached {
             return t
                 .nodes
@@ -135,7 +143,10 @@ impl ModuleContext {
                 .find(|n| n.node_id == node)
                 .ok_or_else(|| ModuleError::NotFound(format!("node {node} is not in project {project}")));
         }
-        Ok(addr.send(GetNode { project_id: project, node_id: node }).await.map_err(|_| ConnectorError::Mailbox(name))??)
+        Ok(addr
+            .send(GetNode { project_id: project, node_id: node })
+            .await
+            .map_err(|_| ConnectorError::Mailbox(name))??)
     }
 }
 
@@ -266,7 +277,13 @@ impl ModuleHandle {
         self.ctx.registry.route(self.message(BROADCAST, kind, payload)?)
     }
 
-    pub async fn request(&self, to: &str, kind: &str, payload: Value, timeout: Duration) -> Result<BusMessage, BusError> {
+    pub async fn request(
+        &self,
+        to: &str,
+        kind: &str,
+        payload: Value,
+        timeout: Duration,
+    ) -> Result<BusMessage, BusError> {
         self.ctx.registry.request(self.message(to, kind, payload)?, timeout).await
     }
 
@@ -284,7 +301,10 @@ impl ModuleHandle {
             source: Source::Module,
             data,
         };
-        d.send(Publish(event)).await.map_err(|_| BusError::EventsDisabled)?.map_err(|e| BusError::Publish(e.to_string()))?;
+        d.send(Publish(event))
+            .await
+            .map_err(|_| BusError::EventsDisabled)?
+            .map_err(|e| BusError::Publish(e.to_string()))?;
         self.slot.stats.events_published.fetch_add(1, Relaxed);
         Ok(())
     }

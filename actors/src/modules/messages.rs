@@ -25,7 +25,9 @@ pub enum ToModule {
     Event(Deliver),
     /// Another connection of the same module took over (or the module was deleted):
     /// this one must close.
-    Replaced { deleted: bool },
+    Replaced {
+        deleted: bool,
+    },
 }
 
 /// Connects a module: from now on its messages and events go to `link`; the offline

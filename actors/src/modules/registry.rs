@@ -144,7 +144,12 @@ impl ModuleRegistry {
     }
 
     /// Registers a module and starts its proxy. `digest`: SHA-256 of its token (remote).
-    pub fn register(&self, name: &str, kind: ModuleKind, digest: Option<[u8; 32]>) -> Result<Arc<ModuleSlot>, BusError> {
+    pub fn register(
+        &self,
+        name: &str,
+        kind: ModuleKind,
+        digest: Option<[u8; 32]>,
+    ) -> Result<Arc<ModuleSlot>, BusError> {
         self.register_as(name, kind, digest, Uuid::new_v4(), Utc::now())
     }
 
@@ -169,15 +174,7 @@ impl ModuleRegistry {
         let (n, c, s, d, disp) =
             (name.to_owned(), self.cfg.clone(), stats.clone(), self.dead.clone(), self.dispatcher.clone());
         let addr = Supervisor::start_in_arbiter(&self.arbiter, move |_| ModuleProxy::new(&n, c, s, d, disp));
-        let slot = Arc::new(ModuleSlot {
-            id,
-            name: name.to_owned(),
-            kind,
-            created_at,
-            digest,
-            addr,
-            stats,
-        });
+        let slot = Arc::new(ModuleSlot { id, name: name.to_owned(), kind, created_at, digest, addr, stats });
         slots.insert(name.to_owned(), slot.clone());
         tracing::info!(module = %name, ?kind, "Module registered.");
         Ok(slot)
@@ -263,8 +260,7 @@ impl ModuleRegistry {
                 return Err(BusError::Invalid("a request needs one target module, not '*'".into()));
             }
             self.counters.broadcasts.fetch_add(1, Relaxed);
-            let targets: Vec<Arc<ModuleSlot>> =
-                self.read().values().filter(|s| s.name != msg.from).cloned().collect();
+            let targets: Vec<Arc<ModuleSlot>> = self.read().values().filter(|s| s.name != msg.from).cloned().collect();
             let msg = Arc::new(msg);
             let mut out = Routed::default();
             for t in targets {

@@ -35,7 +35,8 @@ pub struct NetworkSummary {
 pub fn summarize(topologies: &[ServerTopology], unavailable: BTreeMap<String, String>) -> NetworkSummary {
     let mut s = NetworkSummary { unavailable, ..NetworkSummary::default() };
     for t in topologies {
-        let mut one = ServerSummary { server: t.server.clone(), gns3_version: t.gns3_version.clone(), ..Default::default() };
+        let mut one =
+            ServerSummary { server: t.server.clone(), gns3_version: t.gns3_version.clone(), ..Default::default() };
         for p in &t.projects {
             one.projects += 1;
             let status = p.project.status.clone().unwrap_or_else(|| "unknown".into());

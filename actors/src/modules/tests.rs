@@ -224,7 +224,10 @@ async fn failing_and_panicking_handlers_are_retried_counted_and_dead_lettered() 
     assert_eq!(bad.publish("good.alert", json!({})).await.unwrap_err().code(), "forbidden_namespace");
     assert_eq!(bad.publish("node.started", json!({})).await.unwrap_err().code(), "forbidden_namespace");
     let d = ctx.registry.dispatcher().unwrap().clone();
-    let e = NewEvent { kind: "x.y".into(), ..NewEvent::new(crate::events::EventKind::NodeCreated, "d", Source::Module, json!(1)) };
+    let e = NewEvent {
+        kind: "x.y".into(),
+        ..NewEvent::new(crate::events::EventKind::NodeCreated, "d", Source::Module, json!(1))
+    };
     d.send(Publish(e)).await.unwrap().unwrap();
 }
 

@@ -162,6 +162,9 @@ mod tests {
         assert!(bad.validate("sinks[0]").is_err());
         assert!(toml_like("Bad", "http://x").validate("s").is_err());
         let s = SinkConfig { initial_backoff_ms: 100, max_backoff_ms: 1000, ..sink("ops") };
-        assert_eq!((s.backoff(0), s.backoff(2), s.backoff(10)), (Duration::from_millis(100), Duration::from_millis(400), Duration::from_secs(1)));
+        assert_eq!(
+            (s.backoff(0), s.backoff(2), s.backoff(10)),
+            (Duration::from_millis(100), Duration::from_millis(400), Duration::from_secs(1))
+        );
     }
 }

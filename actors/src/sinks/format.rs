@@ -38,7 +38,8 @@ fn color(p: Priority) -> &'static str {
 }
 
 fn facts(e: &Event) -> Vec<(&'static str, String)> {
-    let mut f = vec![("Type", e.kind.clone()), ("Priority", e.priority.as_str().to_owned()), ("Server", e.server.clone())];
+    let mut f =
+        vec![("Type", e.kind.clone()), ("Priority", e.priority.as_str().to_owned()), ("Server", e.server.clone())];
     if let Some(p) = e.project_id {
         f.push(("Project", p.to_string()));
     }

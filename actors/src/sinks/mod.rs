@@ -172,7 +172,8 @@ impl SinkActor {
         let body = format::body(self.cfg.format, &front.event, &front.json);
         self.busy = true;
         self.counters.attempts.fetch_add(1, Relaxed);
-        let req = client.post(self.cfg.url.expose()).insert_header(("Content-Type", "application/json")).send_body(body);
+        let req =
+            client.post(self.cfg.url.expose()).insert_header(("Content-Type", "application/json")).send_body(body);
         let fut = async move {
             match req.await {
                 Ok(res) => Ok(res.status().as_u16()),

@@ -24,7 +24,13 @@ async fn a_module_token_acts_only_as_its_module_and_a_dashboard_token_is_no_modu
     // Registration and deletion are for admins; reading the status is for viewers.
     let r = app.post_json_as(Some(OPERATOR), "/api/v2/modules", &json!({"name": "x"})).await;
     assert_eq!((r.status, code_of(&r).as_str()), (403, "insufficient_role"));
-    let r = app.post_json_as(Some(VIEWER), "/api/common/api/gns3-central/create_module_interface/", &json!({"module_name": "x"})).await;
+    let r = app
+        .post_json_as(
+            Some(VIEWER),
+            "/api/common/api/gns3-central/create_module_interface/",
+            &json!({"module_name": "x"}),
+        )
+        .await;
     assert_eq!(r.status, 403);
     assert_eq!(app.get_as(Some(VIEWER), "/api/v2/modules").await.status, 200);
     // Sending over REST needs an operator.
@@ -51,7 +57,12 @@ async fn a_module_token_acts_only_as_its_module_and_a_dashboard_token_is_no_modu
     let (res, _q) = client.ws(q).connect().await.expect("query token");
     assert_eq!(res.status().as_u16(), 101);
     let proto = format!("bearer.{sec}");
-    let (res, _p) = client.ws(format!("{}/ws/modules/security", app.base)).protocols([proto.as_str()]).connect().await.expect("protocol");
+    let (res, _p) = client
+        .ws(format!("{}/ws/modules/security", app.base))
+        .protocols([proto.as_str()])
+        .connect()
+        .await
+        .expect("protocol");
     assert_eq!(res.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()), Some(proto.as_str()));
 
     let mut m = connect(&app, "monitoring", &mon).await;
@@ -77,7 +88,11 @@ async fn a_module_token_acts_only_as_its_module_and_a_dashboard_token_is_no_modu
     m.send(json!({"type":"publish","request_id":"p","event":{"type":"monitoring.alert","data":{"cpu":97}}})).await;
     m.until(Duration::from_secs(10), |v| v["type"] == "published").await;
     let ev = s.until(Duration::from_secs(10), |v| v["type"] == "monitoring.alert").await;
-    assert_eq!((ev["source"].as_str(), ev["data"]["cpu"].as_u64(), ev["priority"].as_str()), (Some("module"), Some(97), Some("NORMAL")), "{ev}");
+    assert_eq!(
+        (ev["source"].as_str(), ev["data"]["cpu"].as_u64(), ev["priority"].as_str()),
+        (Some("module"), Some(97), Some("NORMAL")),
+        "{ev}"
+    );
     status_until(&app, "security", Duration::from_secs(5), |v| v["subscriptions"] == json!(["monitoring.*"])).await;
 
     // Deleting a module closes its connection (4004) and its token stops working.

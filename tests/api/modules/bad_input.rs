@@ -50,7 +50,11 @@ async fn bad_frames_and_bodies_get_clear_errors_and_change_nothing() {
     assert_eq!((s["sent"].as_u64(), s["delivered"].as_u64()), (Some(0), Some(0)), "nothing was sent: {s}");
 
     // An oversized frame closes the session with 1009; the module can connect again.
-    c.send_text(&format!(r#"{{"type":"send","message":{{"to":"checker","type":"x","payload":"{}"}}}}"#, "x".repeat(8192))).await;
+    c.send_text(&format!(
+        r#"{{"type":"send","message":{{"to":"checker","type":"x","payload":"{}"}}}}"#,
+        "x".repeat(8192)
+    ))
+    .await;
     assert_eq!(c.close_code(Duration::from_secs(10)).await, Some(1009));
     let mut c = connect(&app, "checker", &tok).await;
     c.send(json!({"type":"ping"})).await;

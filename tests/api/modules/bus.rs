@@ -14,7 +14,8 @@ async fn remote_and_in_process_modules_talk_targeted_broadcast_and_request_reply
     let app = spawn_app(test_settings(&Target::nowhere(), |_| {})).await;
     let alpha_token = register(&app, "alpha").await;
     // The original path registers too (body {"module_name"}).
-    let r = app.post_json("/api/common/api/gns3-central/create_module_interface/", &json!({"module_name": "beta"})).await;
+    let r =
+        app.post_json("/api/common/api/gns3-central/create_module_interface/", &json!({"module_name": "beta"})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let beta_token = r.body["token"].as_str().expect("token").to_owned();
     assert!(beta_token.starts_with("g3m_") && beta_token != alpha_token);
@@ -36,12 +37,18 @@ async fn remote_and_in_process_modules_talk_targeted_broadcast_and_request_reply
     let mut beta = connect(&app, "beta", &beta_token).await;
 
     // Targeted, acknowledged because it carries a request_id.
-    alpha.send(json!({"type":"send","request_id":"s1","message":{"to":"beta","type":"scan.request","payload":{"n":1}}})).await;
+    alpha
+        .send(json!({"type":"send","request_id":"s1","message":{"to":"beta","type":"scan.request","payload":{"n":1}}}))
+        .await;
     let ack = alpha.until(Duration::from_secs(10), |v| v["type"] == "sent").await;
     assert_eq!((ack["request_id"].as_str(), ack["accepted"].as_u64()), (Some("s1"), Some(1)), "{ack}");
     let got = beta.until(Duration::from_secs(10), |v| is_message(v, "scan.request")).await;
     let m = &got["message"];
-    assert_eq!((m["from"].as_str(), m["to"].as_str(), m["payload"]["n"].as_u64()), (Some("alpha"), Some("beta"), Some(1)), "{got}");
+    assert_eq!(
+        (m["from"].as_str(), m["to"].as_str(), m["payload"]["n"].as_u64()),
+        (Some("alpha"), Some("beta"), Some(1)),
+        "{got}"
+    );
     assert_eq!(m["id"], ack["id"]);
     assert!(m["timestamp"].is_string() && m["ttl"].as_u64() == Some(60_000) && m["reply_to"].is_null(), "{m}");
 
@@ -61,7 +68,10 @@ async fn remote_and_in_process_modules_talk_targeted_broadcast_and_request_reply
     beta.send(json!({"type":"reply","message":{"to":"alpha","correlation_id":rid,"payload":{"pong":7}}})).await;
     let reply = alpha.until(Duration::from_secs(10), |v| v["type"] == "reply").await;
     assert_eq!(reply["request_id"], "r1");
-    assert_eq!((reply["message"]["payload"]["pong"].as_u64(), reply["message"]["correlation_id"].as_str()), (Some(7), Some(rid.as_str())));
+    assert_eq!(
+        (reply["message"]["payload"]["pong"].as_u64(), reply["message"]["correlation_id"].as_str()),
+        (Some(7), Some(rid.as_str()))
+    );
     assert_eq!(reply["message"]["type"], "reply");
 
     // Request to the in-process module (answered by its handler) ...
@@ -70,10 +80,14 @@ async fn remote_and_in_process_modules_talk_targeted_broadcast_and_request_reply
     assert_eq!(reply["message"]["payload"], json!({"gamma_says": "q"}), "{reply}");
     // ... and from it to a remote module.
     let g = gamma.clone();
-    let asking = actix_rt::spawn(async move { g.request("beta", "inventory", json!({}), Duration::from_secs(5)).await });
+    let asking =
+        actix_rt::spawn(async move { g.request("beta", "inventory", json!({}), Duration::from_secs(5)).await });
     let req = beta.until(Duration::from_secs(10), |v| is_message(v, "inventory")).await;
     let id = req["message"]["id"].as_str().expect("id").to_owned();
-    beta.send(json!({"type":"reply","message":{"to":"gamma","correlation_id":id,"type":"inventory.result","payload":[1,2]}})).await;
+    beta.send(
+        json!({"type":"reply","message":{"to":"gamma","correlation_id":id,"type":"inventory.result","payload":[1,2]}}),
+    )
+    .await;
     let answer = asking.await.expect("joined").expect("beta answers gamma");
     assert_eq!((answer.kind.as_str(), answer.payload.clone()), ("inventory.result", json!([1, 2])));
 
@@ -92,7 +106,8 @@ async fn remote_and_in_process_modules_talk_targeted_broadcast_and_request_reply
     assert_eq!(got["message"]["from"], "api");
     let base = app.base.clone();
     let asking = actix_rt::spawn(async move {
-        let client = awc::Client::builder().timeout(Duration::from_secs(30)).bearer_auth(crate::app::ADMIN_TOKEN).finish();
+        let client =
+            awc::Client::builder().timeout(Duration::from_secs(30)).bearer_auth(crate::app::ADMIN_TOKEN).finish();
         let mut res = client
             .post(format!("{base}/api/v2/bus/messages"))
             .send_json(&json!({"to":"beta","type":"rest.ask","payload":1,"timeout_ms":5000}))
@@ -140,7 +155,9 @@ async fn offline_messages_expire_at_their_ttl_and_the_rest_arrive_on_reconnect()
         assert_eq!(ack["type"], "sent", "{ack}");
     }
     // ttl 0 means "only if connected now".
-    sender.send(json!({"type":"send","request_id":"z","message":{"to":"late","type":"queued","payload":0,"ttl":0}})).await;
+    sender
+        .send(json!({"type":"send","request_id":"z","message":{"to":"late","type":"queued","payload":0,"ttl":0}}))
+        .await;
     let e = sender.until(Duration::from_secs(10), |v| v["type"] == "error").await;
     assert_eq!(e["code"], "module_offline", "{e}");
     let s = status_until(&app, "late", Duration::from_secs(10), |s| s["expired"] == 1).await;

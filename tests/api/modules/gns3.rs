@@ -29,10 +29,18 @@ async fn a_module_runs_node_actions_on_real_gns3_and_their_events_carry_its_corr
     // correlation id either way, and so does the node.started event.
     m.send(json!({"type":"node_action","action":"start","project_id":pid,"node_id":node,"request_id":"a1"})).await;
     let r = m.until(Duration::from_secs(60), |v| v["type"] == "action_result").await;
-    assert_eq!((r["request_id"].as_str(), r["ok"].as_bool(), r["error"]["status"].as_u64()), (Some("a1"), Some(false), Some(409)), "{r}");
+    assert_eq!(
+        (r["request_id"].as_str(), r["ok"].as_bool(), r["error"]["status"].as_u64()),
+        (Some("a1"), Some(false), Some(409)),
+        "{r}"
+    );
     let cid = r["correlation_id"].as_str().expect("correlation id").to_owned();
     let started = m.until(Duration::from_secs(30), |v| v["type"] == "node.started").await;
-    assert_eq!((started["node_id"].clone(), started["correlation_id"].as_str()), (json!(node), Some(cid.as_str())), "{started}");
+    assert_eq!(
+        (started["node_id"].clone(), started["correlation_id"].as_str()),
+        (json!(node), Some(cid.as_str())),
+        "{started}"
+    );
 
     m.send(json!({"type":"node_status","project_id":pid,"node_id":node,"request_id":"ns"})).await;
     let st = m.until(Duration::from_secs(30), |v| v["type"] == "node_status").await;
@@ -72,7 +80,12 @@ async fn a_module_runs_node_actions_on_real_gns3_and_their_events_carry_its_corr
     assert!(err.to_string().to_lowercase().contains("ubridge") || !err.to_string().is_empty(), "{err}");
     let out = bot.node_action(None, pid, node, NodeAction::Stop).await.expect("stopped");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !seen.lock().unwrap().iter().any(|(k, c)| k == "node.stopped" && c.as_deref() == Some(out.correlation_id.as_str())) {
+    while !seen
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(k, c)| k == "node.stopped" && c.as_deref() == Some(out.correlation_id.as_str()))
+    {
         assert!(Instant::now() < deadline, "no correlated node.stopped: {:?}", seen.lock().unwrap());
         actix_rt::time::sleep(Duration::from_millis(20)).await;
     }

@@ -106,7 +106,11 @@ async fn a_module_that_stops_reading_or_panics_delays_no_other() {
     let handler_failed = letters.as_array().map_or(0, |l| l.iter().filter(|d| d["reason"] == "handler_failed").count());
     assert_eq!(handler_failed as u64, 2 * (N / 50), "{letters}");
     let l = app.get("/api/v2/modules/live").await.body;
-    assert_eq!((l["dead_lettered"].as_u64(), l["failed"].as_u64(), l["connected"].as_bool()), (Some(0), Some(0), Some(true)), "{l}");
+    assert_eq!(
+        (l["dead_lettered"].as_u64(), l["failed"].as_u64(), l["connected"].as_bool()),
+        (Some(0), Some(0), Some(true)),
+        "{l}"
+    );
     assert!(l["delivered"].as_u64() >= Some(N) && l["events_delivered"].as_u64() >= Some(N), "{l}");
     assert_eq!(ack["accepted"], 1, "taken for the stuck module (queued once it is disconnected): {ack}");
     status_until(&app, "stuck", Duration::from_secs(5), |s| s["mailbox_depth"].as_u64() >= Some(1)).await;

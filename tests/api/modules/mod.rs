@@ -71,7 +71,8 @@ pub async fn connect(app: &TestApp, name: &str, token: &str) -> ModuleClient {
 }
 
 pub async fn connect_at(base: &str, name: &str, token: &str) -> ModuleClient {
-    let mut c = upgrade_at(base, name, |r| r.bearer_auth(token)).await.unwrap_or_else(|s| panic!("upgrade refused: {s}"));
+    let mut c =
+        upgrade_at(base, name, |r| r.bearer_auth(token)).await.unwrap_or_else(|s| panic!("upgrade refused: {s}"));
     let welcome = c.json().await;
     assert_eq!((welcome["type"].as_str(), welcome["module"].as_str()), (Some("welcome"), Some(name)), "{welcome}");
     c

@@ -109,13 +109,25 @@ async fn sinks_post_slack_and_teams_payloads_and_dead_letter_after_retries() {
     let mut sinks: Vec<&str> = letters.as_array().unwrap().iter().filter_map(|l| l["sink"].as_str()).collect();
     sinks.sort();
     assert_eq!(sinks, ["broken", "refused"], "{letters}");
-    assert!(letters.as_array().unwrap().iter().all(|l| l["reason"] == "webhook_failed" && l["module"] == "notifications"));
+    assert!(letters
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["reason"] == "webhook_failed" && l["module"] == "notifications"));
 
     let status = app.get("/api/v2/sinks").await.body;
     let broken = status.as_array().unwrap().iter().find(|s| s["name"] == "broken").expect("listed").clone();
-    assert_eq!((broken["attempts"].as_u64(), broken["retried"].as_u64(), broken["dead_lettered"].as_u64()), (Some(3), Some(2), Some(1)), "{broken}");
+    assert_eq!(
+        (broken["attempts"].as_u64(), broken["retried"].as_u64(), broken["dead_lettered"].as_u64()),
+        (Some(3), Some(2), Some(1)),
+        "{broken}"
+    );
     assert!(!status.to_string().contains(&base), "URLs are not shown: {status}");
     let m = app.get("/api/v2/modules/notifications").await.body;
-    assert_eq!((m["kind"].as_str(), m["delivered"].as_u64(), m["dead_lettered"].as_u64()), (Some("builtin"), Some(2), Some(2)), "{m}");
+    assert_eq!(
+        (m["kind"].as_str(), m["delivered"].as_u64(), m["dead_lettered"].as_u64()),
+        (Some("builtin"), Some(2), Some(2)),
+        "{m}"
+    );
     server.stop(false).await;
 }
