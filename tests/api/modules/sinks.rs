@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::app::{spawn_app, test_settings, Target};
 
-type Hits = Arc<Mutex<Vec<(String, Value)>>>;
+/// (path, body, when) of every POST received.
+type Hits = Arc<Mutex<Vec<(String, Value, Instant)>>>;
 
 /// A webhook receiver: `/fail` answers 500, `/gone` 404, anything else 200; every POST recorded.
 async fn receiver() -> (String, Hits, actix_web::dev::ServerHandle) {
@@ -25,7 +26,7 @@ async fn receiver() -> (String, Hits, actix_web::dev::ServerHandle) {
             let h = h.clone();
             async move {
                 let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                h.lock().unwrap().push((req.path().to_owned(), v));
+                h.lock().unwrap().push((req.path().to_owned(), v, Instant::now()));
                 match req.path() {
                     "/fail" => HttpResponse::InternalServerError().finish(),
                     "/gone" => HttpResponse::NotFound().finish(),
@@ -54,7 +55,7 @@ fn sink(name: &str, url: String, format: SinkFormat, types: &[&str]) -> SinkConf
 }
 
 fn hits_at(hits: &Hits, path: &str) -> Vec<Value> {
-    hits.lock().unwrap().iter().filter(|(p, _)| p == path).map(|(_, v)| v.clone()).collect()
+    hits.lock().unwrap().iter().filter(|(p, _, _)| p == path).map(|(_, v, _)| v.clone()).collect()
 }
 
 #[actix_rt::test]
@@ -129,5 +130,35 @@ async fn sinks_post_slack_and_teams_payloads_and_dead_letter_after_retries() {
         (Some("builtin"), Some(2), Some(2)),
         "{m}"
     );
+    server.stop(false).await;
+}
+
+#[actix_rt::test]
+async fn a_sink_is_paced_by_its_rate_limit() {
+    let (base, hits, server) = receiver().await;
+    let app = spawn_app(test_settings(&Target::nowhere(), |s| {
+        let mut paced = sink("paced", format!("{base}/paced"), SinkFormat::Json, &["probe.*"]);
+        paced.rate_per_minute = 240.0; // one every 250 ms after a burst of 1
+        paced.burst = 1;
+        s.sinks = vec![paced];
+    }))
+    .await;
+    let probe = app.state.modules.module("probe").expect("in-process module");
+    for n in 0..3 {
+        probe.publish("probe.tick", json!({"n": n})).await.expect("published");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hits_at(&hits, "/paced").len() < 3 {
+        assert!(Instant::now() < deadline, "{:?}", hits.lock().unwrap());
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let times: Vec<Instant> = hits.lock().unwrap().iter().map(|(_, _, t)| *t).collect();
+    let order: Vec<u64> = hits_at(&hits, "/paced").iter().filter_map(|v| v["data"]["n"].as_u64()).collect();
+    assert_eq!(order, [0, 1, 2], "in order");
+    for gap in times.windows(2).map(|w| w[1] - w[0]) {
+        assert!(gap >= Duration::from_millis(200), "paced at 4 per second: {gap:?}");
+    }
+    let status = app.get("/api/v2/sinks").await.body;
+    assert!(status[0]["rate_limited"].as_u64() >= Some(2), "{status}");
     server.stop(false).await;
 }
