@@ -102,3 +102,25 @@ async fn a_module_token_acts_only_as_its_module_and_a_dashboard_token_is_no_modu
     assert_eq!(upgrade(&app, "monitoring", |r| r.bearer_auth(&mon)).await.err(), Some(401));
     assert_eq!(app.get("/api/v2/modules/monitoring").await.status, 404);
 }
+
+#[actix_rt::test]
+async fn registrations_and_their_tokens_survive_a_restart_with_a_state_file() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("modules.json").to_string_lossy().into_owned();
+    let f = file.clone();
+    let first = spawn_app(test_settings(&Target::nowhere(), move |s| s.modules.state_file = f)).await;
+    let tok = register(&first, "keeper").await;
+    let id = first.get("/api/v2/modules/keeper").await.body["id"].clone();
+    first.stop().await;
+    let f = file.clone();
+    let second = spawn_app(test_settings(&Target::nowhere(), move |s| s.modules.state_file = f)).await;
+    let s = second.get("/api/v2/modules/keeper").await;
+    assert_eq!((s.status, s.body["id"].clone(), s.body["connected"].as_bool()), (200, id, Some(false)), "{}", s.text);
+    let mut c = connect(&second, "keeper", &tok).await;
+    c.send(json!({"type":"ping"})).await;
+    assert_eq!(c.json().await["type"], "pong");
+    let r = second.client.delete(second.url("/api/v2/modules/keeper")).send().await.expect("answers");
+    assert_eq!(r.status().as_u16(), 204);
+    let text = std::fs::read_to_string(&file).expect("the file");
+    assert!(!text.contains("keeper") && !text.contains(&tok), "{text}");
+}
