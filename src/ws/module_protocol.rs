@@ -119,9 +119,16 @@ pub fn parse(text: &str) -> (Option<Value>, Result<ModuleFrame, super::protocol:
     super::protocol::parse_as(text, &MODULE_FRAME_TYPES)
 }
 
-/// `{"type":"message","message":<envelope>}`: a bus message for the module.
+/// `{"type":"message","message":<envelope>}`: a bus message for the module (serialized
+/// in one pass, without an intermediate `Value`: this is the bus's hot path).
 pub fn message(m: &BusMessage) -> String {
-    json!({"type": "message", "message": m}).to_string()
+    #[derive(serde::Serialize)]
+    struct MessageFrame<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        message: &'a BusMessage,
+    }
+    serde_json::to_string(&MessageFrame { kind: "message", message: m }).unwrap_or_default()
 }
 
 pub fn with_request_id(mut v: Value, request_id: Option<&Value>) -> String {
@@ -156,5 +163,12 @@ mod tests {
         );
         assert_eq!(code(r#"{"type":"dance"}"#), Some("unknown_type"));
         assert_eq!(code(r#"{"type":"network_summary"}"#), None);
+    }
+
+    #[test]
+    fn message_frames_wrap_the_envelope() {
+        let m = BusMessage::new("a", "b", "x.y", json!({"n": 1}));
+        let v: Value = serde_json::from_str(&message(&m)).unwrap();
+        assert_eq!((v["type"].as_str(), v["message"]["type"].as_str(), v["message"]["payload"]["n"].as_u64()), (Some("message"), Some("x.y"), Some(1)));
     }
 }
