@@ -5,7 +5,7 @@
 
 use gns3_central_actors::modules::BusMessage;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// The parts of a bus message a module gives; the bus fills in the rest (`id`, `from`,
 /// `timestamp`, and `ttl` when absent).
@@ -141,6 +141,7 @@ pub fn with_request_id(mut v: Value, request_id: Option<&Value>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn frames_parse_and_bad_ones_have_codes() {
