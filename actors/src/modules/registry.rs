@@ -260,7 +260,13 @@ impl ModuleRegistry {
                 return Err(BusError::Invalid("a request needs one target module, not '*'".into()));
             }
             self.counters.broadcasts.fetch_add(1, Relaxed);
-            let targets: Vec<Arc<ModuleSlot>> = self.read().values().filter(|s| s.name != msg.from).cloned().collect();
+            // Built-in modules (the sinks) take events, not bus messages.
+            let targets: Vec<Arc<ModuleSlot>> = self
+                .read()
+                .values()
+                .filter(|s| s.name != msg.from && s.kind != ModuleKind::Builtin)
+                .cloned()
+                .collect();
             let msg = Arc::new(msg);
             let mut out = Routed::default();
             for t in targets {
@@ -276,6 +282,10 @@ impl ModuleRegistry {
             self.counters.refused.fetch_add(1, Relaxed);
             return Err(BusError::UnknownModule(msg.to));
         };
+        if target.kind == ModuleKind::Builtin {
+            self.counters.refused.fetch_add(1, Relaxed);
+            return Err(BusError::Invalid(format!("module '{}' is built in and takes no bus messages", target.name)));
+        }
         self.deliver(&target, Arc::new(msg)).inspect_err(|_| {
             self.counters.refused.fetch_add(1, Relaxed);
         })?;

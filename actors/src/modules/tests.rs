@@ -97,8 +97,13 @@ async fn targeted_broadcast_and_unknown_targets() {
     until(Duration::from_secs(5), || payloads(&b).len() == 2 && payloads(&c).len() == 1).await;
     assert_eq!(payloads(&b), [json!(1), json!(2)]);
     assert_eq!(reg.route(msg("a", "nobody", 3, 1000)).unwrap_err().code(), "unknown_module");
-    assert_eq!(reg.get("b").unwrap().stats.snapshot().delivered, 2);
-    assert_eq!(reg.get("a").unwrap().stats.snapshot().sent, 2, "a refused message is not counted as sent");
+    // A built-in module (the sinks) takes events only: not counted in broadcasts, refused.
+    reg.register("notifications", ModuleKind::Builtin, None).unwrap();
+    assert_eq!(reg.route(msg("a", "*", 4, 1000)).unwrap().accepted, 2);
+    assert_eq!(reg.route(msg("a", "notifications", 5, 1000)).unwrap_err().code(), "invalid_message");
+    until(Duration::from_secs(5), || payloads(&b).len() == 3).await;
+    assert_eq!(reg.get("b").unwrap().stats.snapshot().delivered, 3);
+    assert_eq!(reg.get("a").unwrap().stats.snapshot().sent, 3, "refused messages are not counted as sent");
 }
 
 #[actix_rt::test]
