@@ -19,6 +19,20 @@ use super::ModuleSession;
 use crate::error::{parse_uuid, ApiError};
 
 impl ModuleSession {
+    /// The action rate limit; false (and a `rate_limited` error frame) when spent.
+    fn take_action_token(&mut self, ctx: &mut ws::WebsocketContext<Self>, rid: Option<&Value>) -> bool {
+        if self.actions.take(std::time::Instant::now()).is_ok() {
+            return true;
+        }
+        self.state.sessions.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+        let msg = format!(
+            "too many actions (at most {} per second, bursts of {})",
+            self.cfg.actions_per_second, self.cfg.action_burst
+        );
+        self.error(ctx, "rate_limited", &msg, rid);
+        false
+    }
+
     fn target(&self, server: Option<String>, project: &str) -> Result<(String, Uuid), ApiError> {
         let server = server.unwrap_or_else(|| self.state.default_server.clone());
         self.state.connector(&server)?;
@@ -44,6 +58,9 @@ impl ModuleSession {
             Ok(c) => c,
             Err(e) => return self.api_error(ctx, &e, rid.as_ref()),
         };
+        if !self.take_action_token(ctx, rid.as_ref()) {
+            return;
+        }
         self.slot.stats.actions.fetch_add(1, Ordering::Relaxed);
         let (state, srv, module) = (self.state.clone(), server.clone(), self.slot.name.clone());
         let fut = async move { state.ask(&srv, RunNodeAction { project_id, node_id, action }).await };
@@ -80,6 +97,9 @@ impl ModuleSession {
             Ok(c) => c,
             Err(e) => return self.api_error(ctx, &e, rid.as_ref()),
         };
+        if !self.take_action_token(ctx, rid.as_ref()) {
+            return;
+        }
         self.slot.stats.actions.fetch_add(1, Ordering::Relaxed);
         let (state, srv, module) = (self.state.clone(), server.clone(), self.slot.name.clone());
         let fut = async move { state.ask(&srv, RunProjectAction { project_id, action }).await };

@@ -20,6 +20,7 @@ use bytestring::ByteString;
 use gns3_central_actors::dispatcher::{Publish, SubscriptionFilter};
 use gns3_central_actors::events::{NewEvent, Source};
 use gns3_central_actors::modules::envelope::check_event_namespace;
+use gns3_central_actors::sinks::ratelimit::TokenBucket;
 use gns3_central_actors::modules::{Attach, BusError, BusMessage, Detach, ModuleSlot, SetFilter, ToModule};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,6 +54,9 @@ pub struct ModuleSession {
     pump_scheduled: bool,
     last_heard: Instant,
     closing: bool,
+    /// Node and project actions: the dashboard's limit (`websocket.actions_per_second`,
+    /// `action_burst`), per module connection.
+    actions: TokenBucket,
 }
 
 impl ModuleSession {
@@ -68,6 +72,7 @@ impl ModuleSession {
             pump_scheduled: false,
             last_heard: Instant::now(),
             closing: false,
+            actions: TokenBucket::new(cfg.action_burst, cfg.actions_per_second, Instant::now()),
             cfg,
             slot,
             state,

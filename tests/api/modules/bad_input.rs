@@ -10,7 +10,12 @@ use crate::app::{spawn_app, test_settings, Target};
 
 #[actix_rt::test]
 async fn bad_frames_and_bodies_get_clear_errors_and_change_nothing() {
-    let app = spawn_app(test_settings(&Target::nowhere(), |s| s.websocket.max_frame_bytes = 4096)).await;
+    let app = spawn_app(test_settings(&Target::nowhere(), |s| {
+        s.websocket.max_frame_bytes = 4096;
+        s.websocket.action_burst = 2;
+        s.websocket.actions_per_second = 0.01;
+    }))
+    .await;
     let tok = register(&app, "checker").await;
     let mut c = connect(&app, "checker", &tok).await;
     let cases = [
@@ -44,10 +49,21 @@ async fn bad_frames_and_bodies_get_clear_errors_and_change_nothing() {
         assert_eq!(e["code"], *code, "{frame}: {e}");
         assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
     }
+    // Actions are rate-limited as on the dashboard (here: bursts of 2); GNS3 is down.
+    let (p, n) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    for i in 0..2 {
+        c.send(json!({"type":"node_action","action":"start","project_id":p,"node_id":n,"request_id":i})).await;
+        let r = c.until(Duration::from_secs(30), |v| v["type"] == "action_result").await;
+        assert_eq!((r["ok"].as_bool(), r["error"]["status"].as_u64()), (Some(false), Some(503)), "{r}");
+    }
+    c.send(json!({"type":"node_action","action":"stop","project_id":p,"node_id":n,"request_id":"third"})).await;
+    let e = c.until(Duration::from_secs(10), |v| v["type"] == "error").await;
+    assert_eq!((e["code"].as_str(), e["request_id"].as_str()), (Some("rate_limited"), Some("third")), "{e}");
     c.send(json!({"type":"ping","request_id":"alive"})).await;
     assert_eq!(c.until(Duration::from_secs(10), |v| v["type"] == "pong").await["request_id"], "alive");
     let s = status_until(&app, "checker", Duration::from_secs(5), |s| s["connected"] == true).await;
     assert_eq!((s["sent"].as_u64(), s["delivered"].as_u64()), (Some(0), Some(0)), "nothing was sent: {s}");
+    assert_eq!(s["actions"], 2, "{s}");
 
     // An oversized frame closes the session with 1009; the module can connect again.
     c.send_text(&format!(
