@@ -82,6 +82,16 @@ async fn a_module_token_acts_only_as_its_module_and_a_dashboard_token_is_no_modu
     assert_eq!((got["message"]["from"].as_str(), got["message"]["type"].as_str()), (Some("monitoring"), Some("real")));
 
     // Its own events reach dashboards and other modules.
+    let (_, framed) = client
+        .ws(format!("{}/ws/gns3/events/", app.base))
+        .bearer_auth(VIEWER)
+        .connect()
+        .await
+        .expect("a dashboard connects");
+    let mut dash = super::ModuleClient { framed, pending: Vec::new() };
+    assert_eq!(dash.json().await["type"], "welcome");
+    dash.send(json!({"type":"subscribe","subscriptions":["monitoring.*"]})).await;
+    assert_eq!(dash.json().await["type"], "subscribed");
     s.send(json!({"type":"subscribe","request_id":"sub","subscriptions":["monitoring.*"]})).await;
     let sub = s.until(Duration::from_secs(10), |v| v["type"] == "subscribed").await;
     assert_eq!(sub["subscriptions"], json!(["monitoring.*"]));
@@ -93,6 +103,8 @@ async fn a_module_token_acts_only_as_its_module_and_a_dashboard_token_is_no_modu
         (Some("module"), Some(97), Some("NORMAL")),
         "{ev}"
     );
+    let seen = dash.until(Duration::from_secs(10), |v| v["type"] == "monitoring.alert").await;
+    assert_eq!(seen["id"], ev["id"], "the same event for the dashboard");
     status_until(&app, "security", Duration::from_secs(5), |v| v["subscriptions"] == json!(["monitoring.*"])).await;
 
     // Deleting a module closes its connection (4004) and its token stops working.
