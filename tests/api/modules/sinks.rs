@@ -138,7 +138,7 @@ async fn a_sink_is_paced_by_its_rate_limit() {
     let (base, hits, server) = receiver().await;
     let app = spawn_app(test_settings(&Target::nowhere(), |s| {
         let mut paced = sink("paced", format!("{base}/paced"), SinkFormat::Json, &["probe.*"]);
-        paced.rate_per_minute = 240.0; // one every 250 ms after a burst of 1
+        paced.rate_per_minute = 120.0; // one every 500 ms after a burst of 1
         paced.burst = 1;
         s.sinks = vec![paced];
     }))
@@ -155,10 +155,12 @@ async fn a_sink_is_paced_by_its_rate_limit() {
     let times: Vec<Instant> = hits.lock().unwrap().iter().map(|(_, _, t)| *t).collect();
     let order: Vec<u64> = hits_at(&hits, "/paced").iter().filter_map(|v| v["data"]["n"].as_u64()).collect();
     assert_eq!(order, [0, 1, 2], "in order");
-    for gap in times.windows(2).map(|w| w[1] - w[0]) {
-        assert!(gap >= Duration::from_millis(200), "paced at 4 per second: {gap:?}");
-    }
+    // The sink waited for its tokens twice (counted where it happens)...
     let status = app.get("/api/v2/sinks").await.body;
     assert!(status[0]["rate_limited"].as_u64() >= Some(2), "{status}");
+    // ... so the receiver saw them about 500 ms apart (1 s in all; the margin absorbs
+    // delivery jitter on a loaded machine).
+    let span = times[2] - times[0];
+    assert!(span >= Duration::from_millis(700), "paced at 2 per second: {span:?}");
     server.stop(false).await;
 }
