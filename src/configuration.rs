@@ -39,6 +39,12 @@ pub struct Settings {
     /// WebSocket sessions (`/ws/gns3/events/`): heartbeat, limits, outbound buffer.
     #[serde(default)]
     pub websocket: crate::ws::WsSettings,
+    /// Modules and their bus (`/ws/modules/{name}`, `/api/v2/modules`, `/api/v2/bus`).
+    #[serde(default)]
+    pub modules: gns3_central_actors::modules::ModulesConfig,
+    /// Notification sinks (`[[sinks]]`): webhooks for chosen events.
+    #[serde(default)]
+    pub sinks: Vec<gns3_central_actors::sinks::SinkConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -241,6 +247,8 @@ impl Settings {
                 self.websocket.max_sessions, self.events.max_subscribers
             )));
         }
+        self.modules.validate("modules").map_err(ConfigError)?;
+        gns3_central_actors::sinks::validate_all(&self.sinks).map_err(ConfigError)?;
         if let Some(redis) = self.redis_config() {
             redis.validate("redis").map_err(ConfigError)?;
         }

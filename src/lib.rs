@@ -6,6 +6,7 @@ pub mod cli;
 pub mod configuration;
 pub mod dashboard;
 pub mod error;
+pub mod module_store;
 pub mod openapi;
 pub mod routes;
 pub mod simulate;

@@ -15,6 +15,7 @@ use gns3_central_actors::dispatcher::{
     GetExpressLane, PriorityDispatcher, Subscribe, SubscriptionFilter,
 };
 use gns3_central_actors::events::sink::dispatcher_sink;
+use gns3_central_actors::modules::{ModuleContext, ModuleRegistry};
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -168,6 +169,17 @@ impl Application {
             servers.keys().next().cloned().unwrap_or_else(|| "default".to_owned())
         };
 
+        let modules = ModuleContext {
+            registry: ModuleRegistry::new(settings.modules.clone(), dispatcher.clone()),
+            servers: Arc::new(servers.clone()),
+            default_server: default_server.clone(),
+            cache: cache.clone(),
+        };
+        crate::module_store::load(&settings.modules.state_file, &modules.registry)?;
+        let sinks = gns3_central_actors::sinks::start_sinks(&settings.sinks, dispatcher.as_ref(), &modules.registry)
+            .await
+            .map_err(std::io::Error::other)?;
+
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
             servers,
@@ -182,6 +194,8 @@ impl Application {
             cluster,
             auth: auth.clone(),
             sessions: Arc::default(),
+            modules,
+            sinks,
         });
 
         let max_body = settings.http.max_body_bytes;

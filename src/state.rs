@@ -35,6 +35,10 @@ pub struct AppState {
     pub auth: Arc<crate::auth::Auth>,
     /// Open WebSocket sessions (closed with 1001 on shutdown) and their counters.
     pub sessions: Arc<crate::ws::SessionRegistry>,
+    /// Registered modules, the bus, and what they reach (`gns3_central_actors::modules`).
+    pub modules: gns3_central_actors::modules::ModuleContext,
+    /// The notification sinks (the built-in `notifications` module).
+    pub sinks: Vec<gns3_central_actors::sinks::SinkHandle>,
 }
 
 impl AppState {

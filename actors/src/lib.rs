@@ -8,4 +8,6 @@ pub mod connector;
 pub mod dispatcher;
 pub mod events;
 pub mod gns3;
+pub mod modules;
 pub mod secret;
+pub mod sinks;

@@ -47,6 +47,14 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v2/events/dead-letters", Access::Needs(Role::Viewer)),
     ("GET", "/api/v2/cluster", Access::Needs(Role::Viewer)),
     ("GET", "/api/v2/auth/stats", Access::Needs(Role::Admin)),
+    ("GET", "/api/v2/modules", Access::Needs(Role::Viewer)),
+    ("POST", "/api/v2/modules", Access::Needs(Role::Admin)),
+    ("GET", "/api/v2/modules/*", Access::Needs(Role::Viewer)),
+    ("DELETE", "/api/v2/modules/*", Access::Needs(Role::Admin)),
+    ("POST", "/api/v2/bus/messages", Access::Needs(Role::Operator)),
+    ("GET", "/api/v2/bus/stats", Access::Needs(Role::Viewer)),
+    ("GET", "/api/v2/bus/dead-letters", Access::Needs(Role::Viewer)),
+    ("GET", "/api/v2/sinks", Access::Needs(Role::Viewer)),
     // The original service's paths.
     ("GET", "/api/common/api/gns3-central/status/", Access::Needs(Role::Viewer)),
     ("GET", "/api/common/api/gns3-central/topology/", Access::Needs(Role::Viewer)),
@@ -171,6 +179,21 @@ mod tests {
         assert_eq!(access_of(&post, "/nowhere", false), Access::Needs(Role::Admin));
         // An empty segment does not match a `*`.
         assert_eq!(access_of(&get, "/api/v2/servers//computes", false), Access::Needs(Role::Viewer));
+    }
+
+    #[test]
+    fn module_routes_are_classified() {
+        let (get, post, del) = (Method::GET, Method::POST, Method::DELETE);
+        assert_eq!(access_of(&post, "/api/v2/modules", false), Access::Needs(Role::Admin));
+        assert_eq!(access_of(&get, "/api/v2/modules", false), Access::Needs(Role::Viewer));
+        assert_eq!(access_of(&get, "/api/v2/modules/monitoring", false), Access::Needs(Role::Viewer));
+        assert_eq!(access_of(&del, "/api/v2/modules/monitoring", false), Access::Needs(Role::Admin));
+        assert_eq!(access_of(&post, "/api/v2/bus/messages", false), Access::Needs(Role::Operator));
+        assert_eq!(access_of(&get, "/api/v2/bus/stats", false), Access::Needs(Role::Viewer));
+        let legacy = "/api/common/api/gns3-central/create_module_interface/";
+        assert_eq!(access_of(&post, legacy, false), Access::Needs(Role::Admin));
+        // Module WebSockets authenticate their module token in the handler.
+        assert_eq!(access_of(&get, "/ws/modules/monitoring", false), Access::Open);
     }
 
     #[test]

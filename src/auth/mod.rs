@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 
-pub use ws::{authenticate_ws, WsAuth};
+pub use ws::{authenticate_ws, check_origin, credential_of, WsAuth};
 
 /// The `[auth]` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

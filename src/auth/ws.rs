@@ -23,24 +23,30 @@ pub struct WsAuth {
 /// Checks the origin, then finds and verifies the credential.
 pub fn authenticate_ws(req: &HttpRequest, auth: &Auth) -> Result<WsAuth, ApiError> {
     check_origin(req, auth)?;
+    let (token, protocol) = credential_of(req)?;
+    let principal = auth.authenticate_bearer(&token)?;
+    Ok(WsAuth { principal, protocol })
+}
+
+/// The credential of an upgrade as sent (header, `bearer.<token>` subprotocol, then
+/// `?token=`), and the subprotocol to echo when it came that way. Not verified: the
+/// dashboard checks it with `Auth`, a module endpoint against the module registry.
+pub fn credential_of(req: &HttpRequest) -> Result<(String, Option<String>), ApiError> {
     if req.headers().contains_key(header::AUTHORIZATION) {
-        let principal = auth.authenticate_bearer(bearer_of(req.headers())?)?;
-        return Ok(WsAuth { principal, protocol: None });
+        return Ok((bearer_of(req.headers())?.to_owned(), None));
     }
     for value in req.headers().get_all(header::SEC_WEBSOCKET_PROTOCOL) {
         let Ok(list) = value.to_str() else { continue };
         for proto in list.split(',').map(str::trim) {
             if let Some(token) = proto.strip_prefix("bearer.") {
-                let principal = auth.authenticate_bearer(token)?;
-                return Ok(WsAuth { principal, protocol: Some(proto.to_owned()) });
+                return Ok((token.to_owned(), Some(proto.to_owned())));
             }
         }
     }
     let query = url::form_urlencoded::parse(req.query_string().as_bytes());
     for (k, v) in query {
         if k == "token" {
-            let principal = auth.authenticate_bearer(&v)?;
-            return Ok(WsAuth { principal, protocol: None });
+            return Ok((v.into_owned(), None));
         }
     }
     Err(unauthorized(
@@ -50,7 +56,7 @@ pub fn authenticate_ws(req: &HttpRequest, auth: &Auth) -> Result<WsAuth, ApiErro
     ))
 }
 
-fn check_origin(req: &HttpRequest, auth: &Auth) -> Result<(), ApiError> {
+pub fn check_origin(req: &HttpRequest, auth: &Auth) -> Result<(), ApiError> {
     let Some(origin) = req.headers().get(header::ORIGIN) else { return Ok(()) };
     let origin = origin.to_str().unwrap_or("").trim().trim_end_matches('/');
     let refuse = || {

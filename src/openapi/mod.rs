@@ -7,7 +7,7 @@ use actix_web::{get, http::header, web, HttpResponse};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::routes::{events, health, legacy, nodes, projects, servers, topology};
+use crate::routes::{events, health, legacy, modules, nodes, projects, servers, topology};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -33,8 +33,10 @@ use crate::routes::{events, health, legacy, nodes, projects, servers, topology};
         crate::ws::stats,
         legacy::status, legacy::topology, legacy::start_node, legacy::stop_node,
         legacy::restart_node, legacy::start_project, legacy::refresh_topology,
-        legacy::create_module_interface, legacy::old_status,
+        modules::create_module_interface, legacy::old_status,
         legacy::old_start_node, legacy::old_topology,
+        modules::create, modules::list, modules::get_one, modules::remove, modules::post_message,
+        modules::stats, modules::dead_letters, modules::sinks,
     ),
     tags(
         (name = "health", description = "Liveness and readiness"),
@@ -45,6 +47,7 @@ use crate::routes::{events, health, legacy, nodes, projects, servers, topology};
         (name = "links", description = "Links"),
         (name = "topology", description = "Whole topologies"),
         (name = "events", description = "Event history, statistics and dead letters"),
+        (name = "modules", description = "NMS modules and the bus between them"),
         (name = "original API", description = "Paths of the original service, kept working"),
     )
 )]

@@ -1,6 +1,7 @@
 //! The original service's paths, kept working for existing scripts:
 //! `/api/common/api/gns3-central/{status,topology,start_node,stop_node,restart_node,
-//! start_project,refresh_topology,create_module_interface}/`,
+//! start_project,refresh_topology}/`
+//! (`create_module_interface/` is in `modules.rs`),
 //! and the older `/api/gns3/status/`,
 //! `/api/gns3/nodes/start/`, `/api/gns3/topology/`. They answer with the same objects as
 //! the `/api/v2/` equivalents; action bodies are `{"project_id","node_id"}` plus an
@@ -29,7 +30,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(restart_node)
         .service(start_project)
         .service(refresh_topology)
-        .service(create_module_interface)
         .service(old_status)
         .service(old_start_node)
         .service(old_topology);
@@ -162,15 +162,6 @@ pub async fn refresh_topology(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_unscoped("a refresh")?;
     Ok(refresh_scoped(&state, &body).await?.respond())
-}
-
-/// Module registration (not built yet: answers 501).
-#[utoipa::path(post, path = "/api/common/api/gns3-central/create_module_interface/",
-    tag = "original API",
-    responses((status = 501, description = "Modules are not built yet", body = ErrorBody)))]
-#[post("/api/common/api/gns3-central/create_module_interface/")]
-pub async fn create_module_interface() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_implemented("the module interface"))
 }
 
 /// Service status (oldest compatibility path).

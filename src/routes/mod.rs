@@ -6,6 +6,7 @@ pub mod body;
 pub mod events;
 pub mod health;
 pub mod legacy;
+pub mod modules;
 pub mod nodes;
 pub mod projects;
 pub mod servers;
@@ -75,4 +76,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(events::dead_letters)
         .service(events::cluster);
     legacy::configure(cfg);
+    modules::configure(cfg);
 }

@@ -14,6 +14,9 @@
 //! (`flushed`), so the session knows what is in flight and keeps the rest in its own
 //! bounded queue.
 
+pub mod module_protocol;
+pub mod module_session;
+pub mod modules;
 pub mod outbound;
 pub mod protocol;
 pub mod session;
@@ -298,10 +301,21 @@ pub async fn events_socket(
     let flushed = Arc::new(AtomicU64::new(0));
     let session = WsSession::new(state.clone(), principal, flushed.clone());
     let codec = actix_http::ws::Codec::new().max_size(cfg.max_frame_bytes);
-    let mut frames = Box::pin(ws::WebsocketContext::with_codec(session, payload, codec));
+    let frames = ws::WebsocketContext::with_codec(session, payload, codec);
+    Ok(piped(res, frames, flushed))
+}
+
+/// The response of an upgrade, fed by the session's own task (see the module doc): the
+/// session keeps running while its client does not read, and `flushed` counts the bytes
+/// the HTTP writer took.
+pub(crate) fn piped(
+    mut res: actix_web::HttpResponseBuilder,
+    frames: impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> + 'static,
+    flushed: Arc<AtomicU64>,
+) -> HttpResponse {
+    let mut frames = Box::pin(frames);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<Bytes, actix_web::Error>>();
-    // The session's own task: it keeps running while the client does not read. What it
-    // writes is bounded by its accounting of `flushed` (see the module doc).
+    // What the session writes is bounded by its accounting of `flushed`.
     actix_rt::spawn(async move {
         while let Some(chunk) = frames.next().await {
             // A gone response means a gone connection: the payload side ends the session.
@@ -315,7 +329,7 @@ pub async fn events_socket(
         }
         Some((chunk, (rx, flushed)))
     });
-    Ok(res.streaming(body))
+    res.streaming(body)
 }
 
 /// WebSocket session counters.
@@ -328,7 +342,7 @@ pub async fn stats(state: web::Data<AppState>) -> HttpResponse {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(events_socket).service(stats);
+    cfg.service(events_socket).service(stats).service(modules::module_socket);
 }
 
 #[cfg(test)]

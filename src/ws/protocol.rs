@@ -59,6 +59,12 @@ impl FrameError {
 /// Parses a text frame; the request id (a string or an integer) comes back with either
 /// result, so replies and errors can carry it.
 pub fn parse(text: &str) -> (Option<Value>, Result<ClientFrame, FrameError>) {
+    parse_as(text, &FRAME_TYPES)
+}
+
+/// `parse` for another frame set (the module protocol): `types` are the `type` values
+/// `T` (a `#[serde(tag = "type")]` enum) accepts.
+pub fn parse_as<T: serde::de::DeserializeOwned>(text: &str, types: &[&str]) -> (Option<Value>, Result<T, FrameError>) {
     let value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -88,16 +94,16 @@ pub fn parse(text: &str) -> (Option<Value>, Result<ClientFrame, FrameError>) {
             return (request_id, Err(e));
         }
     };
-    if !FRAME_TYPES.contains(&kind.as_str()) {
+    if !types.contains(&kind.as_str()) {
         let shown: String = kind.chars().take(64).collect();
-        let msg = format!("unknown frame type '{shown}' (expected one of: {})", FRAME_TYPES.join(", "));
+        let msg = format!("unknown frame type '{shown}' (expected one of: {})", types.join(", "));
         return (request_id.clone(), Err(FrameError::new("unknown_type", msg, request_id)));
     }
     let mut body = value;
     if let Some(o) = body.as_object_mut() {
         o.remove("request_id");
     }
-    match serde_json::from_value::<ClientFrame>(body) {
+    match serde_json::from_value::<T>(body) {
         Ok(f) => (request_id, Ok(f)),
         Err(e) => {
             let text = e.to_string();

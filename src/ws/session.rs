@@ -58,7 +58,7 @@ pub struct WsSession {
 }
 
 /// Bytes of a server frame (unmasked header + payload).
-fn frame_len(payload: usize) -> u64 {
+pub(crate) fn frame_len(payload: usize) -> u64 {
     let header = match payload {
         0..=125 => 2,
         126..=65535 => 4,

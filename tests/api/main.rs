@@ -15,5 +15,6 @@ mod docs;
 mod events;
 mod outage;
 mod real_gns3;
+mod modules;
 mod testbed_selftest;
 mod ws;
