@@ -18,8 +18,12 @@ before(async () => {
   for (const [what, file] of [['the service binary (cargo build)', BIN], ['Chromium (apt-get install -y chromium)', CHROMIUM]]) {
     if (!existsSync(file)) throw new Error(`${what} is missing: ${file}`);
   }
-  tokens = { operator: createToken('ui-operator', 'operator'), viewer: createToken('ui-viewer', 'viewer') };
-  service = new Service(`${tokens.operator.block}\n${tokens.viewer.block}\n`);
+  tokens = {
+    operator: createToken('ui-operator', 'operator'),
+    viewer: createToken('ui-viewer', 'viewer'),
+    admin: createToken('ui-admin', 'admin'),
+  };
+  service = new Service(`${tokens.operator.block}\n${tokens.viewer.block}\n${tokens.admin.block}\n`);
   await service.start();
   relay = new Relay(service.port);
   await relay.open();
@@ -38,8 +42,7 @@ async function openPage(size = { width: 1280, height: 800 }) {
   const page = await context.newPage();
   page.problems = [];
   page.on('console', (m) => {
-    // GET /api/v2/modules answers 404 until modules exist; the page shows "No modules".
-    if (m.type() === 'error' && !m.location().url.endsWith('/api/v2/modules')) page.problems.push(m.text());
+    if (m.type() === 'error') page.problems.push(m.text());
   });
   page.on('pageerror', (e) => page.problems.push(String(e)));
   const response = await page.goto(relay.base + '/');
@@ -163,6 +166,18 @@ test('a viewer sees everything but no action buttons', async () => {
   assert.equal(await page.locator('button[data-node-action]').count(), 0, 'no node actions');
   assert.equal(await page.locator('button[data-project-action]').count(), 0, 'no project actions');
   assert.equal(await page.locator('#nodes th.act').first().isHidden(), true);
+  await context.close();
+});
+
+test('the modules panel lists registered modules with their health', async () => {
+  const reg = await service.api(tokens.admin.value, 'POST', '/api/v2/modules', { name: 'ui-monitoring' });
+  assert.equal(reg.status, 201, JSON.stringify(reg.body));
+  const { context, page } = await openPage();
+  await signIn(page, tokens.viewer.value);
+  await page.locator('#modules', { hasText: 'ui-monitoring (offline)' }).waitFor({ timeout: WAIT });
+  assert.deepEqual(page.problems, []);
+  const del = await service.api(tokens.admin.value, 'DELETE', '/api/v2/modules/ui-monitoring');
+  assert.ok(del.status === 200 || del.status === 204, JSON.stringify(del.body));
   await context.close();
 });
 

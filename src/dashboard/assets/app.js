@@ -224,7 +224,16 @@
     if (r.status === 404 || r.status === 501) { el.textContent = 'No modules'; return; }
     if (!r.ok) { el.textContent = 'Not shown to this token'; return; }
     const list = Array.isArray(r.body) ? r.body : (r.body && r.body.modules) || [];
-    el.textContent = list.length ? list.map((m) => m.name + (m.status ? ' (' + m.status + ')' : '')).join(', ') : 'No modules';
+    el.textContent = list.length ? list.map(moduleLine).join('; ') : 'No modules';
+  }
+  // "monitoring (connected, 2 dead letters, 1 panic)": GET /api/v2/modules' fields.
+  function moduleLine(m) {
+    const parts = [m.kind === 'in_process' || m.kind === 'builtin' ? m.kind.replace('_', '-') : (m.connected ? 'connected' : 'offline')];
+    if (m.dead_lettered) parts.push(m.dead_lettered + ' dead letter' + (m.dead_lettered === 1 ? '' : 's'));
+    if (m.panics) parts.push(m.panics + ' panic' + (m.panics === 1 ? '' : 's'));
+    if (m.mailbox_depth) parts.push(m.mailbox_depth + ' waiting');
+    if (m.last_error) parts.push('last error: ' + m.last_error);
+    return m.name + ' (' + parts.join(', ') + ')';
   }
 
   // The figures the counters panel shows, from the REST answers' shapes.
