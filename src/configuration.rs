@@ -55,6 +55,46 @@ pub struct HttpSettings {
 pub struct LogSettings {
     pub level: String,
     pub format: String,
+    /// Directory of the log files (`gns3_central_service.log`, `realtime_events.log`);
+    /// empty: no files, stderr only.
+    #[serde(default)]
+    pub dir: String,
+    /// `daily` or `size` (past `max_size_mb`).
+    #[serde(default = "default_rotation")]
+    pub rotation: String,
+    #[serde(default = "default_max_size_mb")]
+    pub max_size_mb: u64,
+    /// Rotated parts kept per file.
+    #[serde(default = "default_max_files")]
+    pub max_files: usize,
+}
+
+fn default_rotation() -> String {
+    "daily".into()
+}
+fn default_max_size_mb() -> u64 {
+    100
+}
+fn default_max_files() -> usize {
+    7
+}
+
+impl LogSettings {
+    /// How the log files rotate.
+    pub fn rotation(&self) -> crate::logfile::Rotation {
+        match self.rotation.as_str() {
+            "size" => crate::logfile::Rotation::Size(self.max_size_mb.saturating_mul(1024 * 1024)),
+            _ => crate::logfile::Rotation::Daily,
+        }
+    }
+
+    /// Opens `name` in `log.dir`, when a directory is configured.
+    pub fn open_file(&self, name: &str) -> std::io::Result<Option<crate::logfile::RollingFile>> {
+        if self.dir.trim().is_empty() {
+            return Ok(None);
+        }
+        crate::logfile::RollingFile::open(Path::new(&self.dir), name, self.rotation(), self.max_files).map(Some)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -210,6 +250,17 @@ impl Settings {
                 "log.format: must be 'text' or 'json', got '{}'",
                 self.log.format
             )));
+        }
+        if self.log.rotation != "daily" && self.log.rotation != "size" {
+            return Err(ConfigError(format!(
+                "log.rotation: must be 'daily' or 'size', got '{}'",
+                self.log.rotation
+            )));
+        }
+        if self.log.max_size_mb == 0 || self.log.max_files > 1000 {
+            return Err(ConfigError(
+                "log.max_size_mb: must be at least 1; log.max_files: at most 1000".into(),
+            ));
         }
         if !(self.gns3.monitor_interval.is_finite() && self.gns3.monitor_interval >= 0.5) {
             return Err(ConfigError(format!(

@@ -94,6 +94,17 @@ impl Application {
             .map_err(std::io::Error::other)?
             .map_err(std::io::Error::other)?;
         }
+        if let (Some(d), Some(file)) = (&dispatcher, settings.log.open_file(crate::events_log::FILE_NAME)?) {
+            // One line per dispatched event in <log.dir>/realtime_events.log.
+            d.send(Subscribe {
+                label: "events-log".into(),
+                filter: SubscriptionFilter::all(),
+                recipient: crate::events_log::EventLog::new(file).start().recipient(),
+            })
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)?;
+        }
         let lane = match &dispatcher {
             Some(d) => Some(d.send(GetExpressLane).await.map_err(std::io::Error::other)?),
             None => None,
@@ -182,10 +193,12 @@ impl Application {
             cluster,
             auth: auth.clone(),
             sessions: Arc::default(),
+            metrics: Arc::default(),
         });
 
         let max_body = settings.http.max_body_bytes;
         let app_state = state.clone();
+        let metrics = state.metrics.clone();
         let mut http = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
@@ -204,19 +217,27 @@ impl Application {
                         Err(res) => Either::Right(std::future::ready(Ok(*res))),
                     }
                 })
-                .wrap_fn(|req, srv| {
-                    let method = req.method().clone();
-                    let path = req.path().to_owned();
-                    let begin = Instant::now();
-                    let fut = srv.call(req);
-                    async move {
-                        let res = fut.await?;
-                        tracing::debug!(
-                            %method, %path, status = res.status().as_u16(),
-                            ms = begin.elapsed().as_secs_f64() * 1000.0,
-                            "Request served."
-                        );
-                        Ok(res)
+                .wrap_fn({
+                    let metrics = metrics.clone();
+                    move |req, srv| {
+                        let method = req.method().clone();
+                        let path = req.path().to_owned();
+                        // The pattern (`/api/v2/servers/{server}`), never the raw path: bounded series.
+                        let route = req.match_pattern();
+                        let begin = Instant::now();
+                        let fut = srv.call(req);
+                        let metrics = metrics.clone();
+                        async move {
+                            let res = fut.await?;
+                            let took = begin.elapsed();
+                            let status = res.status().as_u16();
+                            metrics.record_http(method.as_str(), route.as_deref(), status, took);
+                            tracing::debug!(
+                                %method, %path, status, ms = took.as_secs_f64() * 1000.0,
+                                "Request served."
+                            );
+                            Ok(res)
+                        }
                     }
                 })
                 .configure(routes::configure)

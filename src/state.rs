@@ -35,6 +35,8 @@ pub struct AppState {
     pub auth: Arc<crate::auth::Auth>,
     /// Open WebSocket sessions (closed with 1001 on shutdown) and their counters.
     pub sessions: Arc<crate::ws::SessionRegistry>,
+    /// What `/metrics` exposes that no actor owns (HTTP durations, connected modules).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {

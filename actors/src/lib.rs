@@ -8,4 +8,5 @@ pub mod connector;
 pub mod dispatcher;
 pub mod events;
 pub mod gns3;
+pub mod metrics;
 pub mod secret;

@@ -30,7 +30,7 @@ use crate::routes::{events, health, legacy, nodes, projects, servers, topology};
         topology::all_topology, topology::server_topology, topology::project_topology,
         topology::refresh,
         events::history, events::stats, events::legacy_stats, events::dead_letters, events::cluster,
-        crate::ws::stats,
+        crate::ws::stats, crate::metrics::collect::metrics,
         legacy::status, legacy::topology, legacy::start_node, legacy::stop_node,
         legacy::restart_node, legacy::start_project, legacy::refresh_topology,
         legacy::create_module_interface, legacy::old_status,

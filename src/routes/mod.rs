@@ -73,6 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(events::stats)
         .service(events::legacy_stats)
         .service(events::dead_letters)
-        .service(events::cluster);
+        .service(events::cluster)
+        .service(crate::metrics::collect::metrics);
     legacy::configure(cfg);
 }

@@ -192,6 +192,8 @@ impl CacheActor {
             ttl_secs: self.ttl.map(|d| d.as_secs_f64()).unwrap_or(0.0),
             hits: self.counters.hits,
             misses: self.counters.misses,
+            redis_hits: self.counters.redis_hits,
+            redis_misses: self.counters.redis_misses,
             entries: self.memory.len(),
             max_entries: self.memory.max_entries(),
             evictions: self.memory.evictions(),

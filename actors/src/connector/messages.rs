@@ -15,6 +15,11 @@ use crate::gns3::{Compute, Link, Node, NodeAction, Project, ProjectAction, Serve
 #[rtype(result = "ServerStatus")]
 pub struct GetServerStatus;
 
+/// Calls to GNS3 by operation since start (durations and errors), for `/metrics`.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "std::collections::BTreeMap<String, super::status::CallStats>")]
+pub struct GetCallStats;
+
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "Result<Vec<Project>, ConnectorError>")]
 pub struct ListProjects;

@@ -25,7 +25,7 @@ pub use ingest::{IngestConfig, IngestMode};
 pub use config::{ApiVersionSetting, BreakerConfig, ConnectorConfig, ReconnectConfig, RetryConfig};
 pub use error::ConnectorError;
 pub use messages::*;
-pub use status::{CircuitState, CircuitStatus, LatencyStats, ServerStatus};
+pub use status::{CallStats, CircuitState, CircuitStatus, LatencyStats, ServerStatus};
 
 use actix::prelude::*;
 use std::rc::Rc;
@@ -163,6 +163,13 @@ impl Handler<GetServerStatus> for Gns3Connector {
     type Result = MessageResult<GetServerStatus>;
     fn handle(&mut self, _: GetServerStatus, _: &mut Self::Context) -> Self::Result {
         MessageResult(self.core.status(self.restarts))
+    }
+}
+
+impl Handler<GetCallStats> for Gns3Connector {
+    type Result = MessageResult<GetCallStats>;
+    fn handle(&mut self, _: GetCallStats, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.core.call_stats())
     }
 }
 

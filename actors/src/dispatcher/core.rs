@@ -551,6 +551,7 @@ impl<S: EventSink> DispatcherCore<S> {
             },
             latency: Default::default(),
             latency_by_priority: Default::default(),
+            latency_histogram: Default::default(),
             history: HistoryStats {
                 len: self.history.len(),
                 capacity: self.history.capacity(),
