@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::app::{spawn_app, test_settings, token_setting, Target, TestApp};
 use crate::helpers::prom::{self, Scrape};
 
-const VIEWER: &str = "g3c_metrics-viewer-0123456789abcdef0123456789abcdef";
+pub const VIEWER: &str = "g3c_metrics-viewer-0123456789abcdef0123456789abcdef";
 
 /// A stand-in with one project of three nodes and no activity, and the service on it.
 pub async fn quiet_app(tweak: impl FnOnce(&mut gns3_central::configuration::Settings)) -> (Simulator, TestApp) {

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: real gns3-server instances (`testbed`) and
 //! free loopback ports.
 
+pub mod process;
 pub mod prom;
 pub mod testbed;
 
