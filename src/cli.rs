@@ -158,7 +158,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    if let Some(bind) = args.bind {
+    if let Some(bind) = args.bind.clone() {
         settings.http.bind = bind;
         if let Err(e) = settings.validate() {
             eprintln!("gns3-central: --bind: {e}");
@@ -179,7 +179,14 @@ async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     telemetry::init_with(&settings.log.level, settings.log.format == "json", service_log);
-    let opts = ServeOptions { no_events: args.no_events, test_mode: args.test_mode };
+    let reload = crate::runtime_config::ReloadSource {
+        file: args.config.config.clone(),
+        bind: args.bind.clone(),
+        debug: args.debug,
+        log_json: args.log_json,
+        test_mode: args.test_mode,
+    };
+    let opts = ServeOptions { no_events: args.no_events, test_mode: args.test_mode, reload: Some(reload) };
     let app = match Application::build(settings, opts).await {
         Ok(app) => app,
         Err(e) => {

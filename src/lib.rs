@@ -11,6 +11,7 @@ pub mod logfile;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod runtime_config;
 pub mod simulate;
 pub mod startup;
 pub mod state;

@@ -35,6 +35,8 @@ pub struct ServeOptions {
     pub no_events: bool,
     /// `--test-mode`: run the GNS3 stand-in in-process and use it as the `default` server.
     pub test_mode: bool,
+    /// Where SIGHUP reads the configuration again (`serve`); `None`: SIGHUP is not handled.
+    pub reload: Option<crate::runtime_config::ReloadSource>,
 }
 
 pub struct Application {
@@ -179,6 +181,7 @@ impl Application {
             servers.keys().next().cloned().unwrap_or_else(|| "default".to_owned())
         };
 
+        let live = Arc::new(crate::runtime_config::Live::new(settings.clone(), opts.reload.clone()));
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
             servers,
@@ -194,6 +197,7 @@ impl Application {
             auth: auth.clone(),
             sessions: Arc::default(),
             metrics: Arc::default(),
+            live,
         });
 
         let max_body = settings.http.max_body_bytes;
@@ -292,6 +296,9 @@ impl Application {
     /// Serves until the server is stopped (signal or handle), then stops the stand-in.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let stopper = self.shutdown_handle();
+        if self.state.live.reload.is_some() {
+            actix_rt::spawn(reload_on_sighup(self.state.clone()));
+        }
         let mut server = self.server;
         let result = tokio::select! {
             r = &mut server => r,
@@ -355,6 +362,24 @@ impl ShutdownHandle {
         self.sessions.shutdown(self.grace).await;
         self.server.stop(true).await;
     }
+}
+
+/// Reads the configuration file again at every SIGHUP (runtime configuration).
+async fn reload_on_sighup(state: web::Data<AppState>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("SIGHUP cannot be handled here; reload with PATCH /api/v2/config.");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reading the configuration again.");
+            state.live.reload(&state).await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = state;
 }
 
 /// SIGINT (Ctrl-C) or, on Unix, SIGTERM.

@@ -37,6 +37,8 @@ pub struct AppState {
     pub sessions: Arc<crate::ws::SessionRegistry>,
     /// What `/metrics` exposes that no actor owns (HTTP durations, connected modules).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The effective configuration with its live changes (`PATCH /api/v2/config`, SIGHUP).
+    pub live: Arc<crate::runtime_config::Live>,
 }
 
 impl AppState {

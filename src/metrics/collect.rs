@@ -44,6 +44,12 @@ fn service(e: &mut Exposition, state: &AppState) {
         .sample("gns3central_events_enabled", &[], f64::from(u8::from(state.events_enabled)));
     e.family("gns3central_modules_connected", Kind::Gauge, "Modules connected now (0 until modules exist).")
         .sample("gns3central_modules_connected", &[], state.metrics.connected_modules() as f64);
+    let name = "gns3central_config_reloads_total";
+    let ok = state.live.reloads_ok.load(std::sync::atomic::Ordering::Relaxed);
+    let failed = state.live.reloads_failed.load(std::sync::atomic::Ordering::Relaxed);
+    e.family(name, Kind::Counter, "Configuration reloads (SIGHUP) by result.")
+        .sample(name, &[("result", "ok")], ok as f64)
+        .sample(name, &[("result", "failed")], failed as f64);
     let refused = state.auth.refused.snapshot();
     let name = "gns3central_auth_refused_total";
     e.family(name, Kind::Counter, "Requests and upgrades refused by access control, by reason.")

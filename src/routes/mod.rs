@@ -3,6 +3,7 @@
 //! (and so before GNS3) runs.
 
 pub mod body;
+pub mod config;
 pub mod events;
 pub mod health;
 pub mod legacy;
@@ -74,6 +75,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(events::legacy_stats)
         .service(events::dead_letters)
         .service(events::cluster)
-        .service(crate::metrics::collect::metrics);
+        .service(crate::metrics::collect::metrics)
+        .service(config::get_config)
+        .service(config::patch_config);
     legacy::configure(cfg);
 }

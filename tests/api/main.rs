@@ -9,6 +9,7 @@ mod auth;
 mod bad_input;
 mod cluster;
 mod cli;
+mod config;
 mod contract;
 mod dashboard;
 mod docs;

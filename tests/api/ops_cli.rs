@@ -62,7 +62,7 @@ async fn status_and_events_stats_summarise_a_ready_instance() {
 
 #[actix_rt::test]
 async fn events_stats_says_when_live_events_are_off() {
-    let opts = gns3_central::startup::ServeOptions { no_events: true, test_mode: false };
+    let opts = gns3_central::startup::ServeOptions { no_events: true, ..Default::default() };
     let app = spawn_with(test_settings(&Target::nowhere(), |_| {}), opts).await;
     let o = run(args(&["events", "stats", "--url", &app.base, "--token", ADMIN_TOKEN])).await;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));

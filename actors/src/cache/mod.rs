@@ -295,6 +295,15 @@ impl Handler<crate::dispatcher::Deliver> for CacheActor {
     }
 }
 
+impl Handler<SetTtl> for CacheActor {
+    type Result = ();
+    fn handle(&mut self, msg: SetTtl, _: &mut Context<Self>) {
+        self.cfg.ttl = msg.0;
+        self.ttl = self.cfg.ttl();
+        tracing::info!(ttl_secs = msg.0, "Cache TTL changed.");
+    }
+}
+
 impl Handler<GetCacheStats> for CacheActor {
     type Result = MessageResult<GetCacheStats>;
     fn handle(&mut self, _: GetCacheStats, _: &mut Context<Self>) -> Self::Result {

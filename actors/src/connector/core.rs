@@ -219,7 +219,7 @@ impl ConnectorCore {
             Duration::from_millis(r.max_backoff_ms),
             r.jitter,
         );
-        let deadline = Instant::now() + self.cfg.timeout();
+        let deadline = Instant::now() + self.client.timeout();
         let mut attempt = 1;
         loop {
             self.admit()?;

@@ -166,6 +166,26 @@ impl Handler<GetServerStatus> for Gns3Connector {
     }
 }
 
+impl Handler<SetTimeout> for Gns3Connector {
+    type Result = ();
+    fn handle(&mut self, msg: SetTimeout, _: &mut Self::Context) {
+        // Kept in `cfg` too, so a restarted connector keeps it.
+        self.cfg.timeout = msg.0.as_secs_f64();
+        self.core.client().set_timeout(msg.0);
+        tracing::info!(server = %self.cfg.name, timeout_secs = self.cfg.timeout, "GNS3 call timeout changed.");
+    }
+}
+
+impl Handler<SetPollInterval> for Gns3Connector {
+    type Result = ();
+    fn handle(&mut self, msg: SetPollInterval, _: &mut Self::Context) {
+        if let Some(ev) = &mut self.events {
+            ev.ingest.poll_interval = msg.0;
+            ev.state.set_poll_interval(msg.0);
+        }
+    }
+}
+
 impl Handler<GetCallStats> for Gns3Connector {
     type Result = MessageResult<GetCallStats>;
     fn handle(&mut self, _: GetCallStats, _: &mut Self::Context) -> Self::Result {

@@ -124,10 +124,7 @@ impl<S: EventSink> DispatcherCore<S> {
     /// A core numbering from `origin` (`Origin::fresh()` without a persistent store).
     /// `cfg` should have been validated; out-of-range values are clamped, not trusted.
     pub fn new(cfg: DispatcherConfig, origin: Origin) -> Self {
-        let mut kind_priority = [Priority::Normal; EventKind::ALL.len()];
-        for k in EventKind::ALL {
-            kind_priority[k as usize] = cfg.priorities.get(k.as_str()).copied().unwrap_or(k.default_priority());
-        }
+        let kind_priority = kind_priorities(&cfg.priorities);
         Self {
             kind_priority,
             queues: PriorityQueues::new(cfg.queue_capacity, cfg.starvation_burst),
@@ -281,6 +278,12 @@ impl<S: EventSink> DispatcherCore<S> {
         self.lane.put_back(back);
         self.drain_critical();
         queued
+    }
+
+    /// New priority overrides (runtime configuration), for events published from now on.
+    pub fn set_priorities(&mut self, priorities: std::collections::BTreeMap<String, Priority>) {
+        self.kind_priority = kind_priorities(&priorities);
+        self.cfg.priorities = priorities;
     }
 
     /// The priority an event of this type gets.
@@ -569,6 +572,15 @@ impl<S: EventSink> DispatcherCore<S> {
     pub(crate) fn backlog_of(&self, id: SubscriberId) -> Option<usize> {
         self.subs.backlog_of(id)
     }
+}
+
+/// The priority of every built-in type: its override, else its default.
+fn kind_priorities(overrides: &std::collections::BTreeMap<String, Priority>) -> [Priority; EventKind::ALL.len()] {
+    let mut kind_priority = [Priority::Normal; EventKind::ALL.len()];
+    for k in EventKind::ALL {
+        kind_priority[k as usize] = overrides.get(k.as_str()).copied().unwrap_or(k.default_priority());
+    }
+    kind_priority
 }
 
 fn entry_matches(f: &SubscriptionFilter, e: &HistoryEntry) -> bool {

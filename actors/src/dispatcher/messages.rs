@@ -169,6 +169,12 @@ pub struct GetHistory {
 #[rtype(result = "DispatcherStats")]
 pub struct GetStats;
 
+/// Runtime configuration: the priority overrides per event type (`events.priorities`),
+/// replacing the previous ones, for events published from now on.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct SetPriorities(pub std::collections::BTreeMap<String, super::Priority>);
+
 /// The most recent dead letters, oldest first.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "Vec<DeadLetter>")]
