@@ -39,6 +39,32 @@ pub struct Settings {
     /// WebSocket sessions (`/ws/gns3/events/`): heartbeat, limits, outbound buffer.
     #[serde(default)]
     pub websocket: crate::ws::WsSettings,
+    /// Supervised actors: what counts as a restart storm.
+    #[serde(default)]
+    pub supervision: SupervisionSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupervisionSettings {
+    /// Restarts of one actor within `storm_window_secs` that make a storm.
+    pub storm_restarts: usize,
+    pub storm_window_secs: f64,
+}
+
+impl Default for SupervisionSettings {
+    fn default() -> Self {
+        Self { storm_restarts: 5, storm_window_secs: 60.0 }
+    }
+}
+
+impl SupervisionSettings {
+    pub fn policy(&self) -> gns3_central_actors::supervise::StormPolicy {
+        gns3_central_actors::supervise::StormPolicy {
+            restarts: self.storm_restarts,
+            window: std::time::Duration::from_secs_f64(self.storm_window_secs),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -261,6 +287,13 @@ impl Settings {
             return Err(ConfigError(
                 "log.max_size_mb: must be at least 1; log.max_files: at most 1000".into(),
             ));
+        }
+        let sv = &self.supervision;
+        if sv.storm_restarts == 0 || !(sv.storm_window_secs.is_finite() && sv.storm_window_secs > 0.0 && sv.storm_window_secs <= 86400.0) {
+            return Err(ConfigError(format!(
+                "supervision: storm_restarts must be at least 1 and storm_window_secs 0-86400, got {} and {}",
+                sv.storm_restarts, sv.storm_window_secs
+            )));
         }
         if !(self.gns3.monitor_interval.is_finite() && self.gns3.monitor_interval >= 0.5) {
             return Err(ConfigError(format!(

@@ -3,7 +3,8 @@
 //! binds itself, so tests can ask for port 0 and learn the real port. With `test_mode`
 //! it first starts the in-process GNS3 stand-in and points the `default` server at it.
 
-use actix::{Actor, Supervisor};
+use actix::Actor;
+use gns3_central_actors::supervise::{self, Supervision};
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use gns3_central_actors::cache::CacheActor;
@@ -115,6 +116,7 @@ impl Application {
         // Several instances on one Redis: each server is ingested only while this instance
         // holds its lease (the gate); the bridge joins the dispatcher to the shared log.
         let clustered = dispatcher.is_some() && settings.cluster_enabled();
+        let supervision = Supervision::new(settings.supervision.policy());
         let mut gates = Vec::new();
         let mut servers = BTreeMap::new();
         for cfg in settings.servers() {
@@ -130,7 +132,7 @@ impl Application {
                         gates.push((name.clone(), tx));
                         rx
                     });
-                    let addr = Supervisor::start(move |_| {
+                    let addr = supervise::start(&supervision, "gns3_connector", &name, move |_| {
                         let sink = dispatcher_sink(d, lane);
                         let setup = match &gate {
                             // Only the ingesting instance speaks for the server (its
@@ -154,7 +156,7 @@ impl Application {
                     }
                     addr
                 }
-                _ => Supervisor::start(move |_| Gns3Connector::new(cfg)),
+                _ => supervise::start(&supervision, "gns3_connector", &name, move |_| Gns3Connector::new(cfg)),
             };
             servers.insert(name, addr);
         }
@@ -198,11 +200,13 @@ impl Application {
             sessions: Arc::default(),
             metrics: Arc::default(),
             live,
+            supervision,
         });
 
         let max_body = settings.http.max_body_bytes;
         let app_state = state.clone();
         let metrics = state.metrics.clone();
+        let test_mode = opts.test_mode;
         let mut http = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
@@ -245,6 +249,8 @@ impl Application {
                     }
                 })
                 .configure(routes::configure)
+                // Test hooks (README "Supervision"), only with --test-mode.
+                .configure(|cfg| if test_mode { routes::debug::configure(cfg) })
                 .configure(crate::ws::configure)
                 .configure(openapi::configure)
                 .default_service(web::to(unknown_route))

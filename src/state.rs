@@ -39,6 +39,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The effective configuration with its live changes (`PATCH /api/v2/config`, SIGHUP).
     pub live: Arc<crate::runtime_config::Live>,
+    /// Restarts of the supervised actors and restart storms (`/readyz`, `/metrics`).
+    pub supervision: Arc<gns3_central_actors::supervise::Supervision>,
 }
 
 impl AppState {

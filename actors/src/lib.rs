@@ -10,3 +10,4 @@ pub mod events;
 pub mod gns3;
 pub mod metrics;
 pub mod secret;
+pub mod supervise;

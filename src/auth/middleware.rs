@@ -50,6 +50,8 @@ const ROUTES: &[(&str, &str, Access)] = &[
     // Runtime configuration (secrets masked, but the whole setup is an admin's business).
     ("GET", "/api/v2/config", Access::Needs(Role::Admin)),
     ("PATCH", "/api/v2/config", Access::Needs(Role::Admin)),
+    // Test hooks, mounted only with --test-mode.
+    ("POST", "/api/v2/debug/servers/*/panic", Access::Needs(Role::Admin)),
     // The original service's paths.
     ("GET", "/api/common/api/gns3-central/status/", Access::Needs(Role::Viewer)),
     ("GET", "/api/common/api/gns3-central/topology/", Access::Needs(Role::Viewer)),

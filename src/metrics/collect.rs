@@ -135,20 +135,27 @@ async fn servers(e: &mut Exposition, state: &AppState) {
             e.sample(name, &[("server", server), ("state", label)], f64::from(u8::from(s.circuit.state == st)));
         }
     }
-    let counters: [(&str, &str, fn(&gns3_central_actors::connector::ServerStatus) -> u64); 3] = [
+    let counters: [(&str, &str, fn(&gns3_central_actors::connector::ServerStatus) -> u64); 2] = [
         ("gns3central_circuit_opened_total", "Times the circuit opened.", |s| s.circuit.times_opened),
         ("gns3central_gns3_disconnects_total", "Times the connection to GNS3 was lost.", |s| s.disconnects),
-        ("gns3central_actor_restarts_total", "Restarts of a supervised actor by its supervisor.", |s| s.actor_restarts),
     ];
     for (name, help, get) in counters {
         e.family(name, Kind::Counter, help);
         for (server, status, _) in &all {
             let Some(s) = status else { continue };
-            if name == "gns3central_actor_restarts_total" {
-                e.sample(name, &[("actor", "gns3_connector"), ("name", server)], get(s) as f64);
-            } else {
-                e.sample(name, &[("server", server)], get(s) as f64);
-            }
+            e.sample(name, &[("server", server)], get(s) as f64);
+        }
+    }
+    let actors = state.supervision.report();
+    let families: [(&str, Kind, &str, fn(&gns3_central_actors::supervise::ActorHealth) -> f64); 3] = [
+        ("gns3central_actor_restarts_total", Kind::Counter, "Restarts of a supervised actor (stops and panics).", |a| a.restarts as f64),
+        ("gns3central_actor_panics_total", Kind::Counter, "Restarts of a supervised actor caused by a panic.", |a| a.panics as f64),
+        ("gns3central_actor_restart_storm", Kind::Gauge, "1 while the actor is in a restart storm (/readyz is then 503).", |a| f64::from(u8::from(a.storming))),
+    ];
+    for (name, kind, help, get) in families {
+        e.family(name, kind, help);
+        for a in &actors {
+            e.sample(name, &[("actor", &a.actor), ("name", &a.name)], get(a));
         }
     }
     let name = "gns3central_gns3_call_duration_seconds";

@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod config;
+pub mod debug;
 pub mod events;
 pub mod health;
 pub mod legacy;

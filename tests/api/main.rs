@@ -19,5 +19,6 @@ mod metrics;
 mod ops_cli;
 mod outage;
 mod real_gns3;
+mod supervision;
 mod testbed_selftest;
 mod ws;

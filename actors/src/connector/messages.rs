@@ -27,6 +27,12 @@ pub struct SetTimeout(pub std::time::Duration);
 #[rtype(result = "()")]
 pub struct SetPollInterval(pub std::time::Duration);
 
+/// Test hook (README "Supervision"): makes the connector panic in its handler, so the
+/// supervision of a panicking actor can be seen. Only the `--test-mode` debug route sends it.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct DebugPanic;
+
 /// Calls to GNS3 by operation since start (durations and errors), for `/metrics`.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "std::collections::BTreeMap<String, super::status::CallStats>")]

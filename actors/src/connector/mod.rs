@@ -166,6 +166,13 @@ impl Handler<GetServerStatus> for Gns3Connector {
     }
 }
 
+impl Handler<DebugPanic> for Gns3Connector {
+    type Result = ();
+    fn handle(&mut self, _: DebugPanic, _: &mut Self::Context) {
+        panic!("DebugPanic: the connector of '{}' was told to panic (test hook)", self.cfg.name);
+    }
+}
+
 impl Handler<SetTimeout> for Gns3Connector {
     type Result = ();
     fn handle(&mut self, msg: SetTimeout, _: &mut Self::Context) {
