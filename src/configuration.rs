@@ -42,6 +42,24 @@ pub struct Settings {
     /// Supervised actors: what counts as a restart storm.
     #[serde(default)]
     pub supervision: SupervisionSettings,
+    /// The audit trail (`crate::audit`).
+    #[serde(default)]
+    pub audit: AuditSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Without Redis: directory of `audit.jsonl`; empty: memory only (lost at exit).
+    pub dir: String,
+    /// Records kept in the Redis Stream (approximate cap) or held in memory for queries.
+    pub max_records: usize,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self { dir: String::new(), max_records: 100_000 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -287,6 +305,9 @@ impl Settings {
             return Err(ConfigError(
                 "log.max_size_mb: must be at least 1; log.max_files: at most 1000".into(),
             ));
+        }
+        if self.audit.max_records == 0 || self.audit.max_records > 10_000_000 {
+            return Err(ConfigError(format!("audit.max_records: must be 1-10000000, got {}", self.audit.max_records)));
         }
         let sv = &self.supervision;
         if sv.storm_restarts == 0 || !(sv.storm_window_secs.is_finite() && sv.storm_window_secs > 0.0 && sv.storm_window_secs <= 86400.0) {

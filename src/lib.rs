@@ -1,6 +1,7 @@
 //! gns3-central's edge: configuration, CLI, HTTP routes and start-up. The engine (GNS3
 //! client, connector actor) lives in the `gns3-central-actors` crate.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod configuration;

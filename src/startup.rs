@@ -183,6 +183,7 @@ impl Application {
             servers.keys().next().cloned().unwrap_or_else(|| "default".to_owned())
         };
 
+        let audit = Arc::new(crate::audit::Audit::start(audit_store(&settings)?));
         let live = Arc::new(crate::runtime_config::Live::new(settings.clone(), opts.reload.clone()));
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
@@ -201,6 +202,7 @@ impl Application {
             metrics: Arc::default(),
             live,
             supervision,
+            audit,
         });
 
         let max_body = settings.http.max_body_bytes;
@@ -320,6 +322,21 @@ impl Application {
         }
         result
     }
+}
+
+/// Redis when configured, else the file in `audit.dir`, else memory (with a warning).
+fn audit_store(settings: &Settings) -> std::io::Result<crate::audit::store::Store> {
+    use crate::audit::store::{Ring, Store};
+    let cap = settings.audit.max_records;
+    if let Some(redis) = settings.redis_config() {
+        let info = redis.connection_info().map_err(std::io::Error::other)?;
+        return Store::redis(info, &settings.cache.prefix, cap, settings.cluster.redis_timeout()).map_err(std::io::Error::other);
+    }
+    if !settings.audit.dir.trim().is_empty() {
+        return Store::open_file(&settings.audit.dir, cap);
+    }
+    tracing::warn!("No Redis and no audit.dir: the audit trail is kept in memory only and lost at exit.");
+    Ok(Store::Memory(Ring::new(cap)))
 }
 
 /// A sink that drops events while `gate` is closed (another instance ingests the server).

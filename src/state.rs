@@ -41,6 +41,8 @@ pub struct AppState {
     pub live: Arc<crate::runtime_config::Live>,
     /// Restarts of the supervised actors and restart storms (`/readyz`, `/metrics`).
     pub supervision: Arc<gns3_central_actors::supervise::Supervision>,
+    /// The audit trail (`crate::audit`): `state.audit.record(…)` for every action.
+    pub audit: Arc<crate::audit::Audit>,
 }
 
 impl AppState {

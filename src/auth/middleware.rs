@@ -50,6 +50,7 @@ const ROUTES: &[(&str, &str, Access)] = &[
     // Runtime configuration (secrets masked, but the whole setup is an admin's business).
     ("GET", "/api/v2/config", Access::Needs(Role::Admin)),
     ("PATCH", "/api/v2/config", Access::Needs(Role::Admin)),
+    ("GET", "/api/v2/audit", Access::Needs(Role::Admin)),
     // Test hooks, mounted only with --test-mode.
     ("POST", "/api/v2/debug/servers/*/panic", Access::Needs(Role::Admin)),
     // The original service's paths.
@@ -165,6 +166,7 @@ mod tests {
         assert_eq!(access_of(&post, "/api/gns3/nodes/start/", false), Access::Needs(Role::Operator));
         assert_eq!(access_of(&get, "/metrics", true), Access::Open);
         assert_eq!(access_of(&get, "/api/v2/config", false), Access::Needs(Role::Admin));
+        assert_eq!(access_of(&get, "/api/v2/audit", false), Access::Needs(Role::Admin));
         assert_eq!(access_of(&Method::PATCH, "/api/v2/config", false), Access::Needs(Role::Admin));
         assert_eq!(access_of(&get, "/metrics", false), Access::Needs(Role::Viewer));
         assert_eq!(access_of(&get, "/nowhere", false), Access::Needs(Role::Viewer));

@@ -50,6 +50,10 @@ fn service(e: &mut Exposition, state: &AppState) {
     e.family(name, Kind::Counter, "Configuration reloads (SIGHUP) by result.")
         .sample(name, &[("result", "ok")], ok as f64)
         .sample(name, &[("result", "failed")], failed as f64);
+    let name = "gns3central_audit_write_failures_total";
+    let failed = state.audit.failures.load(std::sync::atomic::Ordering::Relaxed);
+    e.family(name, Kind::Counter, "Audit records that could not be stored (each logged as an error with the record).")
+        .sample(name, &[("backend", state.audit.backend())], failed as f64);
     let refused = state.auth.refused.snapshot();
     let name = "gns3central_auth_refused_total";
     e.family(name, Kind::Counter, "Requests and upgrades refused by access control, by reason.")

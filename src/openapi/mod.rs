@@ -32,6 +32,7 @@ use crate::routes::{events, health, legacy, nodes, projects, servers, topology};
         events::history, events::stats, events::legacy_stats, events::dead_letters, events::cluster,
         crate::ws::stats, crate::metrics::collect::metrics,
         crate::routes::config::get_config, crate::routes::config::patch_config,
+        crate::routes::audit::audit,
         legacy::status, legacy::topology, legacy::start_node, legacy::stop_node,
         legacy::restart_node, legacy::start_project, legacy::refresh_topology,
         legacy::create_module_interface, legacy::old_status,

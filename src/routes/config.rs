@@ -27,11 +27,24 @@ pub async fn get_config(state: web::Data<AppState>) -> HttpResponse {
         (status = 200, description = "Applied: the keys changed and the new configuration", body = Object),
         (status = 400, description = "invalid_config, unknown_key or restart_required; nothing changed", body = ErrorBody)))]
 #[patch("/api/v2/config")]
-pub async fn patch_config(state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
-    match state.live.patch(&state, &body).await {
+pub async fn patch_config(
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+    principal: crate::auth::Principal,
+) -> Result<HttpResponse, ApiError> {
+    let res = patch(&state, &body).await;
+    let record = crate::audit::AuditRecord::new(&principal.name, principal.role.as_str(), "rest", "config.patch");
+    let keys = res.as_ref().ok().and_then(|r| r.1.clone());
+    state.audit.record(record.result(&res, |_| "").details(json!({"applied": keys})));
+    res.map(|r| r.0)
+}
+
+async fn patch(state: &AppState, body: &Value) -> Result<(HttpResponse, Option<Vec<String>>), ApiError> {
+    match state.live.patch(state, body).await {
         Ok(changes) => {
             let applied: Vec<String> = changes.iter().map(Change::key).collect();
-            Ok(HttpResponse::Ok().json(json!({"applied": applied, "config": state.live.masked().await})))
+            let res = HttpResponse::Ok().json(json!({"applied": applied, "config": state.live.masked().await}));
+            Ok((res, Some(applied)))
         }
         Err(Refusal::Invalid(msg)) => Err(ApiError::bad_request("invalid_config", msg)),
         Err(Refusal::UnknownKeys(keys)) => {

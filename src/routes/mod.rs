@@ -2,6 +2,7 @@
 //! through `json_config`, so every malformed body is a 400 JSON error before any handler
 //! (and so before GNS3) runs.
 
+pub mod audit;
 pub mod body;
 pub mod config;
 pub mod debug;
@@ -78,6 +79,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(events::cluster)
         .service(crate::metrics::collect::metrics)
         .service(config::get_config)
-        .service(config::patch_config);
+        .service(config::patch_config)
+        .service(audit::audit);
     legacy::configure(cfg);
 }

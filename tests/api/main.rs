@@ -5,6 +5,7 @@
 mod app;
 mod helpers;
 
+mod audit;
 mod auth;
 mod bad_input;
 mod cluster;
