@@ -45,6 +45,24 @@ pub struct Settings {
     /// The audit trail (`crate::audit`).
     #[serde(default)]
     pub audit: AuditSettings,
+    /// Stopping on SIGTERM/SIGINT.
+    #[serde(default)]
+    pub shutdown: ShutdownSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownSettings {
+    /// Bound on the whole stop; past it the service exits anyway (with a warning).
+    pub timeout_secs: f64,
+    /// Time given to deliver the queued CRITICAL and HIGH events.
+    pub flush_ms: u64,
+}
+
+impl Default for ShutdownSettings {
+    fn default() -> Self {
+        Self { timeout_secs: 20.0, flush_ms: 2000 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -308,6 +326,13 @@ impl Settings {
         }
         if self.audit.max_records == 0 || self.audit.max_records > 10_000_000 {
             return Err(ConfigError(format!("audit.max_records: must be 1-10000000, got {}", self.audit.max_records)));
+        }
+        let sd = &self.shutdown;
+        if !(sd.timeout_secs.is_finite() && sd.timeout_secs >= 1.0 && sd.timeout_secs <= 3600.0) || sd.flush_ms > 600_000 {
+            return Err(ConfigError(format!(
+                "shutdown: timeout_secs must be 1-3600 and flush_ms at most 600000, got {} and {}",
+                sd.timeout_secs, sd.flush_ms
+            )));
         }
         let sv = &self.supervision;
         if sv.storm_restarts == 0 || !(sv.storm_window_secs.is_finite() && sv.storm_window_secs > 0.0 && sv.storm_window_secs <= 86400.0) {

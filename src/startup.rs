@@ -280,11 +280,7 @@ impl Application {
 
     /// Stops the service as a signal does: sessions first (1001), then the HTTP server.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle {
-            server: self.server.handle(),
-            sessions: self.state.sessions.clone(),
-            grace: std::time::Duration::from_millis(self.state.settings.websocket.shutdown_grace_ms),
-        }
+        ShutdownHandle { server: self.server.handle(), state: self.state.clone() }
     }
 
     /// URL of the GNS3 stand-in in test mode.
@@ -370,19 +366,44 @@ fn build_auth(settings: &Settings, addr: std::net::SocketAddr) -> std::io::Resul
     Ok((Arc::new(auth), Some(token)))
 }
 
-/// Stops the service in order: every WebSocket session is closed with 1001 (waiting at
-/// most `websocket.shutdown_grace_ms` for them), then the HTTP server stops gracefully
-/// (in-flight requests get `http.shutdown_timeout_secs`).
+/// Stops the service in order (README "Graceful shutdown"): ingestion off (GNS3 streams
+/// closed), queued CRITICAL/HIGH events delivered (`shutdown.flush_ms`), WebSocket
+/// sessions closed with 1001 after their buffered frames (`websocket.shutdown_grace_ms`),
+/// Redis leases released, then the HTTP server stopped gracefully; all within
+/// `shutdown.timeout_secs`, past which the HTTP server is stopped at once.
 #[derive(Clone)]
 pub struct ShutdownHandle {
     server: ServerHandle,
-    sessions: Arc<crate::ws::SessionRegistry>,
-    grace: std::time::Duration,
+    state: web::Data<AppState>,
 }
 
 impl ShutdownHandle {
     pub async fn shutdown(&self) {
-        self.sessions.shutdown(self.grace).await;
+        let bound = std::time::Duration::from_secs_f64(self.state.settings.shutdown.timeout_secs);
+        let began = Instant::now();
+        if tokio::time::timeout(bound, self.steps()).await.is_err() {
+            tracing::warn!(bound_secs = bound.as_secs_f64(), "Shutdown took too long; stopping now.");
+            self.server.stop(false).await;
+        }
+        tracing::info!(ms = began.elapsed().as_millis() as u64, "Stopped.");
+    }
+
+    async fn steps(&self) {
+        let st = &self.state;
+        for addr in st.servers.values() {
+            let _ = addr.send(gns3_central_actors::connector::StopIngest).await;
+        }
+        if let Some(d) = &st.dispatcher {
+            let flush = std::time::Duration::from_millis(st.settings.shutdown.flush_ms);
+            if let Ok((sent, pending)) = d.send(gns3_central_actors::dispatcher::FlushUrgent(flush)).await {
+                tracing::info!(dispatched = sent, undelivered = pending, "Urgent events flushed.");
+            }
+        }
+        let grace = std::time::Duration::from_millis(st.settings.websocket.shutdown_grace_ms);
+        st.sessions.shutdown(grace).await;
+        if let Some(c) = &st.cluster {
+            let _ = c.send(gns3_central_actors::cluster::ReleaseLeases).await;
+        }
         self.server.stop(true).await;
     }
 }

@@ -557,6 +557,16 @@ impl Handler<Shutdown> for WsSession {
     type Result = ();
 
     fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
+        // What waits in the outbound buffer (events delivered before the stop, urgent
+        // ones included) goes to the socket ahead of the close frame, whatever the writer
+        // holds: the buffer is bounded and the process is about to exit.
+        let missed = self.queue.take_missed();
+        if missed.total() > 0 {
+            self.write(ctx, protocol::missed(missed.low, missed.normal).into());
+        }
+        while let Some(f) = self.queue.pop() {
+            self.write(ctx, f.text);
+        }
         self.close(ctx, ws::CloseCode::Away, "server shutting down");
     }
 }

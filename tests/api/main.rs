@@ -20,6 +20,7 @@ mod metrics;
 mod ops_cli;
 mod outage;
 mod real_gns3;
+mod shutdown;
 mod supervision;
 mod testbed_selftest;
 mod ws;

@@ -27,6 +27,12 @@ pub struct SetTimeout(pub std::time::Duration);
 #[rtype(result = "()")]
 pub struct SetPollInterval(pub std::time::Duration);
 
+/// Shutdown: stop following GNS3 (the notification streams are closed) and publish no
+/// more events. The connector still answers REST calls until the process exits.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct StopIngest;
+
 /// Test hook (README "Supervision"): makes the connector panic in its handler, so the
 /// supervision of a panicking actor can be seen. Only the `--test-mode` debug route sends it.
 #[derive(Message, Debug, Clone, Copy)]

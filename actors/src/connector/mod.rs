@@ -166,6 +166,18 @@ impl Handler<GetServerStatus> for Gns3Connector {
     }
 }
 
+impl Handler<StopIngest> for Gns3Connector {
+    type Result = ();
+    fn handle(&mut self, _: StopIngest, _: &mut Self::Context) {
+        if let Some(i) = self.ingest.take() {
+            i.shutdown();
+            tracing::info!(server = %self.cfg.name, "Stopped following GNS3's notifications.");
+        }
+        // A restart after this point must not follow GNS3 again.
+        self.events = None;
+    }
+}
+
 impl Handler<DebugPanic> for Gns3Connector {
     type Result = ();
     fn handle(&mut self, _: DebugPanic, _: &mut Self::Context) {

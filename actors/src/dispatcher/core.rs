@@ -362,6 +362,27 @@ impl<S: EventSink> DispatcherCore<S> {
         n
     }
 
+    /// Shutdown: dispatches every queued CRITICAL and HIGH event (LOW and NORMAL stay
+    /// queued and are lost with the process), then retries the subscriber backlogs until
+    /// none is left or `deadline` passes. Returns (dispatched, deliveries still pending).
+    pub fn flush_urgent(&mut self, deadline: Instant) -> (usize, usize) {
+        self.absorb_lane();
+        let mut n = 0;
+        for p in [Priority::Critical, Priority::High] {
+            while !self.uplink_blocked() && Instant::now() < deadline {
+                let Some(q) = self.queues.pop_class(p) else { break };
+                self.dispatch(p, q);
+                n += 1;
+            }
+        }
+        // Subscribers read on their own threads: give their mailboxes a moment, then retry.
+        while self.subs.pending() > 0 && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            self.retry_due(Instant::now(), Some(deadline));
+        }
+        (n, self.subs.pending())
+    }
+
     /// Dispatches every queued CRITICAL event now, whatever the starvation guard's count
     /// (the actor calls it when one arrives). Returns how many.
     pub fn drain_critical(&mut self) -> usize {
