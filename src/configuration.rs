@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
+pub use crate::settings_ops::{AuditSettings, ShutdownSettings, SupervisionSettings};
+
 /// The defaults, compiled in so the binary runs from any directory.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
@@ -51,59 +53,6 @@ pub struct Settings {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ShutdownSettings {
-    /// Bound on the whole stop; past it the service exits anyway (with a warning).
-    pub timeout_secs: f64,
-    /// Time given to deliver the queued CRITICAL and HIGH events.
-    pub flush_ms: u64,
-}
-
-impl Default for ShutdownSettings {
-    fn default() -> Self {
-        Self { timeout_secs: 20.0, flush_ms: 2000 }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuditSettings {
-    /// Without Redis: directory of `audit.jsonl`; empty: memory only (lost at exit).
-    pub dir: String,
-    /// Records kept in the Redis Stream (approximate cap) or held in memory for queries.
-    pub max_records: usize,
-}
-
-impl Default for AuditSettings {
-    fn default() -> Self {
-        Self { dir: String::new(), max_records: 100_000 }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SupervisionSettings {
-    /// Restarts of one actor within `storm_window_secs` that make a storm.
-    pub storm_restarts: usize,
-    pub storm_window_secs: f64,
-}
-
-impl Default for SupervisionSettings {
-    fn default() -> Self {
-        Self { storm_restarts: 5, storm_window_secs: 60.0 }
-    }
-}
-
-impl SupervisionSettings {
-    pub fn policy(&self) -> gns3_central_actors::supervise::StormPolicy {
-        gns3_central_actors::supervise::StormPolicy {
-            restarts: self.storm_restarts,
-            window: std::time::Duration::from_secs_f64(self.storm_window_secs),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     pub bind: String,
@@ -122,41 +71,13 @@ pub struct LogSettings {
     #[serde(default)]
     pub dir: String,
     /// `daily` or `size` (past `max_size_mb`).
-    #[serde(default = "default_rotation")]
+    #[serde(default = "crate::settings_ops::default_rotation")]
     pub rotation: String,
-    #[serde(default = "default_max_size_mb")]
+    #[serde(default = "crate::settings_ops::default_max_size_mb")]
     pub max_size_mb: u64,
     /// Rotated parts kept per file.
-    #[serde(default = "default_max_files")]
+    #[serde(default = "crate::settings_ops::default_max_files")]
     pub max_files: usize,
-}
-
-fn default_rotation() -> String {
-    "daily".into()
-}
-fn default_max_size_mb() -> u64 {
-    100
-}
-fn default_max_files() -> usize {
-    7
-}
-
-impl LogSettings {
-    /// How the log files rotate.
-    pub fn rotation(&self) -> crate::logfile::Rotation {
-        match self.rotation.as_str() {
-            "size" => crate::logfile::Rotation::Size(self.max_size_mb.saturating_mul(1024 * 1024)),
-            _ => crate::logfile::Rotation::Daily,
-        }
-    }
-
-    /// Opens `name` in `log.dir`, when a directory is configured.
-    pub fn open_file(&self, name: &str) -> std::io::Result<Option<crate::logfile::RollingFile>> {
-        if self.dir.trim().is_empty() {
-            return Ok(None);
-        }
-        crate::logfile::RollingFile::open(Path::new(&self.dir), name, self.rotation(), self.max_files).map(Some)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -313,34 +234,7 @@ impl Settings {
                 self.log.format
             )));
         }
-        if self.log.rotation != "daily" && self.log.rotation != "size" {
-            return Err(ConfigError(format!(
-                "log.rotation: must be 'daily' or 'size', got '{}'",
-                self.log.rotation
-            )));
-        }
-        if self.log.max_size_mb == 0 || self.log.max_files > 1000 {
-            return Err(ConfigError(
-                "log.max_size_mb: must be at least 1; log.max_files: at most 1000".into(),
-            ));
-        }
-        if self.audit.max_records == 0 || self.audit.max_records > 10_000_000 {
-            return Err(ConfigError(format!("audit.max_records: must be 1-10000000, got {}", self.audit.max_records)));
-        }
-        let sd = &self.shutdown;
-        if !(sd.timeout_secs.is_finite() && sd.timeout_secs >= 1.0 && sd.timeout_secs <= 3600.0) || sd.flush_ms > 600_000 {
-            return Err(ConfigError(format!(
-                "shutdown: timeout_secs must be 1-3600 and flush_ms at most 600000, got {} and {}",
-                sd.timeout_secs, sd.flush_ms
-            )));
-        }
-        let sv = &self.supervision;
-        if sv.storm_restarts == 0 || !(sv.storm_window_secs.is_finite() && sv.storm_window_secs > 0.0 && sv.storm_window_secs <= 86400.0) {
-            return Err(ConfigError(format!(
-                "supervision: storm_restarts must be at least 1 and storm_window_secs 0-86400, got {} and {}",
-                sv.storm_restarts, sv.storm_window_secs
-            )));
-        }
+        crate::settings_ops::validate(self)?;
         if !(self.gns3.monitor_interval.is_finite() && self.gns3.monitor_interval >= 0.5) {
             return Err(ConfigError(format!(
                 "gns3.monitor_interval: must be at least 0.5 seconds, got {}",

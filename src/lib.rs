@@ -16,6 +16,7 @@ pub mod runtime_config;
 pub mod simulate;
 pub mod startup;
 pub mod state;
+pub mod settings_ops;
 pub mod status_cmd;
 pub mod telemetry;
 pub mod ws;

@@ -19,6 +19,7 @@ mod logs;
 mod metrics;
 mod ops_cli;
 mod outage;
+mod packaging;
 mod real_gns3;
 mod shutdown;
 mod supervision;

@@ -21,6 +21,12 @@ const N: usize = 3000;
 async fn queued_high_events_reach_websocket_clients_before_the_1001() {
     let app = spawn_app(test_settings(&Target::nowhere(), |s| {
         s.events.priorities.insert("probe.urgent".into(), Priority::High);
+        // Ordinary delivery must lose nothing to this slow-ish subscriber (no dead letters
+        // under CPU load), so only the stop sequence could drop an event.
+        s.events.delivery.max_retries = 20;
+        s.events.delivery.max_backoff_ms = 1000;
+        s.events.delivery.backlog = 10_000;
+        s.shutdown.flush_ms = 20_000;
     }))
     .await;
     let (_res, mut ws) = awc::Client::new()
@@ -79,6 +85,8 @@ async fn queued_high_events_reach_websocket_clients_before_the_1001() {
     }
     assert_eq!(close, Some(Some(1001)));
     assert_eq!(got.len(), N, "every queued HIGH event arrives before the close");
+    let stats = app.state.dispatcher.clone().expect("events are on").send(gns3_central_actors::dispatcher::GetStats).await.expect("stats");
+    assert_eq!(stats.dead_letters_total, 0);
     assert!(got.windows(2).all(|w| w[0] + 1 == w[1]), "in order, none twice");
 }
 
@@ -117,4 +125,23 @@ async fn sigterm_releases_the_lease_closes_gns3_streams_and_exits_0_within_the_b
     for line in ["Stopped following GNS3's notifications.", "Released the ingestion lease.", "Stopped."] {
         assert!(err.contains(line), "'{line}' not logged:\n{err}");
     }
+}
+
+#[actix_rt::test]
+async fn the_stop_closes_the_gns3_notification_streams() {
+    let (sim, app) = crate::metrics::quiet_app(|_| {}).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // The controller stream and the open project's.
+    while sim.stream_clients() < 2 {
+        assert!(Instant::now() < deadline, "the service never followed GNS3 ({} streams)", sim.stream_clients());
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.shutdown.shutdown().await;
+    // The actors outlive the HTTP server here (same process): only the stop closed them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.stream_clients() > 0 {
+        assert!(Instant::now() < deadline, "{} GNS3 streams still open after the stop", sim.stream_clients());
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    sim.stop().await;
 }

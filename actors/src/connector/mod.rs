@@ -68,6 +68,8 @@ pub struct Gns3Connector {
     core: Rc<ConnectorCore>,
     events: Option<EventsSetup>,
     ingest: Option<Rc<ingest::Ingest>>,
+    /// The ingestion loop on the actor's context (cancelled by `StopIngest`).
+    ingest_task: Option<SpawnHandle>,
     restarts: u64,
     /// Restarts within `RESTART_WINDOW` of each other, for the start-up delay.
     restart_run: u32,
@@ -77,7 +79,7 @@ pub struct Gns3Connector {
 impl Gns3Connector {
     pub fn new(cfg: ConnectorConfig) -> Self {
         let core = Rc::new(ConnectorCore::new(cfg.clone(), Carried::default()));
-        Self { cfg, core, events: None, ingest: None, restarts: 0, restart_run: 0, last_restart: None }
+        Self { cfg, core, events: None, ingest: None, ingest_task: None, restarts: 0, restart_run: 0, last_restart: None }
     }
 
     /// A connector that also follows GNS3's notifications and publishes events.
@@ -125,7 +127,7 @@ impl Actor for Gns3Connector {
                 ev.gate.clone(),
             );
             self.ingest = Some(ingest.clone());
-            ctx.spawn(ingest.run().into_actor(self));
+            self.ingest_task = Some(ctx.spawn(ingest.run().into_actor(self)));
         }
     }
 
@@ -168,7 +170,10 @@ impl Handler<GetServerStatus> for Gns3Connector {
 
 impl Handler<StopIngest> for Gns3Connector {
     type Result = ();
-    fn handle(&mut self, _: StopIngest, _: &mut Self::Context) {
+    fn handle(&mut self, _: StopIngest, ctx: &mut Self::Context) {
+        if let Some(t) = self.ingest_task.take() {
+            ctx.cancel_future(t);
+        }
         if let Some(i) = self.ingest.take() {
             i.shutdown();
             tracing::info!(server = %self.cfg.name, "Stopped following GNS3's notifications.");
