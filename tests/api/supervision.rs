@@ -22,7 +22,7 @@ async fn panic_connector(app: &TestApp) {
 async fn a_panicking_connector_is_restarted_and_a_storm_makes_the_service_unready_until_it_calms() {
     let settings = test_settings(&Target::nowhere(), |s| {
         s.supervision.storm_restarts = 3;
-        s.supervision.storm_window_secs = 2.0;
+        s.supervision.storm_window_secs = 4.0;
     });
     let opts = gns3_central::startup::ServeOptions { test_mode: true, ..Default::default() };
     let app = spawn_with(settings, opts).await;
