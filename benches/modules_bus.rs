@@ -104,7 +104,7 @@ fn main() {
             hash: token::hash("g3c_bench"),
             projects: vec![],
         }];
-        let app = Application::build(settings, ServeOptions { no_events: true, test_mode: false }).await.expect("starts");
+        let app = Application::build(settings, ServeOptions { no_events: true, ..Default::default() }).await.expect("starts");
         let base = format!("http://127.0.0.1:{}", app.port());
         let state = app.state();
         let stopper = app.shutdown_handle();

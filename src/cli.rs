@@ -1,4 +1,4 @@
-//! Command line: `serve`, `status`, `check-config`, `simulate`. Each subcommand returns
+//! Command line: `serve`, `status`, `events stats`, `check-config`, `simulate`, `token`. Each subcommand returns
 //! the process exit code; `main` only calls `run`.
 
 use clap::{Args, Parser, Subcommand};
@@ -28,6 +28,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Ask a running instance for its status; exit 1 when not ready, 2 when unreachable.
     Status(StatusArgs),
+    /// Event statistics of a running instance: `events stats`.
+    #[command(subcommand)]
+    Events(EventsCommand),
     /// Print the effective configuration (secrets masked); exit 1 when it is invalid.
     CheckConfig(ConfigArg),
     /// Run a GNS3 v2 stand-in (for demos and benchmarks).
@@ -35,6 +38,13 @@ pub enum Command {
     /// API tokens: `token create` makes one and prints the lines for the configuration.
     #[command(subcommand)]
     Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EventsCommand {
+    /// Counts per priority and type, queue depths, latency; exit 1 when live events are
+    /// off or the queues are nearly full, 2 when unreachable.
+    Stats(StatusArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -74,6 +84,9 @@ pub struct ServeArgs {
     /// Log at debug level.
     #[arg(long)]
     pub debug: bool,
+    /// Log JSON lines (overrides log.format).
+    #[arg(long)]
+    pub log_json: bool,
     /// Turn notification ingestion and event dispatch off (REST only).
     #[arg(long)]
     pub no_events: bool,
@@ -126,6 +139,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Status(args) => crate::status_cmd::run(args).await,
+        Command::Events(EventsCommand::Stats(args)) => crate::events_cmd::stats(args).await,
         Command::CheckConfig(args) => check_config(args),
         Command::Simulate(args) => simulate(args).await,
         Command::Token(TokenCommand::Create(args)) => token_create(args),
@@ -144,16 +158,35 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    if let Some(bind) = args.bind {
+    if let Some(bind) = args.bind.clone() {
         settings.http.bind = bind;
         if let Err(e) = settings.validate() {
             eprintln!("gns3-central: --bind: {e}");
             return ExitCode::from(1);
         }
     }
-    let level = if args.debug { "debug" } else { settings.log.level.as_str() };
-    telemetry::init(level, settings.log.format == "json");
-    let opts = ServeOptions { no_events: args.no_events, test_mode: args.test_mode };
+    if args.debug {
+        settings.log.level = "debug".into();
+    }
+    if args.log_json {
+        settings.log.format = "json".into();
+    }
+    let service_log = match settings.log.open_file(crate::telemetry::SERVICE_LOG) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("gns3-central: cannot open the service log: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    telemetry::init_with(&settings.log.level, settings.log.format == "json", service_log);
+    let reload = crate::runtime_config::ReloadSource {
+        file: args.config.config.clone(),
+        bind: args.bind.clone(),
+        debug: args.debug,
+        log_json: args.log_json,
+        test_mode: args.test_mode,
+    };
+    let opts = ServeOptions { no_events: args.no_events, test_mode: args.test_mode, reload: Some(reload) };
     let app = match Application::build(settings, opts).await {
         Ok(app) => app,
         Err(e) => {

@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
+pub use crate::settings_ops::{AuditSettings, ShutdownSettings, SupervisionSettings};
+
 /// The defaults, compiled in so the binary runs from any directory.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
@@ -45,6 +47,15 @@ pub struct Settings {
     /// Notification sinks (`[[sinks]]`): webhooks for chosen events.
     #[serde(default)]
     pub sinks: Vec<gns3_central_actors::sinks::SinkConfig>,
+    /// Supervised actors: what counts as a restart storm.
+    #[serde(default)]
+    pub supervision: SupervisionSettings,
+    /// The audit trail (`crate::audit`).
+    #[serde(default)]
+    pub audit: AuditSettings,
+    /// Stopping on SIGTERM/SIGINT.
+    #[serde(default)]
+    pub shutdown: ShutdownSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +72,18 @@ pub struct HttpSettings {
 pub struct LogSettings {
     pub level: String,
     pub format: String,
+    /// Directory of the log files (`gns3_central_service.log`, `realtime_events.log`);
+    /// empty: no files, stderr only.
+    #[serde(default)]
+    pub dir: String,
+    /// `daily` or `size` (past `max_size_mb`).
+    #[serde(default = "crate::settings_ops::default_rotation")]
+    pub rotation: String,
+    #[serde(default = "crate::settings_ops::default_max_size_mb")]
+    pub max_size_mb: u64,
+    /// Rotated parts kept per file.
+    #[serde(default = "crate::settings_ops::default_max_files")]
+    pub max_files: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -217,6 +240,7 @@ impl Settings {
                 self.log.format
             )));
         }
+        crate::settings_ops::validate(self)?;
         if !(self.gns3.monitor_interval.is_finite() && self.gns3.monitor_interval >= 0.5) {
             return Err(ConfigError(format!(
                 "gns3.monitor_interval: must be at least 0.5 seconds, got {}",

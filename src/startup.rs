@@ -3,7 +3,8 @@
 //! binds itself, so tests can ask for port 0 and learn the real port. With `test_mode`
 //! it first starts the in-process GNS3 stand-in and points the `default` server at it.
 
-use actix::{Actor, Supervisor};
+use actix::Actor;
+use gns3_central_actors::supervise::{self, Supervision};
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use gns3_central_actors::cache::CacheActor;
@@ -36,6 +37,8 @@ pub struct ServeOptions {
     pub no_events: bool,
     /// `--test-mode`: run the GNS3 stand-in in-process and use it as the `default` server.
     pub test_mode: bool,
+    /// Where SIGHUP reads the configuration again (`serve`); `None`: SIGHUP is not handled.
+    pub reload: Option<crate::runtime_config::ReloadSource>,
 }
 
 pub struct Application {
@@ -95,6 +98,17 @@ impl Application {
             .map_err(std::io::Error::other)?
             .map_err(std::io::Error::other)?;
         }
+        if let (Some(d), Some(file)) = (&dispatcher, settings.log.open_file(crate::events_log::FILE_NAME)?) {
+            // One line per dispatched event in <log.dir>/realtime_events.log.
+            d.send(Subscribe {
+                label: "events-log".into(),
+                filter: SubscriptionFilter::all(),
+                recipient: crate::events_log::EventLog::new(file).start().recipient(),
+            })
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)?;
+        }
         let lane = match &dispatcher {
             Some(d) => Some(d.send(GetExpressLane).await.map_err(std::io::Error::other)?),
             None => None,
@@ -103,6 +117,7 @@ impl Application {
         // Several instances on one Redis: each server is ingested only while this instance
         // holds its lease (the gate); the bridge joins the dispatcher to the shared log.
         let clustered = dispatcher.is_some() && settings.cluster_enabled();
+        let supervision = Supervision::new(settings.supervision.policy());
         let mut gates = Vec::new();
         let mut servers = BTreeMap::new();
         for cfg in settings.servers() {
@@ -118,7 +133,7 @@ impl Application {
                         gates.push((name.clone(), tx));
                         rx
                     });
-                    let addr = Supervisor::start(move |_| {
+                    let addr = supervise::start(&supervision, "gns3_connector", &name, move |_| {
                         let sink = dispatcher_sink(d, lane);
                         let setup = match &gate {
                             // Only the ingesting instance speaks for the server (its
@@ -142,7 +157,7 @@ impl Application {
                     }
                     addr
                 }
-                _ => Supervisor::start(move |_| Gns3Connector::new(cfg)),
+                _ => supervise::start(&supervision, "gns3_connector", &name, move |_| Gns3Connector::new(cfg)),
             };
             servers.insert(name, addr);
         }
@@ -180,6 +195,8 @@ impl Application {
             .await
             .map_err(std::io::Error::other)?;
 
+        let audit = Arc::new(crate::audit::Audit::start(audit_store(&settings)?));
+        let live = Arc::new(crate::runtime_config::Live::new(settings.clone(), opts.reload.clone()));
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
             servers,
@@ -196,10 +213,16 @@ impl Application {
             sessions: Arc::default(),
             modules,
             sinks,
+            metrics: Arc::default(),
+            live,
+            supervision,
+            audit,
         });
 
         let max_body = settings.http.max_body_bytes;
         let app_state = state.clone();
+        let metrics = state.metrics.clone();
+        let test_mode = opts.test_mode;
         let mut http = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
@@ -218,22 +241,32 @@ impl Application {
                         Err(res) => Either::Right(std::future::ready(Ok(*res))),
                     }
                 })
-                .wrap_fn(|req, srv| {
-                    let method = req.method().clone();
-                    let path = req.path().to_owned();
-                    let begin = Instant::now();
-                    let fut = srv.call(req);
-                    async move {
-                        let res = fut.await?;
-                        tracing::debug!(
-                            %method, %path, status = res.status().as_u16(),
-                            ms = begin.elapsed().as_secs_f64() * 1000.0,
-                            "Request served."
-                        );
-                        Ok(res)
+                .wrap_fn({
+                    let metrics = metrics.clone();
+                    move |req, srv| {
+                        let method = req.method().clone();
+                        let path = req.path().to_owned();
+                        // The pattern (`/api/v2/servers/{server}`), never the raw path: bounded series.
+                        let route = req.match_pattern();
+                        let begin = Instant::now();
+                        let fut = srv.call(req);
+                        let metrics = metrics.clone();
+                        async move {
+                            let res = fut.await?;
+                            let took = begin.elapsed();
+                            let status = res.status().as_u16();
+                            metrics.record_http(method.as_str(), route.as_deref(), status, took);
+                            tracing::debug!(
+                                %method, %path, status, ms = took.as_secs_f64() * 1000.0,
+                                "Request served."
+                            );
+                            Ok(res)
+                        }
                     }
                 })
                 .configure(routes::configure)
+                // Test hooks (README "Supervision"), only with --test-mode.
+                .configure(|cfg| if test_mode { routes::debug::configure(cfg) })
                 .configure(crate::ws::configure)
                 .configure(openapi::configure)
                 .configure(crate::dashboard::configure)
@@ -262,11 +295,7 @@ impl Application {
 
     /// Stops the service as a signal does: sessions first (1001), then the HTTP server.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle {
-            server: self.server.handle(),
-            sessions: self.state.sessions.clone(),
-            grace: std::time::Duration::from_millis(self.state.settings.websocket.shutdown_grace_ms),
-        }
+        ShutdownHandle { server: self.server.handle(), state: self.state.clone() }
     }
 
     /// URL of the GNS3 stand-in in test mode.
@@ -286,6 +315,9 @@ impl Application {
     /// Serves until the server is stopped (signal or handle), then stops the stand-in.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let stopper = self.shutdown_handle();
+        if self.state.live.reload.is_some() {
+            actix_rt::spawn(reload_on_sighup(self.state.clone()));
+        }
         let mut server = self.server;
         let result = tokio::select! {
             r = &mut server => r,
@@ -301,6 +333,21 @@ impl Application {
         }
         result
     }
+}
+
+/// Redis when configured, else the file in `audit.dir`, else memory (with a warning).
+fn audit_store(settings: &Settings) -> std::io::Result<crate::audit::store::Store> {
+    use crate::audit::store::{Ring, Store};
+    let cap = settings.audit.max_records;
+    if let Some(redis) = settings.redis_config() {
+        let info = redis.connection_info().map_err(std::io::Error::other)?;
+        return Store::redis(info, &settings.cache.prefix, cap, settings.cluster.redis_timeout()).map_err(std::io::Error::other);
+    }
+    if !settings.audit.dir.trim().is_empty() {
+        return Store::open_file(&settings.audit.dir, cap);
+    }
+    tracing::warn!("No Redis and no audit.dir: the audit trail is kept in memory only and lost at exit.");
+    Ok(Store::Memory(Ring::new(cap)))
 }
 
 /// A sink that drops events while `gate` is closed (another instance ingests the server).
@@ -334,21 +381,64 @@ fn build_auth(settings: &Settings, addr: std::net::SocketAddr) -> std::io::Resul
     Ok((Arc::new(auth), Some(token)))
 }
 
-/// Stops the service in order: every WebSocket session is closed with 1001 (waiting at
-/// most `websocket.shutdown_grace_ms` for them), then the HTTP server stops gracefully
-/// (in-flight requests get `http.shutdown_timeout_secs`).
+/// Stops the service in order (README "Graceful shutdown"): ingestion off (GNS3 streams
+/// closed), queued CRITICAL/HIGH events delivered (`shutdown.flush_ms`), WebSocket
+/// sessions closed with 1001 after their buffered frames (`websocket.shutdown_grace_ms`),
+/// Redis leases released, then the HTTP server stopped gracefully; all within
+/// `shutdown.timeout_secs`, past which the HTTP server is stopped at once.
 #[derive(Clone)]
 pub struct ShutdownHandle {
     server: ServerHandle,
-    sessions: Arc<crate::ws::SessionRegistry>,
-    grace: std::time::Duration,
+    state: web::Data<AppState>,
 }
 
 impl ShutdownHandle {
     pub async fn shutdown(&self) {
-        self.sessions.shutdown(self.grace).await;
+        let bound = std::time::Duration::from_secs_f64(self.state.settings.shutdown.timeout_secs);
+        let began = Instant::now();
+        if tokio::time::timeout(bound, self.steps()).await.is_err() {
+            tracing::warn!(bound_secs = bound.as_secs_f64(), "Shutdown took too long; stopping now.");
+            self.server.stop(false).await;
+        }
+        tracing::info!(ms = began.elapsed().as_millis() as u64, "Stopped.");
+    }
+
+    async fn steps(&self) {
+        let st = &self.state;
+        for addr in st.servers.values() {
+            let _ = addr.send(gns3_central_actors::connector::StopIngest).await;
+        }
+        if let Some(d) = &st.dispatcher {
+            let flush = std::time::Duration::from_millis(st.settings.shutdown.flush_ms);
+            if let Ok((sent, pending)) = d.send(gns3_central_actors::dispatcher::FlushUrgent(flush)).await {
+                tracing::info!(dispatched = sent, undelivered = pending, "Urgent events flushed.");
+            }
+        }
+        let grace = std::time::Duration::from_millis(st.settings.websocket.shutdown_grace_ms);
+        st.sessions.shutdown(grace).await;
+        if let Some(c) = &st.cluster {
+            let _ = c.send(gns3_central_actors::cluster::ReleaseLeases).await;
+        }
         self.server.stop(true).await;
     }
+}
+
+/// Reads the configuration file again at every SIGHUP (runtime configuration).
+async fn reload_on_sighup(state: web::Data<AppState>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("SIGHUP cannot be handled here; reload with PATCH /api/v2/config.");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reading the configuration again.");
+            state.live.reload(&state).await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = state;
 }
 
 /// SIGINT (Ctrl-C) or, on Unix, SIGTERM.

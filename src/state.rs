@@ -39,6 +39,14 @@ pub struct AppState {
     pub modules: gns3_central_actors::modules::ModuleContext,
     /// The notification sinks (the built-in `notifications` module).
     pub sinks: Vec<gns3_central_actors::sinks::SinkHandle>,
+    /// What `/metrics` exposes that no actor owns (HTTP durations, connected modules).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The effective configuration with its live changes (`PATCH /api/v2/config`, SIGHUP).
+    pub live: Arc<crate::runtime_config::Live>,
+    /// Restarts of the supervised actors and restart storms (`/readyz`, `/metrics`).
+    pub supervision: Arc<gns3_central_actors::supervise::Supervision>,
+    /// The audit trail (`crate::audit`): `state.audit.record(…)` for every action.
+    pub audit: Arc<crate::audit::Audit>,
 }
 
 impl AppState {

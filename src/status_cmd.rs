@@ -1,5 +1,6 @@
 //! `gns3-central status`: asks a running instance over HTTP and prints a summary a person
 //! can read (or the JSON with `--json`). Exit 0 ready, 1 not ready, 2 unreachable.
+//! `fetch` and `base_url` are shared with `gns3-central events stats` (`events_cmd.rs`).
 
 use serde_json::Value;
 use std::process::ExitCode;
@@ -9,45 +10,13 @@ use crate::cli::StatusArgs;
 use crate::configuration::Settings;
 
 pub async fn run(args: StatusArgs) -> ExitCode {
-    let base = match args.url.clone() {
-        Some(u) => u.trim_end_matches('/').to_owned(),
-        None => match Settings::load(args.config.config.as_deref()) {
-            Ok(s) => format!("http://{}", local_target(&s.http.bind)),
-            Err(e) => {
-                eprintln!("gns3-central: {e}");
-                return ExitCode::from(2);
-            }
-        },
+    let base = match base_url(&args) {
+        Ok(b) => b,
+        Err(code) => return code,
     };
-    let url = format!("{base}/api/v2/status");
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs_f64(args.timeout.clamp(0.1, 300.0)))
-        .finish();
-    let mut req = client.get(&url);
-    if let Some(token) = &args.token {
-        req = req.bearer_auth(token);
-    }
-    let mut res = match req.send().await {
+    let (_, body) = match fetch(&base, "/api/v2/status", &args).await {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("gns3-central: no instance answers at {base}: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    if res.status() == 401 || res.status() == 403 {
-        eprintln!(
-            "gns3-central: {base} refused the status request ({}): \
-             pass a viewer token with --token or GNS3_CENTRAL_TOKEN",
-            res.status()
-        );
-        return ExitCode::from(2);
-    }
-    let body: Value = match res.json().limit(16 * 1024 * 1024).await {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("gns3-central: {url} answered {} with no status JSON: {e}", res.status());
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let ready = body["ready"].as_bool().unwrap_or(false);
     if args.json {
@@ -59,6 +28,55 @@ pub async fn run(args: StatusArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// The instance's base URL: `--url`, else `http.bind` of the configuration.
+pub fn base_url(args: &StatusArgs) -> Result<String, ExitCode> {
+    match args.url.clone() {
+        Some(u) => Ok(u.trim_end_matches('/').to_owned()),
+        None => match Settings::load(args.config.config.as_deref()) {
+            Ok(s) => Ok(format!("http://{}", local_target(&s.http.bind))),
+            Err(e) => {
+                eprintln!("gns3-central: {e}");
+                Err(ExitCode::from(2))
+            }
+        },
+    }
+}
+
+/// GETs `path` with the token; its status and JSON body. Unreachable, refused (401/403)
+/// or not JSON: a message on stderr and exit code 2.
+pub async fn fetch(base: &str, path: &str, args: &StatusArgs) -> Result<(u16, Value), ExitCode> {
+    let url = format!("{base}{path}");
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs_f64(args.timeout.clamp(0.1, 300.0)))
+        .finish();
+    let mut req = client.get(&url);
+    if let Some(token) = &args.token {
+        req = req.bearer_auth(token);
+    }
+    let mut res = match req.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gns3-central: no instance answers at {base}: {e}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    if res.status() == 401 || res.status() == 403 {
+        eprintln!(
+            "gns3-central: {base} refused the request ({}): \
+             pass a viewer token with --token or GNS3_CENTRAL_TOKEN",
+            res.status()
+        );
+        return Err(ExitCode::from(2));
+    }
+    match res.json::<Value>().limit(16 * 1024 * 1024).await {
+        Ok(v) => Ok((res.status().as_u16(), v)),
+        Err(e) => {
+            eprintln!("gns3-central: {url} answered {} with no JSON: {e}", res.status());
+            Err(ExitCode::from(2))
+        }
     }
 }
 

@@ -11,3 +11,5 @@ pub mod gns3;
 pub mod modules;
 pub mod secret;
 pub mod sinks;
+pub mod metrics;
+pub mod supervise;

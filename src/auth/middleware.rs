@@ -55,6 +55,12 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v2/bus/stats", Access::Needs(Role::Viewer)),
     ("GET", "/api/v2/bus/dead-letters", Access::Needs(Role::Viewer)),
     ("GET", "/api/v2/sinks", Access::Needs(Role::Viewer)),
+    // Runtime configuration (secrets masked, but the whole setup is an admin's business).
+    ("GET", "/api/v2/config", Access::Needs(Role::Admin)),
+    ("PATCH", "/api/v2/config", Access::Needs(Role::Admin)),
+    ("GET", "/api/v2/audit", Access::Needs(Role::Admin)),
+    // Test hooks, mounted only with --test-mode.
+    ("POST", "/api/v2/debug/servers/*/panic", Access::Needs(Role::Admin)),
     // The original service's paths.
     ("GET", "/api/common/api/gns3-central/status/", Access::Needs(Role::Viewer)),
     ("GET", "/api/common/api/gns3-central/topology/", Access::Needs(Role::Viewer)),
@@ -174,6 +180,9 @@ mod tests {
         assert_eq!(access_of(&post, "/api/v2/topology/refresh", false), Access::Needs(Role::Admin));
         assert_eq!(access_of(&post, "/api/gns3/nodes/start/", false), Access::Needs(Role::Operator));
         assert_eq!(access_of(&get, "/metrics", true), Access::Open);
+        assert_eq!(access_of(&get, "/api/v2/config", false), Access::Needs(Role::Admin));
+        assert_eq!(access_of(&get, "/api/v2/audit", false), Access::Needs(Role::Admin));
+        assert_eq!(access_of(&Method::PATCH, "/api/v2/config", false), Access::Needs(Role::Admin));
         assert_eq!(access_of(&get, "/metrics", false), Access::Needs(Role::Viewer));
         assert_eq!(access_of(&get, "/nowhere", false), Access::Needs(Role::Viewer));
         assert_eq!(access_of(&post, "/nowhere", false), Access::Needs(Role::Admin));

@@ -1,7 +1,8 @@
 //! `/healthz` (the process answers) and `/readyz` (every configured GNS3 server is
 //! reachable; otherwise 503 with the names of those that are not). `/readyz` also shows
 //! the cache's backend and Redis state, without gating on them: reads are served from
-//! memory while Redis is down.
+//! memory while Redis is down. A supervised actor in a restart storm makes it unready
+//! until the storm calms (`supervise.rs`).
 
 use actix_web::{get, http::header, web, HttpResponse};
 use serde::Serialize;
@@ -24,6 +25,8 @@ pub struct Readiness {
     pub not_ready: Vec<String>,
     pub servers: Vec<ServerReadiness>,
     pub cache: CacheReadiness,
+    /// Supervised actors in a restart storm (empty when calm); any makes the service unready.
+    pub restart_storms: Vec<String>,
 }
 
 /// The cache never makes the service unready: while Redis is down it serves from memory.
@@ -62,8 +65,16 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         .into_iter()
         .map(|s| ServerReadiness { name: s.name, connected: s.connected, last_error: s.last_error })
         .collect();
-    let not_ready: Vec<String> =
+    let mut not_ready: Vec<String> =
         servers.iter().filter(|s| !s.connected).map(|s| s.name.clone()).collect();
+    let restart_storms: Vec<String> = state
+        .supervision
+        .report()
+        .into_iter()
+        .filter(|a| a.storming)
+        .map(|a| format!("{}:{}", a.actor, a.name))
+        .collect();
+    not_ready.extend(restart_storms.iter().map(|a| format!("restart storm: {a}")));
     let cache = match state.cache.send(GetCacheStats).await {
         Ok(c) => CacheReadiness {
             backend: serde_json::to_value(c.backend).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
@@ -71,7 +82,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         },
         Err(_) => CacheReadiness { backend: "unavailable".into(), redis: "unknown".into() },
     };
-    let body = Readiness { ready: not_ready.is_empty(), not_ready, servers, cache };
+    let body = Readiness { ready: not_ready.is_empty(), not_ready, servers, cache, restart_storms };
     if body.ready {
         HttpResponse::Ok().json(body)
     } else {

@@ -61,7 +61,13 @@ async fn node_action(
     principal.check_project(&project_id)?;
     let node_id = body::required_uuid(body, "node_id")?;
     let server = body::optional_str(body, "server")?.unwrap_or(&state.default_server);
-    state.ask(server, RunNodeAction { project_id, node_id, action }).await
+    let outcome = state.ask(server, RunNodeAction { project_id, node_id, action }).await;
+    state.audit.record(
+        crate::audit::AuditRecord::new(&principal.name, principal.role.as_str(), "rest", format!("node.{}", action.as_str()))
+            .target(server, Some(project_id), Some(node_id))
+            .result(&outcome, |o| &o.correlation_id),
+    );
+    outcome
 }
 
 /// Service status (same body as `/api/v2/status`).
@@ -140,11 +146,17 @@ pub async fn start_project(
     let project_id = body::required_uuid(&body, "project_id")?;
     principal.check_project(&project_id)?;
     let server = body::optional_str(&body, "server")?.unwrap_or(&state.default_server);
-    let opened =
-        state.ask(server, RunProjectAction { project_id, action: ProjectAction::Open }).await?;
-    let started =
-        state.ask(server, RunProjectAction { project_id, action: ProjectAction::Start }).await?;
-    Ok(HttpResponse::Ok().json(vec![opened, started]))
+    let mut outcomes = Vec::with_capacity(2);
+    for action in [ProjectAction::Open, ProjectAction::Start] {
+        let outcome = state.ask(server, RunProjectAction { project_id, action }).await;
+        state.audit.record(
+            crate::audit::AuditRecord::new(&principal.name, principal.role.as_str(), "rest", format!("project.{}", action.as_str()))
+                .target(server, Some(project_id), None)
+                .result(&outcome, |o| &o.correlation_id),
+        );
+        outcomes.push(outcome?);
+    }
+    Ok(HttpResponse::Ok().json(outcomes))
 }
 
 /// Re-reads the topology from GNS3 now; optional body `{"server","project_id"}`.

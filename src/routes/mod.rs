@@ -2,7 +2,10 @@
 //! through `json_config`, so every malformed body is a 400 JSON error before any handler
 //! (and so before GNS3) runs.
 
+pub mod audit;
 pub mod body;
+pub mod config;
+pub mod debug;
 pub mod events;
 pub mod health;
 pub mod legacy;
@@ -74,7 +77,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(events::stats)
         .service(events::legacy_stats)
         .service(events::dead_letters)
-        .service(events::cluster);
+        .service(events::cluster)
+        .service(crate::metrics::collect::metrics)
+        .service(config::get_config)
+        .service(config::patch_config)
+        .service(audit::audit);
     legacy::configure(cfg);
     modules::configure(cfg);
 }

@@ -5,6 +5,7 @@ use gns3_central_actors::connector::{GetNode, ListLinks, ListNodes, NodeActionOu
 use gns3_central_actors::gns3::{Link, Node, NodeAction};
 
 use crate::error::{parse_uuid, ApiError, ErrorBody};
+use crate::audit::AuditRecord;
 use crate::state::AppState;
 
 /// The nodes of a project (also of a closed one: GNS3 lists them as stopped).
@@ -69,14 +70,20 @@ pub async fn get_node(
 pub async fn node_action(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String, String)>,
+    principal: crate::auth::Principal,
 ) -> Result<HttpResponse, ApiError> {
     let (server, project, node, action) = path.into_inner();
     let action: NodeAction =
         action.parse().map_err(|m: String| ApiError::bad_request("invalid_action", m))?;
     let project_id = parse_uuid("project_id", &project)?;
     let node_id = parse_uuid("node_id", &node)?;
-    let outcome = state.ask(&server, RunNodeAction { project_id, node_id, action }).await?;
-    Ok(HttpResponse::Ok().json(outcome))
+    let outcome = state.ask(&server, RunNodeAction { project_id, node_id, action }).await;
+    state.audit.record(
+        AuditRecord::new(&principal.name, principal.role.as_str(), "rest", format!("node.{}", action.as_str()))
+            .target(&server, Some(project_id), Some(node_id))
+            .result(&outcome, |o| &o.correlation_id),
+    );
+    Ok(HttpResponse::Ok().json(outcome?))
 }
 
 /// The links of a project.

@@ -200,7 +200,13 @@ pub async fn reconnect(
     principal.require_unscoped("a reconnect")?;
     let name = path.into_inner();
     let addr = state.connector(&name)?;
-    addr.send(Reconnect).await?;
+    let sent = addr.send(Reconnect).await.map_err(ApiError::from);
+    state.audit.record(
+        crate::audit::AuditRecord::new(&principal.name, principal.role.as_str(), "rest", "server.reconnect")
+            .target(&name, None, None)
+            .result(&sent, |_| ""),
+    );
+    sent?;
     Ok(HttpResponse::Accepted().json(status_of(&state, &name, addr).await))
 }
 

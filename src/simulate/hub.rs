@@ -108,6 +108,11 @@ impl Hub {
         }
     }
 
+    /// Notification-stream clients connected now, every scope.
+    pub fn listener_count(&self) -> usize {
+        self.listeners.len()
+    }
+
     #[cfg(test)]
     pub fn listeners(&self, scope: &Scope) -> usize {
         self.listeners.iter().filter(|l| &l.scope == scope).count()

@@ -222,6 +222,11 @@ impl Simulator {
         self.port
     }
 
+    /// Notification-stream clients (controller and project streams) connected now.
+    pub fn stream_clients(&self) -> usize {
+        lock(&self.shared).hub.listener_count()
+    }
+
     /// Ends the notification streams (WebSockets get close code 1001), the timers and the
     /// HTTP server (in-flight requests get up to a second).
     pub async fn stop(self) {

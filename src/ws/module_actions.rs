@@ -1,12 +1,12 @@
 //! The GNS3 side of a module session: node and project actions (their correlation ids
-//! flow into the events they cause; every one passes the audit hook), a node's status,
+//! flow into the events they cause; every one is recorded in the audit trail with
+//! `via: "module"` and the module's name as who), a node's status,
 //! and topologies, as the module's frames ask for them.
 
 use actix::prelude::*;
 use actix_web_actors::ws;
 use gns3_central_actors::connector::{RunNodeAction, RunProjectAction};
 use gns3_central_actors::gns3::{NodeAction, ProjectAction};
-use gns3_central_actors::modules::handle::audit;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use uuid::Uuid;
@@ -63,7 +63,15 @@ impl ModuleSession {
         }
         self.slot.stats.actions.fetch_add(1, Ordering::Relaxed);
         let (state, srv, module) = (self.state.clone(), server.clone(), self.slot.name.clone());
-        let fut = async move { state.ask(&srv, RunNodeAction { project_id, node_id, action }).await };
+        let fut = async move {
+            let outcome = state.ask(&srv, RunNodeAction { project_id, node_id, action }).await;
+            state.audit.record(
+                crate::audit::AuditRecord::new(&module, "module", "module", format!("node.{}", action.as_str()))
+                    .target(&srv, Some(project_id), Some(node_id))
+                    .result(&outcome, |o| &o.correlation_id),
+            );
+            outcome
+        };
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             let frame = match res {
                 Ok(outcome) => json!({"type": "action_result", "request_id": rid, "ok": true, "server": server,
@@ -73,8 +81,6 @@ impl ModuleSession {
                     "correlation_id": e.details.as_ref().and_then(|d| d.get("correlation_id")).cloned(),
                     "error": {"code": e.code, "message": e.message, "status": e.status.as_u16(), "details": e.details}}),
             };
-            let cid = frame["correlation_id"].as_str().map(str::to_owned);
-            audit(&module, &format!("node.{action}"), &server, &cid);
             act.reply(ctx, frame.to_string());
         }));
     }
@@ -102,7 +108,15 @@ impl ModuleSession {
         }
         self.slot.stats.actions.fetch_add(1, Ordering::Relaxed);
         let (state, srv, module) = (self.state.clone(), server.clone(), self.slot.name.clone());
-        let fut = async move { state.ask(&srv, RunProjectAction { project_id, action }).await };
+        let fut = async move {
+            let outcome = state.ask(&srv, RunProjectAction { project_id, action }).await;
+            state.audit.record(
+                crate::audit::AuditRecord::new(&module, "module", "module", format!("project.{}", action.as_str()))
+                    .target(&srv, Some(project_id), None)
+                    .result(&outcome, |o| &o.correlation_id),
+            );
+            outcome
+        };
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             let frame = match res {
                 Ok(outcome) => json!({"type": "action_result", "request_id": rid, "ok": true, "server": server,
@@ -111,8 +125,6 @@ impl ModuleSession {
                     "action": action, "project_id": project_id,
                     "error": {"code": e.code, "message": e.message, "status": e.status.as_u16(), "details": e.details}}),
             };
-            let cid = frame["correlation_id"].as_str().map(str::to_owned);
-            audit(&module, &format!("project.{action}"), &server, &cid);
             act.reply(ctx, frame.to_string());
         }));
     }

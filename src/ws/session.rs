@@ -437,7 +437,21 @@ impl WsSession {
         self.counters().actions.fetch_add(1, Ordering::Relaxed);
         let state = self.state.clone();
         let srv = server.clone();
-        let fut = async move { state.ask(&srv, RunNodeAction { project_id, node_id, action }).await };
+        let role = match self.principal.role {
+            super::Role::Admin => "admin",
+            super::Role::Operator => "operator",
+            super::Role::Viewer => "viewer",
+        };
+        let who = (self.principal.name.clone(), role);
+        let fut = async move {
+            let outcome = state.ask(&srv, RunNodeAction { project_id, node_id, action }).await;
+            state.audit.record(
+                crate::audit::AuditRecord::new(&who.0, who.1, "websocket", format!("node.{}", action.as_str()))
+                    .target(&srv, Some(project_id), Some(node_id))
+                    .result(&outcome, |o| &o.correlation_id),
+            );
+            outcome
+        };
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             let frame = match res {
                 Ok(outcome) => json!({
@@ -543,6 +557,16 @@ impl Handler<Shutdown> for WsSession {
     type Result = ();
 
     fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
+        // What waits in the outbound buffer (events delivered before the stop, urgent
+        // ones included) goes to the socket ahead of the close frame, whatever the writer
+        // holds: the buffer is bounded and the process is about to exit.
+        let missed = self.queue.take_missed();
+        if missed.total() > 0 {
+            self.write(ctx, protocol::missed(missed.low, missed.normal).into());
+        }
+        while let Some(f) = self.queue.pop() {
+            self.write(ctx, f.text);
+        }
         self.close(ctx, ws::CloseCode::Away, "server shutting down");
     }
 }

@@ -5,16 +5,25 @@
 mod app;
 mod helpers;
 
+mod audit;
 mod auth;
 mod bad_input;
 mod cluster;
 mod cli;
+mod config;
 mod contract;
 mod dashboard;
+mod grafana;
 mod docs;
 mod events;
+mod logs;
+mod metrics;
+mod ops_cli;
 mod outage;
+mod packaging;
 mod real_gns3;
 mod modules;
+mod shutdown;
+mod supervision;
 mod testbed_selftest;
 mod ws;

@@ -106,3 +106,9 @@ pub struct ApplyEvent(pub Arc<Event>);
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "CacheStats")]
 pub struct GetCacheStats;
+
+/// Runtime configuration: a new `cache.ttl` (seconds; 0 = no caching) for the entries
+/// written from now on; entries already cached keep their expiry.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct SetTtl(pub f64);

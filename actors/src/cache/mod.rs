@@ -193,6 +193,8 @@ impl CacheActor {
             ttl_secs: self.ttl.map(|d| d.as_secs_f64()).unwrap_or(0.0),
             hits: self.counters.hits,
             misses: self.counters.misses,
+            redis_hits: self.counters.redis_hits,
+            redis_misses: self.counters.redis_misses,
             entries: self.memory.len(),
             max_entries: self.memory.max_entries(),
             evictions: self.memory.evictions(),
@@ -291,6 +293,15 @@ impl Handler<crate::dispatcher::Deliver> for CacheActor {
     type Result = AtomicResponse<Self, ()>;
     fn handle(&mut self, msg: crate::dispatcher::Deliver, _: &mut Context<Self>) -> Self::Result {
         self.apply_event(msg.event)
+    }
+}
+
+impl Handler<SetTtl> for CacheActor {
+    type Result = ();
+    fn handle(&mut self, msg: SetTtl, _: &mut Context<Self>) {
+        self.cfg.ttl = msg.0;
+        self.ttl = self.cfg.ttl();
+        tracing::info!(ttl_secs = msg.0, "Cache TTL changed.");
     }
 }
 

@@ -23,11 +23,19 @@ impl CacheActor {
         self.redis.as_ref().filter(|_| self.health.is_up()).cloned()
     }
 
-    pub(super) fn count(&mut self, hit: bool) {
-        if hit {
-            self.counters.hits += 1;
-        } else {
-            self.counters.misses += 1;
+    /// Counts a read; `redis` when Redis answered it (else memory served it).
+    pub(super) fn count(&mut self, hit: bool, redis: bool) {
+        match (hit, redis) {
+            (true, false) => self.counters.hits += 1,
+            (false, false) => self.counters.misses += 1,
+            (true, true) => {
+                self.counters.hits += 1;
+                self.counters.redis_hits += 1;
+            }
+            (false, true) => {
+                self.counters.misses += 1;
+                self.counters.redis_misses += 1;
+            }
         }
     }
 
@@ -38,11 +46,12 @@ impl CacheActor {
         }
         let Some(store) = self.redis_in_use() else {
             let value = self.memory_get::<T>(&key);
-            self.count(value.is_some());
+            self.count(value.is_some(), false);
             return Box::pin(fut::ready(value));
         };
         let k = key.clone();
         Box::pin(async move { store.get(&k).await }.into_actor(self).map(move |res, act, ctx| {
+            let answered = res.is_ok();
             let value = match res {
                 Ok(Some(bytes)) => match serde_json::from_slice::<T>(&bytes) {
                     Ok(v) => Some(v),
@@ -61,7 +70,7 @@ impl CacheActor {
                     }
                 }
             };
-            act.count(value.is_some());
+            act.count(value.is_some(), answered);
             value
         }))
     }
@@ -83,11 +92,12 @@ impl CacheActor {
                 self.health.record_fallback(None);
             }
             let value = memory(self, &key);
-            self.count(value.is_some());
+            self.count(value.is_some(), false);
             return Box::pin(fut::ready(value));
         };
         let k = key.clone();
         Box::pin(async move { store.get(&k).await }.into_actor(self).map(move |res, act, ctx| {
+            let answered = res.is_ok();
             let value = match res {
                 Ok(Some(bytes)) if bytes.first() == Some(&b'{') => Some(Bytes::from(bytes)),
                 Ok(_) => None,
@@ -101,7 +111,7 @@ impl CacheActor {
                     }
                 }
             };
-            act.count(value.is_some());
+            act.count(value.is_some(), answered);
             value
         }))
     }

@@ -35,6 +35,11 @@ pub struct CacheStats {
     pub ttl_secs: f64,
     pub hits: u64,
     pub misses: u64,
+    /// The part of `hits` and `misses` that Redis answered (the rest memory served).
+    #[serde(default)]
+    pub redis_hits: u64,
+    #[serde(default)]
+    pub redis_misses: u64,
     /// Live entries of the memory backend.
     pub entries: usize,
     pub max_entries: usize,
@@ -62,6 +67,8 @@ pub struct CacheStats {
 pub(crate) struct Counters {
     pub hits: u64,
     pub misses: u64,
+    pub redis_hits: u64,
+    pub redis_misses: u64,
     pub events_applied: u64,
     pub events_invalidated: u64,
     pub stale_puts: u64,

@@ -84,7 +84,7 @@ pub async fn keep(
     lease: Lease,
     server: String,
     gate: watch::Sender<bool>,
-    ready: watch::Receiver<bool>,
+    mut ready: watch::Receiver<bool>,
 ) {
     let mut conn: Option<MultiplexedConnection> = None;
     let mut holding = false;
@@ -128,6 +128,17 @@ pub async fn keep(
                 gate.send_if_modified(|o| std::mem::replace(o, open) != open);
             }
         }
-        tokio::time::sleep(every).await;
+        // Not joined yet: try again as soon as the bridge follows the log, not a third of
+        // a lease later (with a long lease, nobody would ingest for that long at start).
+        let waiting = !holding && !*ready.borrow();
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            changed = ready.changed(), if waiting => {
+                // The bridge is gone: no change will come; back to the plain pace.
+                if changed.is_err() {
+                    tokio::time::sleep(every).await;
+                }
+            }
+        }
     }
 }

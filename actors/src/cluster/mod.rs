@@ -75,7 +75,16 @@ pub struct GetClusterStatus;
 
 pub struct ClusterBridge {
     shared: Rc<Shared>,
+    /// The lease keepers, cancelled when the leases are released at shutdown.
+    lease_tasks: Vec<SpawnHandle>,
 }
+
+/// Shutdown: stop ingesting, and give up this instance's ingestion leases at once so
+/// another instance takes over without waiting for them to expire. Answers how many
+/// leases were released.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct ReleaseLeases;
 
 struct Shared {
     client: redis::Client,
@@ -111,6 +120,7 @@ impl ClusterBridge {
             ..Default::default()
         };
         Ok(Self {
+            lease_tasks: Vec::new(),
             shared: Rc::new(Shared {
                 client,
                 instance,
@@ -145,10 +155,48 @@ impl Actor for ClusterBridge {
             };
             let ready = self.shared.joined.subscribe();
             let fut = lease::keep(self.shared.client.clone(), lease, server.clone(), gate.clone(), ready);
-            ctx.spawn(fut.into_actor(self));
+            let handle = ctx.spawn(fut.into_actor(self));
+            self.lease_tasks.push(handle);
         }
         let shared = self.shared.clone();
         ctx.spawn(run(shared).into_actor(self));
+    }
+}
+
+impl Handler<ReleaseLeases> for ClusterBridge {
+    type Result = ResponseFuture<usize>;
+    fn handle(&mut self, _: ReleaseLeases, ctx: &mut Self::Context) -> Self::Result {
+        for h in self.lease_tasks.drain(..) {
+            ctx.cancel_future(h);
+        }
+        let sh = self.shared.clone();
+        Box::pin(async move {
+            let mut released = 0;
+            let timeout = sh.cfg.redis_timeout();
+            let conn = tokio::time::timeout(timeout, sh.client.get_multiplexed_async_connection()).await;
+            let Ok(Ok(mut conn)) = conn else {
+                tracing::warn!("Shutdown: Redis unreachable; the ingestion leases will expire by themselves.");
+                return 0;
+            };
+            for (server, gate) in &sh.gates {
+                gate.send_if_modified(|open| std::mem::replace(open, false));
+                let lease = lease::Lease {
+                    key: Keys::lease(&sh.prefix, server),
+                    me: sh.instance.clone(),
+                    ttl: sh.cfg.lease(),
+                    timeout,
+                };
+                match lease.release(&mut conn).await {
+                    Ok(true) => {
+                        released += 1;
+                        tracing::info!(%server, instance = %sh.instance, "Released the ingestion lease.");
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(%server, error = %e, "Could not release the ingestion lease."),
+                }
+            }
+            released
+        })
     }
 }
 

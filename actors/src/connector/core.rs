@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::LocalBoxFuture;
 use serde_json::json;
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -29,7 +29,8 @@ use super::breaker::{CircuitBreaker, Transition};
 use super::config::{ApiVersionSetting, ConnectorConfig};
 use super::correlate::Correlator;
 use super::error::ConnectorError;
-use super::status::{LatencyStats, ServerStatus};
+use super::status::{CallStats, LatencyStats, ServerStatus};
+use crate::metrics::{Histogram, CALL_BUCKETS};
 use crate::events::{EventKind, NewEvent, Source};
 use crate::gns3::{ApiVersion, Gns3Client, Gns3ClientConfig, Gns3Error, Gns3Version};
 
@@ -65,12 +66,22 @@ pub struct ConnectorCore {
     connected_tx: watch::Sender<bool>,
     correlator: RefCell<Correlator>,
     events: RefCell<Option<EventSink>>,
+    /// Calls to GNS3 by operation (`list_nodes`, `node_action`...): durations and errors.
+    calls: RefCell<BTreeMap<&'static str, OpStats>>,
+}
+
+/// One operation's calls: every attempt's duration, and the attempts that failed.
+#[derive(Debug, Clone)]
+pub struct OpStats {
+    duration: Histogram,
+    errors: u64,
 }
 
 /// Counters that outlive a restart of the actor.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Carried {
     pub disconnects: u64,
+    pub calls: BTreeMap<&'static str, OpStats>,
 }
 
 impl ConnectorCore {
@@ -87,6 +98,7 @@ impl ConnectorCore {
             timeout: cfg.timeout(),
         });
         let health = Health { disconnects: carried.disconnects, ..Health::default() };
+        let calls = RefCell::new(carried.calls);
         Self {
             breaker: RefCell::new(CircuitBreaker::new(cfg.breaker.clone())),
             cfg,
@@ -96,6 +108,7 @@ impl ConnectorCore {
             connected_tx: watch::channel(false).0,
             correlator: RefCell::new(Correlator::new(CORRELATION_WINDOW)),
             events: RefCell::new(None),
+            calls,
         }
     }
 
@@ -149,33 +162,50 @@ impl ConnectorCore {
     }
 
     pub fn carried(&self) -> Carried {
-        Carried { disconnects: self.health.borrow().disconnects }
+        Carried { disconnects: self.health.borrow().disconnects, calls: self.calls.borrow().clone() }
     }
 
     pub fn is_connected(&self) -> bool {
         self.health.borrow().connected
     }
 
-    /// An idempotent read: retried on connection failures.
-    pub async fn read<T, F, Fut>(&self, call: F) -> Result<T, ConnectorError>
+    /// Calls to GNS3 by operation, since the connector started (restarts included).
+    pub fn call_stats(&self) -> BTreeMap<String, CallStats> {
+        self.calls
+            .borrow()
+            .iter()
+            .map(|(op, s)| ((*op).to_owned(), CallStats { duration: s.duration.snapshot(), errors: s.errors }))
+            .collect()
+    }
+
+    fn count_call(&self, op: &'static str, failed: bool, took: Duration) {
+        let mut calls = self.calls.borrow_mut();
+        let s = calls.entry(op).or_insert_with(|| OpStats { duration: Histogram::new(CALL_BUCKETS), errors: 0 });
+        s.duration.observe(took);
+        s.errors += u64::from(failed);
+    }
+
+    /// An idempotent read (`op` names it in the call statistics): retried on connection failures.
+    pub async fn read<T, F, Fut>(&self, op: &'static str, call: F) -> Result<T, ConnectorError>
     where
         F: Fn(Gns3Client) -> Fut,
         Fut: Future<Output = Result<T, Gns3Error>>,
     {
-        self.with_retries(call, |e| e.is_transport() && !matches!(e, Gns3Error::Timeout(_))).await
+        self.with_retries(op, call, |e| e.is_transport() && !matches!(e, Gns3Error::Timeout(_))).await
     }
 
     /// An action: retried only when the request certainly never reached GNS3.
-    pub async fn act<T, F, Fut>(&self, call: F) -> Result<T, ConnectorError>
+    pub async fn act<T, F, Fut>(&self, op: &'static str, call: F) -> Result<T, ConnectorError>
     where
         F: Fn(Gns3Client) -> Fut,
         Fut: Future<Output = Result<T, Gns3Error>>,
     {
-        self.with_retries(call, Gns3Error::never_sent).await
+        self.with_retries(op, call, Gns3Error::never_sent).await
     }
 
     async fn with_retries<T, F, Fut>(
         &self,
+        op: &'static str,
         call: F,
         retryable: impl Fn(&Gns3Error) -> bool,
     ) -> Result<T, ConnectorError>
@@ -189,13 +219,14 @@ impl ConnectorCore {
             Duration::from_millis(r.max_backoff_ms),
             r.jitter,
         );
-        let deadline = Instant::now() + self.cfg.timeout();
+        let deadline = Instant::now() + self.client.timeout();
         let mut attempt = 1;
         loop {
             self.admit()?;
             let begin = Instant::now();
             let result = call(self.client.clone()).await;
             self.record(&result, begin);
+            self.count_call(op, result.is_err(), begin.elapsed());
             match result {
                 Ok(v) => return Ok(v),
                 Err(e) => {

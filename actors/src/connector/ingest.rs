@@ -63,6 +63,8 @@ pub struct IngestConfig {
 pub struct DeriverState {
     deriver: Rc<RefCell<Deriver>>,
     seeded: Rc<Cell<bool>>,
+    /// The poll interval (`poll` mode), changeable at runtime (`SetPollInterval`).
+    poll_interval: Rc<Cell<Duration>>,
 }
 
 impl DeriverState {
@@ -70,7 +72,13 @@ impl DeriverState {
         Self {
             deriver: Rc::new(RefCell::new(Deriver::new(server, cfg.topology_burst))),
             seeded: Rc::new(Cell::new(false)),
+            poll_interval: Rc::new(Cell::new(cfg.poll_interval)),
         }
+    }
+
+    /// Takes effect at the next poll.
+    pub fn set_poll_interval(&self, d: Duration) {
+        self.poll_interval.set(d);
     }
 }
 
@@ -238,7 +246,7 @@ impl Ingest {
             }
             match stream {
                 None => {
-                    actix_rt::time::sleep(self.cfg.poll_interval).await;
+                    actix_rt::time::sleep(self.state.poll_interval.get()).await;
                 }
                 Some(stream) => {
                     self.follow_open_projects();

@@ -15,6 +15,35 @@ use crate::gns3::{Compute, Link, Node, NodeAction, Project, ProjectAction, Serve
 #[rtype(result = "ServerStatus")]
 pub struct GetServerStatus;
 
+/// Runtime configuration: the bound on each call to GNS3 (`gns3.servers.<s>.timeout`),
+/// for the calls started from now on; kept across restarts of the actor.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct SetTimeout(pub std::time::Duration);
+
+/// Runtime configuration: the topology poll interval (`gns3.monitor_interval`, `poll`
+/// ingest mode), from the next poll on.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct SetPollInterval(pub std::time::Duration);
+
+/// Shutdown: stop following GNS3 (the notification streams are closed) and publish no
+/// more events. The connector still answers REST calls until the process exits.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct StopIngest;
+
+/// Test hook (README "Supervision"): makes the connector panic in its handler, so the
+/// supervision of a panicking actor can be seen. Only the `--test-mode` debug route sends it.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct DebugPanic;
+
+/// Calls to GNS3 by operation since start (durations and errors), for `/metrics`.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "std::collections::BTreeMap<String, super::status::CallStats>")]
+pub struct GetCallStats;
+
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "Result<Vec<Project>, ConnectorError>")]
 pub struct ListProjects;

@@ -25,7 +25,7 @@ pub use ingest::{IngestConfig, IngestMode};
 pub use config::{ApiVersionSetting, BreakerConfig, ConnectorConfig, ReconnectConfig, RetryConfig};
 pub use error::ConnectorError;
 pub use messages::*;
-pub use status::{CircuitState, CircuitStatus, LatencyStats, ServerStatus};
+pub use status::{CallStats, CircuitState, CircuitStatus, LatencyStats, ServerStatus};
 
 use actix::prelude::*;
 use std::rc::Rc;
@@ -68,6 +68,8 @@ pub struct Gns3Connector {
     core: Rc<ConnectorCore>,
     events: Option<EventsSetup>,
     ingest: Option<Rc<ingest::Ingest>>,
+    /// The ingestion loop on the actor's context (cancelled by `StopIngest`).
+    ingest_task: Option<SpawnHandle>,
     restarts: u64,
     /// Restarts within `RESTART_WINDOW` of each other, for the start-up delay.
     restart_run: u32,
@@ -77,7 +79,7 @@ pub struct Gns3Connector {
 impl Gns3Connector {
     pub fn new(cfg: ConnectorConfig) -> Self {
         let core = Rc::new(ConnectorCore::new(cfg.clone(), Carried::default()));
-        Self { cfg, core, events: None, ingest: None, restarts: 0, restart_run: 0, last_restart: None }
+        Self { cfg, core, events: None, ingest: None, ingest_task: None, restarts: 0, restart_run: 0, last_restart: None }
     }
 
     /// A connector that also follows GNS3's notifications and publishes events.
@@ -125,7 +127,7 @@ impl Actor for Gns3Connector {
                 ev.gate.clone(),
             );
             self.ingest = Some(ingest.clone());
-            ctx.spawn(ingest.run().into_actor(self));
+            self.ingest_task = Some(ctx.spawn(ingest.run().into_actor(self)));
         }
     }
 
@@ -163,6 +165,55 @@ impl Handler<GetServerStatus> for Gns3Connector {
     type Result = MessageResult<GetServerStatus>;
     fn handle(&mut self, _: GetServerStatus, _: &mut Self::Context) -> Self::Result {
         MessageResult(self.core.status(self.restarts))
+    }
+}
+
+impl Handler<StopIngest> for Gns3Connector {
+    type Result = ();
+    fn handle(&mut self, _: StopIngest, ctx: &mut Self::Context) {
+        if let Some(t) = self.ingest_task.take() {
+            ctx.cancel_future(t);
+        }
+        if let Some(i) = self.ingest.take() {
+            i.shutdown();
+            tracing::info!(server = %self.cfg.name, "Stopped following GNS3's notifications.");
+        }
+        // A restart after this point must not follow GNS3 again.
+        self.events = None;
+    }
+}
+
+impl Handler<DebugPanic> for Gns3Connector {
+    type Result = ();
+    fn handle(&mut self, _: DebugPanic, _: &mut Self::Context) {
+        panic!("DebugPanic: the connector of '{}' was told to panic (test hook)", self.cfg.name);
+    }
+}
+
+impl Handler<SetTimeout> for Gns3Connector {
+    type Result = ();
+    fn handle(&mut self, msg: SetTimeout, _: &mut Self::Context) {
+        // Kept in `cfg` too, so a restarted connector keeps it.
+        self.cfg.timeout = msg.0.as_secs_f64();
+        self.core.client().set_timeout(msg.0);
+        tracing::info!(server = %self.cfg.name, timeout_secs = self.cfg.timeout, "GNS3 call timeout changed.");
+    }
+}
+
+impl Handler<SetPollInterval> for Gns3Connector {
+    type Result = ();
+    fn handle(&mut self, msg: SetPollInterval, _: &mut Self::Context) {
+        if let Some(ev) = &mut self.events {
+            ev.ingest.poll_interval = msg.0;
+            ev.state.set_poll_interval(msg.0);
+        }
+    }
+}
+
+impl Handler<GetCallStats> for Gns3Connector {
+    type Result = MessageResult<GetCallStats>;
+    fn handle(&mut self, _: GetCallStats, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.core.call_stats())
     }
 }
 

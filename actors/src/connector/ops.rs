@@ -25,27 +25,27 @@ const TOPOLOGY_CONCURRENCY: usize = 4;
 
 impl ConnectorCore {
     pub async fn list_projects(&self) -> Result<Vec<Project>, ConnectorError> {
-        self.read(|c| async move { c.projects().await }).await
+        self.read("list_projects", |c| async move { c.projects().await }).await
     }
 
     pub async fn list_computes(&self) -> Result<Vec<Compute>, ConnectorError> {
-        self.read(|c| async move { c.computes().await }).await
+        self.read("list_computes", |c| async move { c.computes().await }).await
     }
 
     pub async fn get_project(&self, project_id: Uuid) -> Result<Project, ConnectorError> {
-        self.read(|c| async move { c.project(project_id).await }).await
+        self.read("get_project", |c| async move { c.project(project_id).await }).await
     }
 
     pub async fn list_nodes(&self, project_id: Uuid) -> Result<Vec<Node>, ConnectorError> {
-        self.read(|c| async move { c.nodes(project_id).await }).await
+        self.read("list_nodes", |c| async move { c.nodes(project_id).await }).await
     }
 
     pub async fn get_node(&self, project_id: Uuid, node_id: Uuid) -> Result<Node, ConnectorError> {
-        self.read(|c| async move { c.node(project_id, node_id).await }).await
+        self.read("get_node", |c| async move { c.node(project_id, node_id).await }).await
     }
 
     pub async fn list_links(&self, project_id: Uuid) -> Result<Vec<Link>, ConnectorError> {
-        self.read(|c| async move { c.links(project_id).await }).await
+        self.read("list_links", |c| async move { c.links(project_id).await }).await
     }
 
     /// One project with its nodes and links (read concurrently).
@@ -107,7 +107,7 @@ impl ConnectorCore {
         for &step in plan {
             let begin = Instant::now();
             let result =
-                self.act(|c| async move { c.node_action(project_id, node_id, step).await }).await;
+                self.act("node_action", |c| async move { c.node_action(project_id, node_id, step).await }).await;
             match record_step(&mut steps, step.as_str(), begin, result) {
                 Ok(_) => {}
                 Err(e @ ConnectorError::Gns3 { .. }) => {
@@ -149,14 +149,14 @@ impl ConnectorCore {
         let begin = Instant::now();
         let result = match action {
             ProjectAction::Open => {
-                self.act(|c| async move { c.open_project(project_id).await.map(|_| 201) }).await
+                self.act("project_open", |c| async move { c.open_project(project_id).await.map(|_| 201) }).await
             }
-            ProjectAction::Close => self.act(|c| async move { c.close_project(project_id).await }).await,
+            ProjectAction::Close => self.act("project_close", |c| async move { c.close_project(project_id).await }).await,
             ProjectAction::Start => {
-                self.act(|c| async move { c.bulk_node_action(project_id, NodeAction::Start).await }).await
+                self.act("project_start", |c| async move { c.bulk_node_action(project_id, NodeAction::Start).await }).await
             }
             ProjectAction::Stop => {
-                self.act(|c| async move { c.bulk_node_action(project_id, NodeAction::Stop).await }).await
+                self.act("project_stop", |c| async move { c.bulk_node_action(project_id, NodeAction::Stop).await }).await
             }
         };
         let mut steps = Vec::with_capacity(1);

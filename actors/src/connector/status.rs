@@ -5,6 +5,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::gns3::ApiVersion;
+use crate::metrics::HistogramSnapshot;
+
+/// Calls to GNS3 of one operation (`GetCallStats`, `/metrics`): every attempt counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CallStats {
+    pub duration: HistogramSnapshot,
+    /// Attempts that failed (transport failures and GNS3 error answers alike).
+    pub errors: u64,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -124,10 +124,7 @@ impl<S: EventSink> DispatcherCore<S> {
     /// A core numbering from `origin` (`Origin::fresh()` without a persistent store).
     /// `cfg` should have been validated; out-of-range values are clamped, not trusted.
     pub fn new(cfg: DispatcherConfig, origin: Origin) -> Self {
-        let mut kind_priority = [Priority::Normal; EventKind::ALL.len()];
-        for k in EventKind::ALL {
-            kind_priority[k as usize] = cfg.priorities.get(k.as_str()).copied().unwrap_or(k.default_priority());
-        }
+        let kind_priority = kind_priorities(&cfg.priorities);
         Self {
             kind_priority,
             queues: PriorityQueues::new(cfg.queue_capacity, cfg.starvation_burst),
@@ -283,6 +280,12 @@ impl<S: EventSink> DispatcherCore<S> {
         queued
     }
 
+    /// New priority overrides (runtime configuration), for events published from now on.
+    pub fn set_priorities(&mut self, priorities: std::collections::BTreeMap<String, Priority>) {
+        self.kind_priority = kind_priorities(&priorities);
+        self.cfg.priorities = priorities;
+    }
+
     /// The priority an event of this type gets.
     pub fn priority_of(&self, kind: Option<EventKind>, kind_str: &str) -> Priority {
         match kind {
@@ -357,6 +360,27 @@ impl<S: EventSink> DispatcherCore<S> {
             }
         }
         n
+    }
+
+    /// Shutdown: dispatches every queued CRITICAL and HIGH event (LOW and NORMAL stay
+    /// queued and are lost with the process), then retries the subscriber backlogs until
+    /// none is left or `deadline` passes. Returns (dispatched, deliveries still pending).
+    pub fn flush_urgent(&mut self, deadline: Instant) -> (usize, usize) {
+        self.absorb_lane();
+        let mut n = 0;
+        for p in [Priority::Critical, Priority::High] {
+            while !self.uplink_blocked() && Instant::now() < deadline {
+                let Some(q) = self.queues.pop_class(p) else { break };
+                self.dispatch(p, q);
+                n += 1;
+            }
+        }
+        // Subscribers read on their own threads: give their mailboxes a moment, then retry.
+        while self.subs.pending() > 0 && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            self.retry_due(Instant::now(), Some(deadline));
+        }
+        (n, self.subs.pending())
     }
 
     /// Dispatches every queued CRITICAL event now, whatever the starvation guard's count
@@ -551,6 +575,7 @@ impl<S: EventSink> DispatcherCore<S> {
             },
             latency: Default::default(),
             latency_by_priority: Default::default(),
+            latency_histogram: Default::default(),
             history: HistoryStats {
                 len: self.history.len(),
                 capacity: self.history.capacity(),
@@ -568,6 +593,15 @@ impl<S: EventSink> DispatcherCore<S> {
     pub(crate) fn backlog_of(&self, id: SubscriberId) -> Option<usize> {
         self.subs.backlog_of(id)
     }
+}
+
+/// The priority of every built-in type: its override, else its default.
+fn kind_priorities(overrides: &std::collections::BTreeMap<String, Priority>) -> [Priority; EventKind::ALL.len()] {
+    let mut kind_priority = [Priority::Normal; EventKind::ALL.len()];
+    for k in EventKind::ALL {
+        kind_priority[k as usize] = overrides.get(k.as_str()).copied().unwrap_or(k.default_priority());
+    }
+    kind_priority
 }
 
 fn entry_matches(f: &SubscriptionFilter, e: &HistoryEntry) -> bool {

@@ -169,6 +169,19 @@ pub struct GetHistory {
 #[rtype(result = "DispatcherStats")]
 pub struct GetStats;
 
+/// Shutdown: dispatch the queued CRITICAL and HIGH events and retry pending deliveries,
+/// for at most the given time; answers (dispatched, deliveries still pending). The
+/// dispatcher's own thread is busy meanwhile (nothing else matters at that point).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "(usize, usize)")]
+pub struct FlushUrgent(pub std::time::Duration);
+
+/// Runtime configuration: the priority overrides per event type (`events.priorities`),
+/// replacing the previous ones, for events published from now on.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct SetPriorities(pub std::collections::BTreeMap<String, super::Priority>);
+
 /// The most recent dead letters, oldest first.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "Vec<DeadLetter>")]

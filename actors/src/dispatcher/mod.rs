@@ -342,6 +342,20 @@ impl Handler<GetHistory> for PriorityDispatcher {
     }
 }
 
+impl Handler<FlushUrgent> for PriorityDispatcher {
+    type Result = MessageResult<FlushUrgent>;
+    fn handle(&mut self, msg: FlushUrgent, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.core.flush_urgent(Instant::now() + msg.0))
+    }
+}
+
+impl Handler<SetPriorities> for PriorityDispatcher {
+    type Result = ();
+    fn handle(&mut self, msg: SetPriorities, _: &mut Self::Context) {
+        self.core.set_priorities(msg.0);
+    }
+}
+
 impl Handler<GetStats> for PriorityDispatcher {
     type Result = MessageResult<GetStats>;
     fn handle(&mut self, _: GetStats, _: &mut Self::Context) -> Self::Result {

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use super::queue::Priority;
 use crate::events::EventKind;
+use crate::metrics::{Histogram, HistogramSnapshot, FAST_BUCKETS};
 
 pub const MAX_MODULE_TYPES: usize = 256;
 pub const OTHER_TYPES: &str = "(other)";
@@ -105,6 +106,9 @@ pub struct DispatcherStats {
     /// every subscriber, over the most recent events: all together and per priority.
     pub latency: Percentiles,
     pub latency_by_priority: BTreeMap<String, Percentiles>,
+    /// The same latency since start as a histogram per priority (for `/metrics`).
+    #[serde(default)]
+    pub latency_histogram: BTreeMap<String, HistogramSnapshot>,
     pub history: HistoryStats,
     /// Events waiting in subscriber backlogs for a retry.
     pub pending_retries: usize,
@@ -153,6 +157,7 @@ pub(crate) struct StatsCollector {
     other: Counters,
     priorities: [Counters; 4],
     latency: [Samples; 4],
+    histograms: [Histogram; 4],
 }
 
 impl StatsCollector {
@@ -163,6 +168,7 @@ impl StatsCollector {
             other: Counters::default(),
             priorities: [Counters::default(); 4],
             latency: [Samples::new(), Samples::new(), Samples::new(), Samples::new()],
+            histograms: std::array::from_fn(|_| Histogram::new(FAST_BUCKETS)),
         }
     }
 
@@ -199,6 +205,7 @@ impl StatsCollector {
 
     pub(crate) fn latency(&mut self, p: Priority, d: Duration) {
         self.latency[p as usize].push(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        self.histograms[p as usize].observe(d);
     }
 
     /// Fills the counter and latency parts of a report.
@@ -206,6 +213,7 @@ impl StatsCollector {
         r.totals = Counters::default();
         r.by_priority.clear();
         r.latency_by_priority.clear();
+        r.latency_histogram.clear();
         let mut all = Vec::with_capacity(LATENCY_SAMPLES * 4);
         for p in Priority::ALL {
             let c = self.priorities[p as usize];
@@ -214,6 +222,7 @@ impl StatsCollector {
             let mut s = self.latency[p as usize].ring.clone();
             all.extend_from_slice(&s);
             r.latency_by_priority.insert(p.as_str().to_owned(), percentiles(&mut s));
+            r.latency_histogram.insert(p.as_str().to_owned(), self.histograms[p as usize].snapshot());
         }
         r.latency = percentiles(&mut all);
         r.by_type.clear();
@@ -247,6 +256,7 @@ mod tests {
             queues: QueueDepths { capacity: 1, total: 0, critical: 0, high: 0, normal: 0, low: 0, express: 0 },
             latency: Percentiles::default(),
             latency_by_priority: BTreeMap::new(),
+            latency_histogram: BTreeMap::new(),
             history: HistoryStats { len: 0, capacity: 1, oldest_seq: None },
             pending_retries: 0,
             dead_letters: 0,

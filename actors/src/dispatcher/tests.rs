@@ -230,6 +230,21 @@ fn priority_overrides_apply_and_module_types_default_to_normal() {
 }
 
 #[test]
+fn priorities_can_be_replaced_at_runtime() {
+    let mut cfg = DispatcherConfig::default();
+    cfg.priorities.insert("node.updated".into(), Priority::High);
+    let mut c = core_with(cfg);
+    let mut next = std::collections::BTreeMap::new();
+    next.insert("link.updated".into(), Priority::Critical);
+    next.insert("alert.raised".into(), Priority::Low);
+    c.set_priorities(next);
+    // The old override is gone (back to its default), the new ones apply.
+    assert_eq!(c.priority_of(Some(EventKind::NodeUpdated), "node.updated"), Priority::Low);
+    assert_eq!(c.priority_of(Some(EventKind::LinkUpdated), "link.updated"), Priority::Critical);
+    assert_eq!(c.priority_of(None, "alert.raised"), Priority::Low);
+}
+
+#[test]
 fn invalid_event_types_are_refused() {
     let mut c = core(10, 0);
     let mut e = ev(EventKind::NodeStarted);

@@ -53,6 +53,8 @@ struct Session {
 
 struct Inner {
     cfg: Gns3ClientConfig,
+    /// `cfg.timeout`, changeable at runtime (`set_timeout`).
+    timeout: std::cell::Cell<Duration>,
     http: awc::Client,
     session: RefCell<Session>,
 }
@@ -71,7 +73,18 @@ impl Gns3Client {
             .add_default_header(("User-Agent", concat!("gns3-central/", env!("CARGO_PKG_VERSION"))))
             .finish();
         let session = Session { api: cfg.api_version, ..Session::default() };
-        Self { inner: Rc::new(Inner { cfg, http, session: RefCell::new(session) }) }
+        let timeout = std::cell::Cell::new(cfg.timeout);
+        Self { inner: Rc::new(Inner { cfg, timeout, http, session: RefCell::new(session) }) }
+    }
+
+    /// The bound on one call now (the configured one, or the last `set_timeout`).
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout.get()
+    }
+
+    /// Bounds the calls started from now on.
+    pub fn set_timeout(&self, d: Duration) {
+        self.inner.timeout.set(d);
     }
 
     pub fn config(&self) -> &Gns3ClientConfig {
@@ -269,7 +282,9 @@ impl Gns3Client {
         body: Option<&Value>,
         url: &str,
     ) -> Result<(StatusCode, Bytes), Gns3Error> {
-        let timeout = self.inner.cfg.timeout;
+        let timeout = self.inner.timeout.get();
+        // The client's own default is the start-up timeout; each request carries the current one.
+        let req = req.timeout(timeout);
         let req = if body.is_some() {
             req.insert_header(("Content-Type", "application/json"))
         } else {

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: real gns3-server instances (`testbed`) and
 //! free loopback ports.
 
+pub mod process;
+pub mod prom;
 pub mod testbed;
 
 /// A loopback port that was free a moment ago (bound on port 0, then released). It comes

@@ -63,6 +63,17 @@ async fn a_module_runs_node_actions_on_real_gns3_and_their_events_carry_its_corr
     assert!(s["summary"]["nodes_by_type"]["qemu"].as_u64() >= Some(1), "{s}");
     let st = status_until(&app, "operator-bot", Duration::from_secs(5), |s| s["actions"] == 2).await;
     assert!(st["events_delivered"].as_u64() >= Some(2), "{st}");
+    // Both actions are in the audit trail as the module's, the refused start included.
+    let audit = app.get("/api/v2/audit?via=module").await;
+    assert_eq!(audit.status, 200, "{}", audit.text);
+    let records = audit.body["records"].as_array().cloned().unwrap_or_default();
+    let mine: Vec<_> = records.iter().filter(|r| r["who"] == "operator-bot").collect();
+    assert_eq!(mine.len(), 2, "{}", audit.text);
+    // Newest first: the stop (ok, its correlation id), then the start (GNS3's 409).
+    assert_eq!((mine[0]["action"].as_str(), mine[0]["outcome"].as_str()), (Some("node.stop"), Some("ok")), "{}", audit.text);
+    assert_eq!(mine[0]["correlation_id"].as_str(), Some(cid.as_str()));
+    assert_eq!(mine[0]["node_id"], json!(node));
+    assert_eq!((mine[1]["action"].as_str(), mine[1]["status"].as_u64()), (Some("node.start"), Some(409)), "{}", audit.text);
 
     // In process: the same through ModuleHandle; its handler sees the correlated event.
     let bot = app.state.modules.module("rust-bot").expect("in-process module");
