@@ -184,18 +184,19 @@ impl Application {
             servers.keys().next().cloned().unwrap_or_else(|| "default".to_owned())
         };
 
+        let audit = Arc::new(crate::audit::Audit::start(audit_store(&settings)?));
         let modules = ModuleContext {
             registry: ModuleRegistry::new(settings.modules.clone(), dispatcher.clone()),
             servers: Arc::new(servers.clone()),
             default_server: default_server.clone(),
             cache: cache.clone(),
+            on_action: Some(audit_module_actions(audit.clone())),
         };
         crate::module_store::load(&settings.modules.state_file, &modules.registry)?;
         let sinks = gns3_central_actors::sinks::start_sinks(&settings.sinks, dispatcher.as_ref(), &modules.registry)
             .await
             .map_err(std::io::Error::other)?;
 
-        let audit = Arc::new(crate::audit::Audit::start(audit_store(&settings)?));
         let live = Arc::new(crate::runtime_config::Live::new(settings.clone(), opts.reload.clone()));
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
@@ -472,4 +473,17 @@ async fn unknown_route(req: HttpRequest) -> HttpResponse {
         format!("no route for {} {} (see /api/docs/)", req.method(), req.path()),
     )
     .error_response()
+}
+
+/// In-process modules' actions go to the audit trail as remote modules' do (`via: "module"`).
+fn audit_module_actions(audit: Arc<crate::audit::Audit>) -> gns3_central_actors::modules::handle::ActionHook {
+    Arc::new(move |a: gns3_central_actors::modules::handle::ModuleAction| {
+        let record = crate::audit::AuditRecord::new(&a.module, "module", "module", a.action)
+            .target(&a.server, Some(a.project_id), a.node_id);
+        let record = match a.result {
+            Ok(cid) => record.correlation((!cid.is_empty()).then_some(cid.as_str())),
+            Err(e) => record.failed(&crate::error::ApiError::from(e)),
+        };
+        audit.record(record);
+    })
 }

@@ -39,6 +39,22 @@ use crate::gns3::{Node, NodeAction, ProjectAction, ServerTopology};
 /// What a handler returns: `Err` is retried, then dead-lettered.
 pub type HandlerResult = Result<(), String>;
 
+/// An action an in-process module ran, as reported to `ModuleContext::on_action`.
+#[derive(Debug, Clone)]
+pub struct ModuleAction {
+    pub module: String,
+    /// `node.start`, `project.close`...
+    pub action: String,
+    pub server: String,
+    pub project_id: Uuid,
+    pub node_id: Option<Uuid>,
+    /// The outcome: its correlation id, or why it failed.
+    pub result: Result<String, ConnectorError>,
+}
+
+/// Where in-process modules' actions are reported (the service's audit trail).
+pub type ActionHook = Arc<dyn Fn(ModuleAction) + Send + Sync>;
+
 /// Everything a module can reach; cheap to clone (shared by the edge and the handles).
 #[derive(Clone)]
 pub struct ModuleContext {
@@ -46,6 +62,8 @@ pub struct ModuleContext {
     pub servers: Arc<BTreeMap<String, Addr<Gns3Connector>>>,
     pub default_server: String,
     pub cache: Addr<CacheActor>,
+    /// Told of every action an in-process module runs (`None`: logged only).
+    pub on_action: Option<ActionHook>,
 }
 
 impl ModuleContext {
@@ -184,7 +202,7 @@ impl ModuleHandle {
         self.slot.stats.actions.fetch_add(1, Relaxed);
         let r = addr.send(RunNodeAction { project_id: project, node_id: node, action }).await;
         let r = r.map_err(|_| ConnectorError::Mailbox(name.clone()))?;
-        audit(self.name(), &format!("node.{action}"), &name, &r.as_ref().map(|o| o.correlation_id.clone()).ok());
+        self.report(format!("node.{action}"), &name, project, Some(node), r.as_ref().map(|o| o.correlation_id.clone()));
         Ok(r?)
     }
 
@@ -198,7 +216,7 @@ impl ModuleHandle {
         self.slot.stats.actions.fetch_add(1, Relaxed);
         let r = addr.send(RunProjectAction { project_id: project, action }).await;
         let r = r.map_err(|_| ConnectorError::Mailbox(name.clone()))?;
-        audit(self.name(), &format!("project.{action}"), &name, &r.as_ref().map(|o| o.correlation_id.clone()).ok());
+        self.report(format!("project.{action}"), &name, project, None, r.as_ref().map(|o| o.correlation_id.clone()));
         Ok(r?)
     }
 
@@ -310,7 +328,22 @@ impl ModuleHandle {
     }
 }
 
-/// Every action a module runs passes here: the hook an audit log attaches to.
-pub fn audit(module: &str, action: &str, server: &str, correlation_id: &Option<String>) {
-    tracing::info!(module, action, server, correlation_id = correlation_id.as_deref().unwrap_or(""), "Module action.");
+impl ModuleHandle {
+    /// Every action this module runs passes here: logged, and given to the context's hook.
+    fn report(
+        &self,
+        action: String,
+        server: &str,
+        project_id: Uuid,
+        node_id: Option<Uuid>,
+        result: Result<String, &ConnectorError>,
+    ) {
+        let module = self.name();
+        let cid = result.as_ref().map(String::as_str).unwrap_or("");
+        tracing::info!(module, action = %action, server, correlation_id = cid, "Module action.");
+        if let Some(hook) = &self.ctx.on_action {
+            let result = result.map_err(Clone::clone);
+            hook(ModuleAction { module: module.to_owned(), action, server: server.to_owned(), project_id, node_id, result });
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! A module against real GNS3 v2: it subscribes to its project's node status, runs node
 //! actions over its socket (the events they cause carry the action's correlation id),
 //! reads a node's status, the topology and the network summary; an in-process module
-//! does the same through `ModuleHandle`.
+//! does the same through `ModuleHandle`. Every action of both is in the audit trail.
 
 use gns3_central_actors::gns3::NodeAction;
 use serde_json::json;
@@ -101,6 +101,13 @@ async fn a_module_runs_node_actions_on_real_gns3_and_their_events_carry_its_corr
         actix_rt::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(bot.node_status(None, pid, node).await.expect("status"), "stopped");
+    // The in-process module's two actions are in the audit trail too, as its own.
+    let audit = app.get("/api/v2/audit?who=rust-bot").await;
+    let records = audit.body["records"].as_array().cloned().unwrap_or_default();
+    assert_eq!(records.len(), 2, "{}", audit.text);
+    assert_eq!((records[0]["action"].as_str(), records[0]["via"].as_str()), (Some("node.stop"), Some("module")));
+    assert_eq!(records[0]["correlation_id"].as_str(), Some(out.correlation_id.as_str()), "{}", audit.text);
+    assert_eq!((records[1]["action"].as_str(), records[1]["outcome"].as_str()), (Some("node.start"), Some("error")));
     let topo = bot.topology(None, Some(pid)).await.expect("topology");
     assert_eq!(topo.projects[0].nodes.len(), 1);
     let summary = bot.network_summary().await;
