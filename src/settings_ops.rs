@@ -129,7 +129,8 @@ mod tests {
     #[test]
     fn bad_operating_settings_name_their_key() {
         let ok = Settings::load_with(None, &|_| None, vec![]).expect("defaults");
-        let cases: [(fn(&mut Settings), &str); 5] = [
+        type Break = fn(&mut Settings);
+        let cases: [(Break, &str); 5] = [
             (|s| s.log.rotation = "weekly".into(), "log.rotation"),
             (|s| s.log.max_size_mb = 0, "log.max_size_mb"),
             (|s| s.audit.max_records = 0, "audit.max_records"),

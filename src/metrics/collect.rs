@@ -71,8 +71,13 @@ fn http(e: &mut Exposition, state: &AppState) {
     }
 }
 
+/// A labelled reading of some statistics: (label, how to read it).
+type Reading<T, V> = (&'static str, fn(&T) -> V);
+/// A metric family read from some statistics: (name, kind, help, how to read it).
+type Family<T> = (&'static str, Kind, &'static str, fn(&T) -> f64);
+
 /// The counters of one event type or priority, by outcome.
-const OUTCOMES: &[(&str, fn(&Counters) -> u64)] = &[
+const OUTCOMES: &[Reading<Counters, u64>] = &[
     ("published", |c| c.published),
     ("dispatched", |c| c.dispatched),
     ("delivered", |c| c.delivered),
@@ -139,11 +144,11 @@ async fn servers(e: &mut Exposition, state: &AppState) {
             e.sample(name, &[("server", server), ("state", label)], f64::from(u8::from(s.circuit.state == st)));
         }
     }
-    let counters: [(&str, &str, fn(&gns3_central_actors::connector::ServerStatus) -> u64); 2] = [
-        ("gns3central_circuit_opened_total", "Times the circuit opened.", |s| s.circuit.times_opened),
-        ("gns3central_gns3_disconnects_total", "Times the connection to GNS3 was lost.", |s| s.disconnects),
+    let counters: [(&str, Reading<gns3_central_actors::connector::ServerStatus, u64>); 2] = [
+        ("gns3central_circuit_opened_total", ("Times the circuit opened.", |s| s.circuit.times_opened)),
+        ("gns3central_gns3_disconnects_total", ("Times the connection to GNS3 was lost.", |s| s.disconnects)),
     ];
-    for (name, help, get) in counters {
+    for (name, (help, get)) in counters {
         e.family(name, Kind::Counter, help);
         for (server, status, _) in &all {
             let Some(s) = status else { continue };
@@ -151,7 +156,7 @@ async fn servers(e: &mut Exposition, state: &AppState) {
         }
     }
     let actors = state.supervision.report();
-    let families: [(&str, Kind, &str, fn(&gns3_central_actors::supervise::ActorHealth) -> f64); 3] = [
+    let families: [Family<gns3_central_actors::supervise::ActorHealth>; 3] = [
         ("gns3central_actor_restarts_total", Kind::Counter, "Restarts of a supervised actor (stops and panics).", |a| a.restarts as f64),
         ("gns3central_actor_panics_total", Kind::Counter, "Restarts of a supervised actor caused by a panic.", |a| a.panics as f64),
         ("gns3central_actor_restart_storm", Kind::Gauge, "1 while the actor is in a restart storm (/readyz is then 503).", |a| f64::from(u8::from(a.storming))),

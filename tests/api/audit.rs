@@ -4,8 +4,7 @@
 //! service both in the JSON-lines file and in Redis (a real redis-server); a Redis that
 //! is gone counts the lost write and answers 503.
 
-#[path = "../../actors/tests/support/redis.rs"]
-mod redis_server;
+use crate::helpers::redis_server;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};

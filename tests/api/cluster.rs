@@ -5,8 +5,7 @@
 //!
 //! Real processes (the binary), because "killed" must mean killed: no graceful release.
 
-#[path = "../../actors/tests/support/redis.rs"]
-mod redis_server;
+use crate::helpers::redis_server;
 
 use serde_json::Value;
 use std::io::Write;

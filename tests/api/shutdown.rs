@@ -3,8 +3,7 @@
 //! ingestion lease at once (no waiting for expiry), closes its GNS3 streams, and exits 0
 //! within the configured bound.
 
-#[path = "../../actors/tests/support/redis.rs"]
-mod redis_server;
+use crate::helpers::redis_server;
 
 use futures_util::{SinkExt, StreamExt};
 use gns3_central_actors::dispatcher::{Priority, PublishBatch};

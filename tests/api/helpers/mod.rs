@@ -2,6 +2,9 @@
 //! free loopback ports.
 
 pub mod process;
+/// A real redis-server on a free loopback port (shared with the actors crate's tests).
+#[path = "../../../actors/tests/support/redis.rs"]
+pub mod redis_server;
 pub mod prom;
 pub mod testbed;
 
