@@ -263,12 +263,14 @@ impl Settings {
         self.events.validate("events").map_err(ConfigError)?;
         self.cluster.validate("cluster").map_err(ConfigError)?;
         self.websocket.validate("websocket").map_err(ConfigError)?;
-        // Every WebSocket session holds one dispatcher subscriber: with fewer subscribers
-        // than sessions, the sessions past the limit open but cannot subscribe.
-        if self.events.max_subscribers <= self.websocket.max_sessions {
+        // Every WebSocket session, module and notification sink holds one dispatcher
+        // subscriber: with fewer subscribers, those past the limit open but cannot subscribe.
+        let needed = self.websocket.max_sessions + self.modules.max_modules + self.sinks.len();
+        if self.events.max_subscribers <= needed {
             return Err(ConfigError(format!(
-                "events.max_subscribers: must be greater than websocket.max_sessions ({}), got {}",
-                self.websocket.max_sessions, self.events.max_subscribers
+                "events.max_subscribers: must be greater than websocket.max_sessions + modules.max_modules + \
+                 the sinks ({needed}), got {}",
+                self.events.max_subscribers
             )));
         }
         self.modules.validate("modules").map_err(ConfigError)?;

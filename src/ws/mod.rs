@@ -374,10 +374,14 @@ mod tests {
         // The defaults once allowed 10,000 sessions and 4,096 subscribers: sessions past
         // 4,095 opened but got subscribe_failed (found by benches/ws_load.rs).
         let s = crate::configuration::Settings::load_with(None, &|_| None, vec![]).expect("defaults load");
-        assert!(s.events.max_subscribers > s.websocket.max_sessions);
+        assert!(s.events.max_subscribers > s.websocket.max_sessions + s.modules.max_modules);
         let vars = vec![("GNS3_CENTRAL__WEBSOCKET__MAX_SESSIONS".to_owned(), "20000".to_owned())];
         let e = crate::configuration::Settings::load_with(None, &|_| None, vars).unwrap_err().to_string();
         assert!(e.contains("events.max_subscribers"), "{e}");
+        // Modules hold subscribers too: 16,384 > 10,000 sessions, but not with 8,000 modules.
+        let vars = vec![("GNS3_CENTRAL__MODULES__MAX_MODULES".to_owned(), "8000".to_owned())];
+        let e = crate::configuration::Settings::load_with(None, &|_| None, vars).unwrap_err().to_string();
+        assert!(e.contains("events.max_subscribers") && e.contains("18000"), "{e}");
     }
 
     #[test]
