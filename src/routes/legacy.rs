@@ -74,8 +74,8 @@ async fn node_action(
 #[utoipa::path(get, path = "/api/common/api/gns3-central/status/", tag = "original API",
     responses((status = 200, description = "Service status", body = ServiceStatus)))]
 #[get("/api/common/api/gns3-central/status/")]
-pub async fn status(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(build_status(&state).await)
+pub async fn status(state: web::Data<AppState>, principal: Principal) -> HttpResponse {
+    HttpResponse::Ok().json(build_status(&state).await.for_principal(&principal))
 }
 
 /// Topology of the default server (or `?server=`), optionally one project (`?project_id=`).
@@ -180,8 +180,8 @@ pub async fn refresh_topology(
 #[utoipa::path(get, path = "/api/gns3/status/", tag = "original API",
     responses((status = 200, description = "Service status", body = ServiceStatus)))]
 #[get("/api/gns3/status/")]
-pub async fn old_status(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(build_status(&state).await)
+pub async fn old_status(state: web::Data<AppState>, principal: Principal) -> HttpResponse {
+    HttpResponse::Ok().json(build_status(&state).await.for_principal(&principal))
 }
 
 /// Topology (oldest compatibility path; same query as the `gns3-central/topology/` path).

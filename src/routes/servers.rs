@@ -28,6 +28,18 @@ pub struct ServiceStatus {
     pub events: ComponentStatus,
 }
 
+impl ServiceStatus {
+    /// The event statistics cover every project, so a project-scoped credential does not
+    /// get them (as `/api/v2/events/stats` answers it 403 `project_out_of_scope`).
+    pub fn for_principal(mut self, principal: &Principal) -> Self {
+        if principal.is_scoped() {
+            self.events.details = None;
+            self.events.note.push_str(" (statistics cover every project: not shown to a project-scoped credential)");
+        }
+        self
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ServiceInfo {
     pub name: &'static str,
@@ -154,8 +166,8 @@ async fn events_status(state: &AppState) -> ComponentStatus {
 #[utoipa::path(get, path = "/api/v2/status", tag = "status",
     responses((status = 200, description = "Service status", body = ServiceStatus)))]
 #[get("/api/v2/status")]
-pub async fn service_status(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(build_status(&state).await)
+pub async fn service_status(state: web::Data<AppState>, principal: Principal) -> HttpResponse {
+    HttpResponse::Ok().json(build_status(&state).await.for_principal(&principal))
 }
 
 /// The configured GNS3 servers and their connection state.

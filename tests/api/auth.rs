@@ -179,6 +179,14 @@ async fn a_project_scoped_token_sees_and_acts_on_its_project_only() {
             assert_eq!(r.status, 403, "{path}: {}", r.text);
             assert_eq!(error_code(&r), "project_out_of_scope", "{path}");
         }
+        // The status bodies leave out the event statistics (they cover every project).
+        for path in ["/api/v2/status", "/api/common/api/gns3-central/status/", "/api/gns3/status/"] {
+            let r = app.get_as(Some(scoped), path).await;
+            assert_eq!(r.status, 200, "{path}: {}", r.text);
+            assert!(r.body["events"]["details"].is_null(), "{path}: {}", r.text);
+        }
+        let r = app.get("/api/v2/status").await;
+        assert!(r.body["events"]["details"]["last_seq"].is_u64(), "an unscoped credential gets them: {}", r.text);
         // Whole-server topologies hold its project only.
         for path in ["/api/v2/topology", "/api/v2/servers/default/topology", "/api/gns3/topology/"] {
             let r = app.get_as(Some(scoped), path).await;
