@@ -10,7 +10,7 @@
 //! is polled by the response body stream, and the HTTP writer stops polling it while the
 //! socket is blocked; a session behind a stalled client would then freeze (no heartbeat,
 //! no shedding, no 4008). The session runs in its own task instead and hands encoded
-//! chunks to the response through a channel; the response side counts the bytes it took
+//! chunks to the response through a pipe (`pipe.rs`); the response side counts the bytes it took
 //! (`flushed`), so the session knows what is in flight and keeps the rest in its own
 //! bounded queue.
 
@@ -18,6 +18,7 @@ pub mod module_protocol;
 pub mod module_session;
 pub mod modules;
 pub mod outbound;
+mod pipe;
 pub mod protocol;
 pub mod session;
 pub mod topology;
@@ -26,7 +27,6 @@ use actix::{Message, Recipient};
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -313,23 +313,7 @@ pub(crate) fn piped(
     frames: impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> + 'static,
     flushed: Arc<AtomicU64>,
 ) -> HttpResponse {
-    let mut frames = Box::pin(frames);
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<Bytes, actix_web::Error>>();
-    // What the session writes is bounded by its accounting of `flushed`.
-    actix_rt::spawn(async move {
-        while let Some(chunk) = frames.next().await {
-            // A gone response means a gone connection: the payload side ends the session.
-            let _ = tx.send(chunk);
-        }
-    });
-    let body = futures_util::stream::unfold((rx, flushed), |(mut rx, flushed)| async move {
-        let chunk = rx.recv().await?;
-        if let Ok(b) = &chunk {
-            flushed.fetch_add(b.len() as u64, Ordering::Relaxed);
-        }
-        Some((chunk, (rx, flushed)))
-    });
-    res.streaming(body)
+    res.streaming(pipe::spawn_pipe(frames, flushed))
 }
 
 /// WebSocket session counters.
