@@ -76,7 +76,7 @@ fn main() {
         let n = Arc::new(AtomicUsize::new(0));
         let last = Arc::new(Mutex::new(None));
         let counter = Counter { n: n.clone(), last: last.clone() }.start();
-        b.send(Subscribe { label: "bench".into(), filter: SubscriptionFilter::all(), recipient: counter.recipient() })
+        b.send(Subscribe { label: "bench".into(), filter: SubscriptionFilter::all(), sink: counter.recipient().into() })
             .await
             .expect("dispatcher")
             .expect("subscribe");

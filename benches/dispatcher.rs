@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use gns3_central_actors::dispatcher::{
-    Deliver, DeliveryConfig, DispatcherConfig, DispatcherCore, EventSink, GetExpressLane, GetStats, Origin, SharedEvent,
+    Deliver, DeliveryConfig, Inbox, InboxReady, Sink, DispatcherConfig, DispatcherCore, EventSink, GetExpressLane, GetStats, Origin, SharedEvent,
     Priority, PriorityDispatcher, PriorityQueues, Publish, PublishBatch, SinkStatus, Subscribe, SubscriptionFilter,
 };
 use gns3_central_actors::events::{Event, EventKind, NewEvent, Source};
@@ -158,9 +158,53 @@ fn bench_fanout(c: &mut Criterion) {
 
 // ---- 3. load run of the actor ----
 
+/// How the load run's subscribers are reached: an `Inbox` each (as sessions and module
+/// proxies are), or with `DISPATCHER_SINK=actor` one `Deliver` message per event.
+fn use_inbox() -> bool {
+    std::env::var("DISPATCHER_SINK").map_or(true, |v| v != "actor")
+}
+
+/// Starts `make`'s actor on `arbiter` (`None`: this thread) and returns its address and
+/// the sink to subscribe.
+fn start_subscriber<A, F>(arbiter: Option<&ArbiterHandle>, make: F) -> (Addr<A>, Sink)
+where
+    A: Actor<Context = Context<A>> + Handler<Deliver> + Handler<InboxReady>,
+    F: FnOnce(Option<Arc<Inbox>>) -> A + Send + 'static,
+{
+    let inbox = use_inbox();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let start = move |ctx: &mut Context<A>| {
+        let i = inbox.then(|| Inbox::new(ctx.address().recipient()));
+        let _ = tx.send(i.clone());
+        make(i)
+    };
+    let addr = match arbiter {
+        Some(a) => A::start_in_arbiter(a, start),
+        None => A::create(start),
+    };
+    let sink = match rx.recv().ok().flatten() {
+        Some(i) => Sink::from(i),
+        None => Sink::from(addr.clone().recipient::<Deliver>()),
+    };
+    (addr, sink)
+}
+
 /// A flood subscriber: counts what it gets.
 struct Counter {
     count: Arc<AtomicU64>,
+    inbox: Option<Arc<Inbox>>,
+}
+
+impl Handler<InboxReady> for Counter {
+    type Result = ();
+    fn handle(&mut self, _: InboxReady, _: &mut Self::Context) {
+        if let Some(i) = &self.inbox {
+            for e in i.take() {
+                black_box(e.json.len());
+                self.count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 impl Actor for Counter {
@@ -181,6 +225,7 @@ impl Handler<Deliver> for Counter {
 /// Receives the CRITICAL probes and measures their latency, per path (express lane or
 /// `Publish`).
 struct Probe {
+    inbox: Option<Arc<Inbox>>,
     base: Instant,
     sent_at: Arc<Vec<AtomicU64>>,
     via_lane: Arc<Vec<AtomicBool>>,
@@ -189,6 +234,16 @@ struct Probe {
 
 impl Actor for Probe {
     type Context = Context<Self>;
+}
+
+impl Handler<InboxReady> for Probe {
+    type Result = ();
+    fn handle(&mut self, _: InboxReady, ctx: &mut Self::Context) {
+        let Some(i) = self.inbox.clone() else { return };
+        for e in i.take() {
+            self.handle(Deliver { event: e.event.clone(), json: e.json.clone() }, ctx);
+        }
+    }
 }
 
 impl Handler<Deliver> for Probe {
@@ -231,9 +286,9 @@ async fn load_run(subscribers: usize, flood: Flood, seconds: f64) {
     let received = Arc::new(AtomicU64::new(0));
     for i in 0..subscribers {
         let count = received.clone();
-        let a = Counter::start_in_arbiter(&subs_arbiter.handle(), move |_| Counter { count });
+        let (_a, sink) = start_subscriber(Some(&subs_arbiter.handle()), move |inbox| Counter { count, inbox });
         let f = SubscriptionFilter::all();
-        d.send(Subscribe { label: format!("load:{i}"), filter: f, recipient: a.recipient() }).await.unwrap().unwrap();
+        d.send(Subscribe { label: format!("load:{i}"), filter: f, sink }).await.unwrap().unwrap();
     }
     let max_probes = ((seconds * 1000.0) as usize).clamp(10, 60_000);
     let base = Instant::now();
@@ -242,10 +297,16 @@ async fn load_run(subscribers: usize, flood: Flood, seconds: f64) {
     let lane = d.send(GetExpressLane).await.unwrap();
     // On this (the System's) thread, which only sends the probes and sleeps otherwise.
     let via_lane: Arc<Vec<AtomicBool>> = Arc::new((0..max_probes).map(|_| AtomicBool::new(false)).collect());
-    let probe =
-        Probe { base, sent_at: sent_at.clone(), via_lane: via_lane.clone(), latencies: latencies.clone() }.start();
+    let (sa, vl, lt) = (sent_at.clone(), via_lane.clone(), latencies.clone());
+    let (_probe, sink) = start_subscriber(None, move |inbox| Probe {
+        inbox,
+        base,
+        sent_at: sa,
+        via_lane: vl,
+        latencies: lt,
+    });
     let f = SubscriptionFilter::new(["server_status"], []).unwrap();
-    d.send(Subscribe { label: "probe".into(), filter: f, recipient: probe.recipient() }).await.unwrap().unwrap();
+    d.send(Subscribe { label: "probe".into(), filter: f, sink }).await.unwrap().unwrap();
 
     // The LOW flood, from the subscribers' arbiter (two busy threads on two cores: the
     // dispatcher and everything else).
@@ -316,8 +377,9 @@ async fn load_run(subscribers: usize, flood: Flood, seconds: f64) {
     let dispatched = st1.totals.dispatched - st0.totals.dispatched;
     let delivered = st1.totals.delivered - st0.totals.delivered;
     println!(
-        "load run, {subscribers} subscribers (all events) + 1 probe, flood {flood:?}, {elapsed:.1} s: \
+        "load run, {subscribers} subscribers (all events, {}) + 1 probe, flood {flood:?}, {elapsed:.1} s: \
          {:.0} events dispatched/s, {:.0} deliveries/s; LOW queued at end {}, shed {}, retried {}, dead-lettered {}",
+        if use_inbox() { "inboxes" } else { "Deliver messages" },
         dispatched as f64 / elapsed,
         delivered as f64 / elapsed,
         st1.queues.low,

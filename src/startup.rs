@@ -92,7 +92,7 @@ impl Application {
             d.send(Subscribe {
                 label: "cache".into(),
                 filter: SubscriptionFilter::all(),
-                recipient: cache.clone().recipient(),
+                sink: cache.clone().recipient().into(),
             })
             .await
             .map_err(std::io::Error::other)?
@@ -103,7 +103,7 @@ impl Application {
             d.send(Subscribe {
                 label: "events-log".into(),
                 filter: SubscriptionFilter::all(),
-                recipient: crate::events_log::EventLog::new(file).start().recipient(),
+                sink: crate::events_log::EventLog::new(file).start().recipient().into(),
             })
             .await
             .map_err(std::io::Error::other)?
@@ -148,7 +148,7 @@ impl Application {
                             d.send(Subscribe {
                                 label: format!("connector:{name}"),
                                 filter: SubscriptionFilter::all(),
-                                recipient: addr.clone().recipient(),
+                                sink: addr.clone().recipient().into(),
                             })
                             .await
                             .map_err(std::io::Error::other)?

@@ -134,7 +134,7 @@ impl Instance {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let collector = Collector(seen.clone()).start();
         dispatcher
-            .send(Subscribe { label: "t".into(), filter: SubscriptionFilter::all(), recipient: collector.recipient() })
+            .send(Subscribe { label: "t".into(), filter: SubscriptionFilter::all(), sink: collector.recipient().into() })
             .await
             .unwrap()
             .unwrap();

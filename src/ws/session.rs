@@ -15,9 +15,10 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use gns3_central_actors::connector::RunNodeAction;
 use gns3_central_actors::dispatcher::{
-    json_array, Deliver, GetPosition, SubscribeWithReplay, SubscriberId, Subscription, SubscriptionFilter,
+    json_array, GetPosition, Inbox, InboxReady, SubscribeWithReplay, SubscriberId, Subscription, SubscriptionFilter,
     Unsubscribe, UpdateSubscription,
 };
+use gns3_central_actors::events::Event;
 use gns3_central_actors::gns3::NodeAction;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,6 +44,9 @@ pub struct WsSession {
     names: Vec<String>,
     projects: Option<Vec<Uuid>>,
     sub: Option<SubscriberId>,
+    /// Where the dispatcher puts this session's events (made at the first subscribe, kept
+    /// for the session's life).
+    inbox: Option<Arc<Inbox>>,
     /// Live events up to this seq were sent in the replay: dropped when they arrive.
     replayed_to: u64,
     queue: Outbound,
@@ -76,6 +80,7 @@ impl WsSession {
             names: Vec::new(),
             projects: None,
             sub: None,
+            inbox: None,
             replayed_to: 0,
             queue: Outbound::new(cfg.queue_frames, cfg.queue_bytes),
             flushed,
@@ -297,10 +302,11 @@ impl WsSession {
                 if let Some(old) = self.sub.take() {
                     dispatcher.do_send(Unsubscribe { id: old });
                 }
+                let inbox = self.inbox.get_or_insert_with(|| Inbox::new(ctx.address().recipient())).clone();
                 let msg = SubscribeWithReplay {
                     label: format!("ws:{}", self.id),
                     filter,
-                    recipient: ctx.address().recipient(),
+                    sink: inbox.into(),
                     since: since.clone(),
                     max_replay: self.cfg.max_replay,
                 };
@@ -539,19 +545,30 @@ impl Actor for WsSession {
     }
 }
 
-impl Handler<Deliver> for WsSession {
-    type Result = ();
-
-    fn handle(&mut self, msg: Deliver, ctx: &mut Self::Context) {
-        if msg.event.seq <= self.replayed_to {
+impl WsSession {
+    /// One live event from the dispatcher.
+    fn on_event(&mut self, ctx: &mut ws::WebsocketContext<Self>, event: &Event, json: Bytes) {
+        if event.seq <= self.replayed_to {
             return;
         }
-        if msg.event.project_id.is_some_and(|p| !self.principal.may_see(p)) {
+        if event.project_id.is_some_and(|p| !self.principal.may_see(p)) {
             return;
         }
-        self.send(ctx, Class::of(msg.event.priority), msg.json);
+        self.send(ctx, Class::of(event.priority), json);
     }
 }
+
+impl Handler<InboxReady> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, _: InboxReady, ctx: &mut Self::Context) {
+        let Some(inbox) = self.inbox.clone() else { return };
+        for e in inbox.take() {
+            self.on_event(ctx, &e.event, e.json);
+        }
+    }
+}
+
 
 impl Handler<Shutdown> for WsSession {
     type Result = ();

@@ -69,7 +69,7 @@ async fn critical_overtakes_the_low_events_queued_before_it() {
     let d = PriorityDispatcher::new(DispatcherConfig::default()).start();
     let (c, seen) = collector(100_000);
     let filter = SubscriptionFilter::new(["server_status"], []).unwrap();
-    d.send(Subscribe { label: "crit".into(), filter, recipient: c.recipient() }).await.unwrap().unwrap();
+    d.send(Subscribe { label: "crit".into(), filter, sink: c.recipient().into() }).await.unwrap().unwrap();
     // All in the mailbox before the dispatcher runs (it shares this thread). Reading
     // them, it also dispatches some LOW events in turns of its own.
     for _ in 0..20_000 {
@@ -107,7 +107,7 @@ async fn subscribe_with_replay_has_no_gap_and_no_duplicate_at_the_seam() {
         .send(SubscribeWithReplay {
             label: "ws:test".into(),
             filter: SubscriptionFilter::all(),
-            recipient: c.recipient(),
+            sink: c.recipient().into(),
             since: Some(format!("{epoch}-0")),
             max_replay: N as usize,
         })
@@ -142,7 +142,7 @@ async fn a_stuck_subscriber_gets_retries_then_dead_letters() {
             stall_first: Some(Duration::from_millis(400)),
         })
     };
-    d.send(Subscribe { label: "slow".into(), filter: SubscriptionFilter::all(), recipient: stuck.recipient() })
+    d.send(Subscribe { label: "slow".into(), filter: SubscriptionFilter::all(), sink: stuck.recipient().into() })
         .await
         .unwrap()
         .unwrap();
@@ -175,7 +175,7 @@ async fn a_stuck_subscriber_gets_retries_then_dead_letters() {
 async fn a_closed_recipient_is_unsubscribed() {
     let d = PriorityDispatcher::new(DispatcherConfig::default()).start();
     let (c, _) = collector(16);
-    d.send(Subscribe { label: "gone".into(), filter: SubscriptionFilter::all(), recipient: c.clone().recipient() })
+    d.send(Subscribe { label: "gone".into(), filter: SubscriptionFilter::all(), sink: c.clone().recipient().into() })
         .await
         .unwrap()
         .unwrap();
@@ -238,7 +238,7 @@ async fn the_express_lane_goes_past_a_full_mailbox() {
     let lane = d.send(GetExpressLane).await.unwrap();
     let (c, seen) = collector(100_000);
     let filter = SubscriptionFilter::new(["server_status"], []).unwrap();
-    d.send(Subscribe { label: "crit".into(), filter, recipient: c.recipient() }).await.unwrap().unwrap();
+    d.send(Subscribe { label: "crit".into(), filter, sink: c.recipient().into() }).await.unwrap().unwrap();
     for _ in 0..20_000 {
         d.do_send(Publish(ev(EventKind::NodeUpdated)));
     }
@@ -255,7 +255,7 @@ async fn the_express_lane_wakes_an_idle_dispatcher() {
     let d = PriorityDispatcher::new(DispatcherConfig::default()).start_on_own_thread();
     let lane = d.send(GetExpressLane).await.unwrap();
     let (c, seen) = collector(16);
-    d.send(Subscribe { label: "all".into(), filter: SubscriptionFilter::all(), recipient: c.recipient() })
+    d.send(Subscribe { label: "all".into(), filter: SubscriptionFilter::all(), sink: c.recipient().into() })
         .await
         .unwrap()
         .unwrap();

@@ -1,5 +1,5 @@
 //! Handing events to subscribers: the `EventSink` a subscriber is reached through (an
-//! actix `Recipient<Deliver>` in the service, anything in tests and benches), and the
+//! `Inbox` or an actix `Recipient<Deliver>` in the service, anything in tests and benches), and the
 //! bounded dead-letter list where deliveries end that failed every retry.
 //!
 //! A sink never blocks: it takes the event at once, says its mailbox is full (the

@@ -1,7 +1,8 @@
 //! Messages the `PriorityDispatcher` answers, and `Deliver`, the one it sends to every
 //! subscriber. Publishers (connectors, modules, the Redis bridge) send `Publish` with
 //! `send().await` so a full dispatcher mailbox makes them wait; sessions and module
-//! proxies subscribe with a `Recipient<Deliver>`.
+//! proxies subscribe with an `Inbox` (`inbox.rs`), other actors may use a
+//! `Recipient<Deliver>` (one message per event).
 
 use actix::prelude::SendError;
 use actix::{Message, Recipient};
@@ -14,6 +15,7 @@ use super::core::{HistoryPage, Subscription};
 use super::delivery::{DeadLetter, EventSink, SharedEvent, SinkStatus};
 use super::error::{DispatchError, BACKPRESSURE_RETRY_AFTER};
 use super::filter::{valid_type_name, SubscriptionFilter};
+use super::inbox::Sink;
 use super::lane::Lane;
 use super::history::Unrecoverable;
 use super::stats::DispatcherStats;
@@ -119,7 +121,8 @@ pub struct BatchOutcome {
 pub struct Subscribe {
     pub label: String,
     pub filter: SubscriptionFilter,
-    pub recipient: Recipient<Deliver>,
+    /// A `Recipient<Deliver>` or an `Inbox` (`.into()`).
+    pub sink: Sink,
 }
 
 /// Registers a subscriber and, in the same step, returns the matching events after the
@@ -133,7 +136,8 @@ pub struct Subscribe {
 pub struct SubscribeWithReplay {
     pub label: String,
     pub filter: SubscriptionFilter,
-    pub recipient: Recipient<Deliver>,
+    /// A `Recipient<Deliver>` or an `Inbox` (`.into()`).
+    pub sink: Sink,
     pub since: Option<String>,
     pub max_replay: usize,
 }

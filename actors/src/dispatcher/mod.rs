@@ -31,6 +31,7 @@ mod encode;
 pub mod error;
 pub mod filter;
 pub mod history;
+pub mod inbox;
 pub mod lane;
 pub mod messages;
 pub mod queue;
@@ -48,6 +49,7 @@ pub use delivery::{DeadLetter, DeadLetterReason, DeadLetters, EventSink, SharedE
 pub use error::DispatchError;
 pub use filter::{FilterError, SubscriptionFilter};
 pub use history::{json_array, Gap, History, HistoryEntry, Origin, Unrecoverable};
+pub use inbox::{Inbox, InboxReady, Sink, INBOX_CAPACITY};
 pub use lane::Lane;
 pub use messages::*;
 pub use queue::{Priority, PriorityQueues, Push};
@@ -64,7 +66,7 @@ use crate::events::NewEvent;
 const OVERLOAD_LOG_EVERY: Duration = Duration::from_secs(10);
 
 pub struct PriorityDispatcher {
-    core: DispatcherCore<Recipient<Deliver>>,
+    core: DispatcherCore<Sink>,
     turn_scheduled: bool,
     /// When the last turn ended (for running one from a publish under a flood).
     last_turn: Instant,
@@ -303,7 +305,7 @@ impl Handler<GetExpressLane> for PriorityDispatcher {
 impl Handler<Subscribe> for PriorityDispatcher {
     type Result = Result<SubscriberId, DispatchError>;
     fn handle(&mut self, msg: Subscribe, _: &mut Self::Context) -> Self::Result {
-        let id = self.core.subscribe(msg.label, msg.filter, msg.recipient)?;
+        let id = self.core.subscribe(msg.label, msg.filter, msg.sink)?;
         tracing::debug!(subscriber = %id, "Subscribed.");
         Ok(id)
     }
@@ -313,7 +315,7 @@ impl Handler<SubscribeWithReplay> for PriorityDispatcher {
     type Result = Result<Subscription, DispatchError>;
     fn handle(&mut self, msg: SubscribeWithReplay, _: &mut Self::Context) -> Self::Result {
         let since = msg.since.as_deref();
-        let sub = self.core.subscribe_with_replay(msg.label, msg.filter, msg.recipient, since, msg.max_replay)?;
+        let sub = self.core.subscribe_with_replay(msg.label, msg.filter, msg.sink, since, msg.max_replay)?;
         tracing::debug!(subscriber = %sub.id, recovered = sub.replay.is_ok(), "Subscribed with replay.");
         Ok(sub)
     }

@@ -249,7 +249,7 @@ impl ModuleHandle {
         let mut names_now = self.slot.stats.snapshot().subscriptions;
         names_now.extend(filter.names().iter().cloned());
         self.slot.stats.set_subscriptions(names_now);
-        let msg = Subscribe { label: format!("module:{}", self.name()), filter, recipient: runner.recipient() };
+        let msg = Subscribe { label: format!("module:{}", self.name()), filter, sink: runner.recipient().into() };
         let id = d.send(msg).await.map_err(|_| BusError::EventsDisabled)?;
         Ok(id.map_err(|e| BusError::Publish(e.to_string()))?)
     }

@@ -48,7 +48,7 @@ use uuid::Uuid;
 
 use self::offline::OfflineQueue;
 use crate::dispatcher::{
-    Deliver, PriorityDispatcher, Subscribe, SubscriberId, SubscriptionFilter, Unsubscribe, UpdateSubscription,
+    Deliver, Inbox, InboxReady, PriorityDispatcher, Subscribe, SubscriberId, SubscriptionFilter, Unsubscribe, UpdateSubscription,
 };
 
 pub struct ModuleProxy {
@@ -61,6 +61,8 @@ pub struct ModuleProxy {
     offline: OfflineQueue,
     filter: SubscriptionFilter,
     sub: Option<SubscriberId>,
+    /// Where the dispatcher puts this module's events (bounded by `inbox_capacity`).
+    inbox: Option<Arc<Inbox>>,
     expiry: Option<SpawnHandle>,
     retired: bool,
 }
@@ -83,6 +85,7 @@ impl ModuleProxy {
             link: None,
             filter: SubscriptionFilter::default(),
             sub: None,
+            inbox: None,
             expiry: None,
             retired: false,
         }
@@ -171,7 +174,11 @@ impl ModuleProxy {
                 let msg = Subscribe {
                     label: format!("module:{}", self.name),
                     filter: self.filter.clone(),
-                    recipient: ctx.address().recipient(),
+                    sink: self
+                        .inbox
+                        .get_or_insert_with(|| Inbox::with_capacity(ctx.address().recipient(), self.cfg.inbox_capacity))
+                        .clone()
+                        .into(),
                 };
                 Some(Box::pin(dispatcher.send(msg).into_actor(self).map(|r, act, _| match r {
                     Ok(Ok(id)) => {
@@ -227,9 +234,18 @@ impl Handler<Inbound> for ModuleProxy {
     }
 }
 
-impl Handler<Deliver> for ModuleProxy {
+impl Handler<InboxReady> for ModuleProxy {
     type Result = ();
-    fn handle(&mut self, ev: Deliver, _: &mut Self::Context) {
+    fn handle(&mut self, _: InboxReady, _: &mut Self::Context) {
+        let Some(inbox) = self.inbox.clone() else { return };
+        for e in inbox.take() {
+            self.on_event(Deliver { event: e.event, json: e.json });
+        }
+    }
+}
+
+impl ModuleProxy {
+    fn on_event(&mut self, ev: Deliver) {
         let Some((_, link)) = &self.link else { return };
         let id = ev.event.id.clone();
         match link.try_send(ToModule::Event(ev)) {

@@ -135,7 +135,7 @@ pub async fn start_sinks(
         .start();
         let label = format!("sink:{}", cfg.name);
         dispatcher
-            .send(Subscribe { label, filter, recipient: actor.recipient() })
+            .send(Subscribe { label, filter, sink: actor.recipient().into() })
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
