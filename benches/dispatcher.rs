@@ -21,6 +21,8 @@
 //! cargo bench --bench dispatcher                 # all (about 40 s)
 //! DISPATCHER_BENCH=latency cargo bench --bench dispatcher   # only the load run
 //! DISPATCHER_LOAD_SECONDS=5 ...                  # length of each load run (max 60)
+//! DISPATCHER_SINK=actor ...                      # subscribers get one `Deliver` message per
+//!                                                # event instead of an `Inbox` (for comparison)
 
 use actix::prelude::*;
 use bytes::Bytes;
