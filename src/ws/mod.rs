@@ -19,6 +19,7 @@ pub mod module_session;
 pub mod modules;
 pub mod outbound;
 mod pipe;
+pub(crate) mod writer;
 pub mod protocol;
 pub mod session;
 pub mod topology;

@@ -6,17 +6,16 @@
 //! (`publish`, only in the module's namespace) or a connector (actions, with their
 //! correlation id, through the audit hook).
 //!
-//! Outbound it works as the dashboard session does (`session.rs`): a bounded `Outbound`
-//! buffer handed to the socket while the writer holds less than `unflushed_bytes`, LOW
-//! and NORMAL events shed first; bus messages and replies are never shed, and when one
-//! does not fit the module is closed with 4008 (it shows as disconnected, and messages
-//! for it wait in its offline queue again).
+//! Outbound it works as the dashboard session does, with the same `Writer` (`writer.rs`):
+//! a bounded `Outbound` buffer handed to the socket while the writer holds less than
+//! `unflushed_bytes`, LOW and NORMAL events shed first; bus messages and replies are never
+//! shed, and when one does not fit the module is closed with 4008 (it shows as
+//! disconnected, and messages for it wait in its offline queue again).
 
 use actix::prelude::*;
 use actix_web::web;
 use actix_web_actors::ws;
 use bytes::Bytes;
-use bytestring::ByteString;
 use gns3_central_actors::dispatcher::{Publish, SubscriptionFilter};
 use gns3_central_actors::events::{NewEvent, Source};
 use gns3_central_actors::modules::envelope::check_event_namespace;
@@ -29,17 +28,15 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::module_protocol::{self as proto, ModuleFrame, OutgoingEvent, OutgoingMessage};
-use super::outbound::{Class, Frame, Outbound, Pushed};
+use super::outbound::{Class, Frame, Pushed};
 use super::protocol;
-use super::session::frame_len;
+use super::writer::{pump, Socket, Writer};
 use super::{Shutdown, WsSettings};
 use crate::error::{parse_uuid, ApiError};
 use crate::state::AppState;
 
 #[path = "module_actions.rs"]
 mod actions;
-
-const PUMP_RETRY: Duration = Duration::from_millis(10);
 
 pub struct ModuleSession {
     id: Uuid,
@@ -48,12 +45,8 @@ pub struct ModuleSession {
     cfg: WsSettings,
     names: Vec<String>,
     projects: Option<Vec<Uuid>>,
-    queue: Outbound,
-    flushed: Arc<AtomicU64>,
-    handed: u64,
-    pump_scheduled: bool,
+    out: Writer,
     last_heard: Instant,
-    closing: bool,
     /// Node and project actions: the dashboard's limit (`websocket.actions_per_second`,
     /// `action_burst`), per module connection.
     actions: TokenBucket,
@@ -64,14 +57,10 @@ impl ModuleSession {
         let cfg = state.settings.websocket.clone();
         Self {
             id: Uuid::new_v4(),
-            queue: Outbound::new(cfg.queue_frames, cfg.queue_bytes),
+            out: Writer::new(state.clone(), flushed),
             names: Vec::new(),
             projects: None,
-            flushed,
-            handed: 0,
-            pump_scheduled: false,
             last_heard: Instant::now(),
-            closing: false,
             actions: TokenBucket::new(cfg.action_burst, cfg.actions_per_second, Instant::now()),
             cfg,
             slot,
@@ -83,34 +72,23 @@ impl ModuleSession {
         &self.slot.name
     }
 
-    fn in_flight(&self) -> u64 {
-        self.handed.saturating_sub(self.flushed.load(Ordering::Relaxed))
-    }
-
-    fn write(&mut self, ctx: &mut ws::WebsocketContext<Self>, text: Bytes) {
-        if let Ok(s) = ByteString::try_from(text) {
-            self.handed += frame_len(s.len());
-            ctx.write_raw(ws::Message::Text(s));
-        }
-    }
-
     fn send(&mut self, ctx: &mut ws::WebsocketContext<Self>, class: Class, text: Bytes) {
-        if self.closing {
+        if self.out.closing() {
             return;
         }
-        let before = self.queue.missed().total();
-        match self.queue.push(Frame { class, text }) {
+        let before = self.out.queue.missed().total();
+        match self.out.queue.push(Frame { class, text }) {
             Pushed::Queued => {}
             Pushed::Shed => {
                 // LOW/NORMAL events shed for this module (it is told with a `missed` frame).
-                let shed = self.queue.missed().total().saturating_sub(before);
+                let shed = self.out.queue.missed().total().saturating_sub(before);
                 self.slot.stats.dead_lettered.fetch_add(shed, Ordering::Relaxed);
             }
             Pushed::Overflow => {
                 self.state.sessions.counters.closed_slow.fetch_add(1, Ordering::Relaxed);
                 self.slot.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
                 self.slot.stats.error("closed with 4008: the module did not read its messages");
-                tracing::warn!(module = %self.slot.name, queued = self.queue.len(), "Closing a module that does not read.");
+                tracing::warn!(module = %self.slot.name, queued = self.out.queue.len(), "Closing a module that does not read.");
                 self.close(ctx, ws::CloseCode::Other(4008), "slow consumer");
                 return;
             }
@@ -137,32 +115,11 @@ impl ModuleSession {
     }
 
     fn pump(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        while !self.queue.is_empty() && self.in_flight() < self.cfg.unflushed_bytes as u64 {
-            let missed = self.queue.take_missed();
-            if missed.total() > 0 {
-                self.write(ctx, protocol::missed(missed.low, missed.normal).into());
-            }
-            if let Some(f) = self.queue.pop() {
-                self.write(ctx, f.text);
-            }
-        }
-        self.slot.stats.session_depth.store(self.queue.len() as u64, Ordering::Relaxed);
-        if !self.queue.is_empty() && !self.pump_scheduled {
-            self.pump_scheduled = true;
-            ctx.run_later(PUMP_RETRY, |act, ctx| {
-                act.pump_scheduled = false;
-                act.pump(ctx);
-            });
-        }
+        pump(self, ctx);
     }
 
     fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: ws::CloseCode, why: &str) {
-        if self.closing {
-            return;
-        }
-        self.closing = true;
-        ctx.close(Some(ws::CloseReason { code, description: Some(why.to_owned()) }));
-        ctx.stop();
+        self.out.close(ctx, code, why);
     }
 
     /// A bus message from what the module gave; `from` is always this module.
@@ -378,10 +335,7 @@ impl ModuleSession {
         if silence < Duration::from_millis(self.cfg.heartbeat_interval_ms) {
             self.slot.stats.seen();
         }
-        if self.in_flight() < self.cfg.unflushed_bytes as u64 {
-            self.handed += frame_len(0);
-            ctx.ping(b"");
-        }
+        self.out.ping(ctx);
     }
 }
 
@@ -451,13 +405,12 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for ModuleSession {
             Ok(ws::Message::Binary(_)) | Ok(ws::Message::Continuation(_)) => {
                 self.error(ctx, "unsupported_frame", "frames are JSON text; binary frames are not accepted", None)
             }
-            Ok(ws::Message::Ping(m)) if self.in_flight() < self.cfg.unflushed_bytes as u64 => {
-                self.handed += frame_len(m.len());
-                ctx.pong(&m);
+            Ok(ws::Message::Ping(m)) => {
+                self.out.pong(ctx, &m);
             }
-            Ok(ws::Message::Ping(_)) | Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
+            Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
             Ok(ws::Message::Close(reason)) => {
-                self.closing = true;
+                self.out.closed_by_peer();
                 ctx.close(reason);
                 ctx.stop();
             }
@@ -468,5 +421,15 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for ModuleSession {
             }
             Err(_) => self.close(ctx, ws::CloseCode::Protocol, "protocol error"),
         }
+    }
+}
+
+impl Socket for ModuleSession {
+    fn writer(&mut self) -> &mut Writer {
+        &mut self.out
+    }
+
+    fn pumped(&mut self) {
+        self.slot.stats.session_depth.store(self.out.queue.len() as u64, Ordering::Relaxed);
     }
 }

@@ -1,10 +1,10 @@
 //! `WsSession`: one actor per WebSocket connection. It owns the client's subscription
 //! (one dispatcher subscriber, its filter rebuilt on every subscribe/unsubscribe), the
 //! caller's `SessionPrincipal` (checked before actions, applied to subscriptions,
-//! topology and actions), the heartbeat, an action rate limit, and the bounded outbound
-//! buffer (`Outbound`): frames are handed to the socket only while fewer than
-//! `unflushed_bytes` wait in the writer, the rest wait in `Outbound`, which sheds LOW then
-//! NORMAL events and closes the session with 4008 when a frame that may not be shed does
+//! topology and actions), the heartbeat, an action rate limit, and its `Writer`
+//! (`writer.rs`): frames are handed to the socket only while fewer than `unflushed_bytes`
+//! wait in the HTTP writer, the rest wait in the bounded `Outbound` buffer, which sheds LOW
+//! then NORMAL events; the session closes with 4008 when a frame that may not be shed does
 //! not fit. Registered in `started`, unregistered in `stopping`; the registry holds only
 //! a `Recipient<Shutdown>`.
 
@@ -12,7 +12,6 @@ use actix::prelude::*;
 use actix_web::web;
 use actix_web_actors::ws;
 use bytes::Bytes;
-use bytestring::ByteString;
 use gns3_central_actors::connector::RunNodeAction;
 use gns3_central_actors::dispatcher::{
     json_array, GetPosition, Inbox, InboxReady, SubscribeWithReplay, SubscriberId, Subscription, SubscriptionFilter,
@@ -26,15 +25,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-use super::outbound::{Class, Frame, Outbound, Pushed};
+use super::outbound::{Class, Frame, Pushed};
+use super::writer::{pump, Socket, Writer};
 use super::protocol::{self, ClientFrame};
 use super::topology::read_topology;
 use super::{SessionPrincipal, Shutdown, WsSettings};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// How often a session whose writer is full looks again.
-const PUMP_RETRY: Duration = Duration::from_millis(10);
 
 pub struct WsSession {
     id: Uuid,
@@ -49,26 +47,10 @@ pub struct WsSession {
     inbox: Option<Arc<Inbox>>,
     /// Live events up to this seq were sent in the replay: dropped when they arrive.
     replayed_to: u64,
-    queue: Outbound,
-    /// Bytes the HTTP writer took (counted by the response stream).
-    flushed: Arc<AtomicU64>,
-    /// Bytes handed to the WebSocket context.
-    handed: u64,
-    pump_scheduled: bool,
+    out: Writer,
     last_heard: Instant,
     tokens: f64,
     refilled: Instant,
-    closing: bool,
-}
-
-/// Bytes of a server frame (unmasked header + payload).
-pub(crate) fn frame_len(payload: usize) -> u64 {
-    let header = match payload {
-        0..=125 => 2,
-        126..=65535 => 4,
-        _ => 10,
-    };
-    (header + payload) as u64
 }
 
 impl WsSession {
@@ -82,14 +64,10 @@ impl WsSession {
             sub: None,
             inbox: None,
             replayed_to: 0,
-            queue: Outbound::new(cfg.queue_frames, cfg.queue_bytes),
-            flushed,
-            handed: 0,
-            pump_scheduled: false,
+            out: Writer::new(state.clone(), flushed),
             last_heard: Instant::now(),
             tokens: f64::from(cfg.action_burst),
             refilled: Instant::now(),
-            closing: false,
             cfg,
             state,
         }
@@ -99,41 +77,27 @@ impl WsSession {
         &self.state.sessions.counters
     }
 
-    fn in_flight(&self) -> u64 {
-        self.handed.saturating_sub(self.flushed.load(Ordering::Relaxed))
-    }
-
-    fn write(&mut self, ctx: &mut ws::WebsocketContext<Self>, text: Bytes) {
-        match ByteString::try_from(text) {
-            Ok(s) => {
-                self.handed += frame_len(s.len());
-                self.counters().peak_unflushed_bytes.fetch_max(self.in_flight(), Ordering::Relaxed);
-                ctx.write_raw(ws::Message::Text(s));
-            }
-            Err(e) => tracing::warn!(session = %self.id, error = %e, "Dropped a frame that is not UTF-8."),
-        }
-    }
-
     /// Queues a frame and hands what the writer can take.
     fn send(&mut self, ctx: &mut ws::WebsocketContext<Self>, class: Class, text: Bytes) {
-        if self.closing {
+        if self.out.closing() {
             return;
         }
-        let before = self.queue.missed();
-        match self.queue.push(Frame { class, text }) {
+        let q = &mut self.out.queue;
+        let before = q.missed();
+        match q.push(Frame { class, text }) {
             Pushed::Queued => {
-                self.counters().peak_queued_bytes.fetch_max(self.queue.bytes() as u64, Ordering::Relaxed);
+                self.counters().peak_queued_bytes.fetch_max(self.out.queue.bytes() as u64, Ordering::Relaxed);
             }
             Pushed::Shed => {
-                let after = self.queue.missed();
+                let after = self.out.queue.missed();
                 let c = self.counters();
                 c.shed_low.fetch_add(after.low.saturating_sub(before.low), Ordering::Relaxed);
                 c.shed_normal.fetch_add(after.normal.saturating_sub(before.normal), Ordering::Relaxed);
-                c.peak_queued_bytes.fetch_max(self.queue.bytes() as u64, Ordering::Relaxed);
+                c.peak_queued_bytes.fetch_max(self.out.queue.bytes() as u64, Ordering::Relaxed);
             }
             Pushed::Overflow => {
                 self.counters().closed_slow.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(session = %self.id, queued = self.queue.len(), bytes = self.queue.bytes(),
+                tracing::warn!(session = %self.id, queued = self.out.queue.len(), bytes = self.out.queue.bytes(),
                     "Closing a slow WebSocket consumer.");
                 self.close(ctx, ws::CloseCode::Other(4008), "slow consumer");
                 return;
@@ -156,34 +120,12 @@ impl WsSession {
         self.reply(ctx, protocol::error(e.code, &e.message, rid, e.details.clone()));
     }
 
-    /// Hands queued frames to the writer while it holds less than `unflushed_bytes`; the
-    /// first one after shedding is preceded by a `missed` frame.
     fn pump(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        while !self.queue.is_empty() && self.in_flight() < self.cfg.unflushed_bytes as u64 {
-            let missed = self.queue.take_missed();
-            if missed.total() > 0 {
-                self.write(ctx, protocol::missed(missed.low, missed.normal).into());
-            }
-            if let Some(f) = self.queue.pop() {
-                self.write(ctx, f.text);
-            }
-        }
-        if !self.queue.is_empty() && !self.pump_scheduled {
-            self.pump_scheduled = true;
-            ctx.run_later(PUMP_RETRY, |act, ctx| {
-                act.pump_scheduled = false;
-                act.pump(ctx);
-            });
-        }
+        pump(self, ctx);
     }
 
     fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: ws::CloseCode, why: &str) {
-        if self.closing {
-            return;
-        }
-        self.closing = true;
-        ctx.close(Some(ws::CloseReason { code, description: Some(why.to_owned()) }));
-        ctx.stop();
+        self.out.close(ctx, code, why);
     }
 
     fn welcome(&mut self, ctx: &mut ws::WebsocketContext<Self>, epoch: Option<String>, last_seq: Option<u64>) {
@@ -506,10 +448,7 @@ impl WsSession {
             self.close(ctx, ws::CloseCode::Policy, "client timeout");
             return;
         }
-        if self.in_flight() < self.cfg.unflushed_bytes as u64 {
-            self.handed += frame_len(0);
-            ctx.ping(b"");
-        }
+        self.out.ping(ctx);
     }
 }
 
@@ -577,13 +516,7 @@ impl Handler<Shutdown> for WsSession {
         // What waits in the outbound buffer (events delivered before the stop, urgent
         // ones included) goes to the socket ahead of the close frame, whatever the writer
         // holds: the buffer is bounded and the process is about to exit.
-        let missed = self.queue.take_missed();
-        if missed.total() > 0 {
-            self.write(ctx, protocol::missed(missed.low, missed.normal).into());
-        }
-        while let Some(f) = self.queue.pop() {
-            self.write(ctx, f.text);
-        }
+        self.out.flush_all(ctx);
         self.close(ctx, ws::CloseCode::Away, "server shutting down");
     }
 }
@@ -598,14 +531,12 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
             }
             // Answered only while the writer has room: a client that pings without reading
             // must not grow what waits for it (a pong may be skipped, RFC 6455 5.5.3).
-            Ok(ws::Message::Ping(m)) if self.in_flight() < self.cfg.unflushed_bytes as u64 => {
-                self.handed += frame_len(m.len());
-                ctx.pong(&m);
+            Ok(ws::Message::Ping(m)) => {
+                self.out.pong(ctx, &m);
             }
-            Ok(ws::Message::Ping(_)) => {}
             Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
             Ok(ws::Message::Close(reason)) => {
-                self.closing = true;
+                self.out.closed_by_peer();
                 ctx.close(reason);
                 ctx.stop();
             }
@@ -622,12 +553,8 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frame_lengths_follow_rfc_6455_headers() {
-        assert_eq!((frame_len(0), frame_len(125), frame_len(126), frame_len(65536)), (2, 127, 130, 65546));
+impl Socket for WsSession {
+    fn writer(&mut self) -> &mut Writer {
+        &mut self.out
     }
 }
