@@ -101,7 +101,7 @@ fn parse_projects(raw: &[String]) -> Result<Option<BTreeSet<Uuid>>, String> {
 }
 
 /// What a caller may do; each role includes the ones before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads: status, servers, projects, nodes, links, topology, event history and stats.

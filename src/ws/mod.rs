@@ -122,18 +122,12 @@ pub struct SessionPrincipal {
     pub projects: Option<BTreeSet<Uuid>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Operator,
-    Viewer,
-}
+pub use crate::auth::Role;
 
 impl SessionPrincipal {
     /// Node actions are for admins and operators.
     pub fn may_act(&self) -> bool {
-        matches!(self.role, Role::Admin | Role::Operator)
+        self.role >= Role::Operator
     }
 
     pub fn may_see(&self, project: Uuid) -> bool {
@@ -147,12 +141,7 @@ impl SessionPrincipal {
 pub fn authorize(req: &HttpRequest, state: &AppState) -> Result<(SessionPrincipal, Option<String>), ApiError> {
     let ws = crate::auth::authenticate_ws(req, &state.auth).inspect_err(|e| state.auth.refused.count(e))?;
     let p = ws.principal;
-    let role = match p.role {
-        crate::auth::Role::Admin => Role::Admin,
-        crate::auth::Role::Operator => Role::Operator,
-        crate::auth::Role::Viewer => Role::Viewer,
-    };
-    Ok((SessionPrincipal { name: p.name, role, projects: p.projects }, ws.protocol))
+    Ok((SessionPrincipal { name: p.name, role: p.role, projects: p.projects }, ws.protocol))
 }
 
 /// Sent to every session when the service stops: close with 1001.

@@ -385,12 +385,7 @@ impl WsSession {
         self.counters().actions.fetch_add(1, Ordering::Relaxed);
         let state = self.state.clone();
         let srv = server.clone();
-        let role = match self.principal.role {
-            super::Role::Admin => "admin",
-            super::Role::Operator => "operator",
-            super::Role::Viewer => "viewer",
-        };
-        let who = (self.principal.name.clone(), role);
+        let who = (self.principal.name.clone(), self.principal.role.as_str());
         let fut = async move {
             let outcome = state.ask(&srv, RunNodeAction { project_id, node_id, action }).await;
             state.audit.record(
