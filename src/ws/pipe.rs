@@ -77,18 +77,25 @@ pub(crate) fn spawn_pipe(
     actix_rt::spawn(async move {
         let mut frames = std::pin::pin!(frames);
         while let Some(chunk) = frames.next().await {
-            let mut s = writer.borrow_mut();
-            if s.reader_gone {
-                continue;
-            }
-            s.queue.push_back(chunk);
-            if let Some(w) = s.reader.take() {
+            // The borrow ends before the wake-up: nothing runs while the queue is held.
+            let waiting = {
+                let mut s = writer.borrow_mut();
+                if s.reader_gone {
+                    continue;
+                }
+                s.queue.push_back(chunk);
+                s.reader.take()
+            };
+            if let Some(w) = waiting {
                 w.wake();
             }
         }
-        let mut s = writer.borrow_mut();
-        s.ended = true;
-        if let Some(w) = s.reader.take() {
+        let waiting = {
+            let mut s = writer.borrow_mut();
+            s.ended = true;
+            s.reader.take()
+        };
+        if let Some(w) = waiting {
             w.wake();
         }
     });
