@@ -35,8 +35,9 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use gns3_central_actors::dispatcher::{
-    Deliver, DeliveryConfig, Inbox, InboxReady, Sink, DispatcherConfig, DispatcherCore, EventSink, GetExpressLane, GetStats, Origin, SharedEvent,
-    Priority, PriorityDispatcher, PriorityQueues, Publish, PublishBatch, SinkStatus, Subscribe, SubscriptionFilter,
+    Deliver, DeliveryConfig, DispatcherConfig, DispatcherCore, EventSink, GetExpressLane, GetStats, Inbox, InboxReady,
+    Origin, Priority, PriorityDispatcher, PriorityQueues, Publish, PublishBatch, SharedEvent, Sink, SinkStatus,
+    Subscribe, SubscriptionFilter,
 };
 use gns3_central_actors::events::{Event, EventKind, NewEvent, Source};
 
@@ -300,13 +301,8 @@ async fn load_run(subscribers: usize, flood: Flood, seconds: f64) {
     // On this (the System's) thread, which only sends the probes and sleeps otherwise.
     let via_lane: Arc<Vec<AtomicBool>> = Arc::new((0..max_probes).map(|_| AtomicBool::new(false)).collect());
     let (sa, vl, lt) = (sent_at.clone(), via_lane.clone(), latencies.clone());
-    let (_probe, sink) = start_subscriber(None, move |inbox| Probe {
-        inbox,
-        base,
-        sent_at: sa,
-        via_lane: vl,
-        latencies: lt,
-    });
+    let (_probe, sink) =
+        start_subscriber(None, move |inbox| Probe { inbox, base, sent_at: sa, via_lane: vl, latencies: lt });
     let f = SubscriptionFilter::new(["server_status"], []).unwrap();
     d.send(Subscribe { label: "probe".into(), filter: f, sink }).await.unwrap().unwrap();
 
@@ -353,7 +349,12 @@ async fn load_run(subscribers: usize, flood: Flood, seconds: f64) {
         if !lane_phase && lane_stats.is_none() {
             lane_stats = Some(d.send(GetStats).await.unwrap());
         }
-        let e = NewEvent::new(EventKind::ServerDisconnected, "default", Source::Central, serde_json::json!({"probe": probes}));
+        let e = NewEvent::new(
+            EventKind::ServerDisconnected,
+            "default",
+            Source::Central,
+            serde_json::json!({"probe": probes}),
+        );
         let sent = base.elapsed().as_nanos() as u64;
         sent_at[probes].store(sent, Ordering::Release);
         if lane_phase {
@@ -441,7 +442,11 @@ fn main() {
     if mode != "criterion" {
         // `cargo test --benches` runs this once, briefly.
         let seconds = if benching {
-            std::env::var("DISPATCHER_LOAD_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5.0f64).clamp(0.5, 60.0)
+            std::env::var("DISPATCHER_LOAD_SECONDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(5.0f64)
+                .clamp(0.5, 60.0)
         } else {
             0.3
         };

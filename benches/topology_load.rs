@@ -43,9 +43,7 @@ fn parse() -> Result<Opts, String> {
             "--clients" => o.clients = val("--clients")?.parse().map_err(|_| "bad --clients")?,
             "--threads" => o.threads = val("--threads")?.parse().map_err(|_| "bad --threads")?,
             "--seconds" => o.seconds = val("--seconds")?.parse().map_err(|_| "bad --seconds")?,
-            "--max-requests" => {
-                o.max_requests = val("--max-requests")?.parse().map_err(|_| "bad --max-requests")?
-            }
+            "--max-requests" => o.max_requests = val("--max-requests")?.parse().map_err(|_| "bad --max-requests")?,
             "--label" => o.label = val("--label")?,
             u if !u.starts_with("--") && o.url.is_empty() => o.url = u.to_owned(),
             other => return Err(format!("unknown argument {other}")),

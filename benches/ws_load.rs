@@ -317,7 +317,8 @@ fn fanout(o: Arc<Opts>) {
     per.sort_unstable();
     let mut l = sh.latencies_us.lock().unwrap().clone();
     l.sort_unstable();
-    let pct = |p: f64| if l.is_empty() { f64::NAN } else { l[((l.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0 };
+    let pct =
+        |p: f64| if l.is_empty() { f64::NAN } else { l[((l.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0 };
     println!("  measured {elapsed:.1} s: {events} deliveries, {:.0} deliveries/s", events as f64 / elapsed);
     if let (Some(lo), Some(hi)) = (per.first(), per.last()) {
         println!(
@@ -335,10 +336,21 @@ fn fanout(o: Arc<Opts>) {
         pct(1.0)
     );
     let shed = |v: &Option<serde_json::Value>| {
-        v.as_ref().map(|v| (v["shed_low"].as_u64().unwrap_or(0), v["shed_normal"].as_u64().unwrap_or(0), v["closed_slow"].as_u64().unwrap_or(0)))
+        v.as_ref().map(|v| {
+            (
+                v["shed_low"].as_u64().unwrap_or(0),
+                v["shed_normal"].as_u64().unwrap_or(0),
+                v["closed_slow"].as_u64().unwrap_or(0),
+            )
+        })
     };
     if let (Some(b), Some(a)) = (shed(&before), shed(&after)) {
-        println!("  service while measuring: shed_low +{}, shed_normal +{}, closed_slow +{}", a.0 - b.0, a.1 - b.1, a.2 - b.2);
+        println!(
+            "  service while measuring: shed_low +{}, shed_normal +{}, closed_slow +{}",
+            a.0 - b.0,
+            a.1 - b.1,
+            a.2 - b.2
+        );
     }
     println!(
         "  missed frames reported {}, sessions closed early {}",

@@ -12,11 +12,15 @@ use crate::startup::{Application, ServeOptions};
 use crate::telemetry;
 
 #[derive(Parser, Debug)]
-#[command(name = "gns3-central", version, about = "Central hub between GNS3 servers and network-management tools.",
+#[command(
+    name = "gns3-central",
+    version,
+    about = "Central hub between GNS3 servers and network-management tools.",
     long_about = "Central hub between GNS3 servers and network-management tools: one resilient \
 connection per GNS3 server, its topology, node and project actions, served over REST.\n\n\
 Start with `gns3-central serve --test-mode` to try it with a built-in GNS3 stand-in, then open \
-http://127.0.0.1:8000/api/docs/.")]
+http://127.0.0.1:8000/api/docs/."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -158,14 +158,10 @@ impl Settings {
         env: &dyn Fn(&str) -> Option<String>,
         env_vars: Vec<(String, String)>,
     ) -> Result<Settings, ConfigError> {
-        let mut builder =
-            Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
         if let Some(path) = file {
             if !path.is_file() {
-                return Err(ConfigError(format!(
-                    "config file {}: not found (or not a file)",
-                    path.display()
-                )));
+                return Err(ConfigError(format!("config file {}: not found (or not a file)", path.display())));
             }
             // The file is TOML whatever its name (`lab.conf`, a temp file...).
             builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
@@ -182,15 +178,12 @@ impl Settings {
                 continue;
             }
             let value = check_legacy(var, &raw, *kind)?;
-            builder = builder
-                .set_override(*key, value)
-                .map_err(|e| ConfigError(format!("{var}: {e}")))?;
+            builder = builder.set_override(*key, value).map_err(|e| ConfigError(format!("{var}: {e}")))?;
         }
         // REDIS_HOST alone means "use this Redis" for users of the original service.
         if env("REDIS_HOST").is_some() && !structured("redis.enabled") {
-            builder = builder
-                .set_override("redis.enabled", true)
-                .map_err(|e| ConfigError(format!("REDIS_HOST: {e}")))?;
+            builder =
+                builder.set_override("redis.enabled", true).map_err(|e| ConfigError(format!("REDIS_HOST: {e}")))?;
         }
         builder = builder.add_source(
             Environment::with_prefix(ENV_PREFIX)
@@ -203,8 +196,7 @@ impl Settings {
                 .source(Some(env_vars.into_iter().collect())),
         );
         let raw = builder.build().map_err(|e| ConfigError(describe(e, file)))?;
-        let mut settings: Settings =
-            raw.try_deserialize().map_err(|e| ConfigError(describe(e, file)))?;
+        let mut settings: Settings = raw.try_deserialize().map_err(|e| ConfigError(describe(e, file)))?;
         for (name, server) in settings.gns3.servers.iter_mut() {
             server.name = name.clone();
         }
@@ -214,9 +206,7 @@ impl Settings {
 
     /// Loads from the real process environment.
     pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
-        let vars: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
-            .collect();
+        let vars: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
         Settings::load_with(file, &|k| std::env::var(k).ok(), vars)
     }
 
@@ -229,16 +219,11 @@ impl Settings {
         match self.log.level.to_ascii_lowercase().as_str() {
             "trace" | "debug" | "info" | "warn" | "error" => {}
             other => {
-                return Err(ConfigError(format!(
-                    "log.level: must be trace, debug, info, warn or error, got '{other}'"
-                )))
+                return Err(ConfigError(format!("log.level: must be trace, debug, info, warn or error, got '{other}'")))
             }
         }
         if self.log.format != "text" && self.log.format != "json" {
-            return Err(ConfigError(format!(
-                "log.format: must be 'text' or 'json', got '{}'",
-                self.log.format
-            )));
+            return Err(ConfigError(format!("log.format: must be 'text' or 'json', got '{}'", self.log.format)));
         }
         crate::settings_ops::validate(self)?;
         if !(self.gns3.monitor_interval.is_finite() && self.gns3.monitor_interval >= 0.5) {
@@ -280,9 +265,7 @@ impl Settings {
         }
         let enabled: Vec<_> = self.gns3.servers.values().filter(|s| s.enabled).collect();
         if enabled.is_empty() {
-            return Err(ConfigError(
-                "gns3.servers: no enabled GNS3 server; configure at least one".into(),
-            ));
+            return Err(ConfigError("gns3.servers: no enabled GNS3 server; configure at least one".into()));
         }
         for (name, server) in &self.gns3.servers {
             if !valid_server_name(name) {
@@ -293,8 +276,7 @@ impl Settings {
             server.validate(&format!("gns3.servers.{name}")).map_err(ConfigError)?;
         }
         self.auth.validate().map_err(ConfigError)?;
-        if self.redis.enabled && self.redis.url.is_empty() && self.redis.host.trim().is_empty()
-        {
+        if self.redis.enabled && self.redis.url.is_empty() && self.redis.host.trim().is_empty() {
             return Err(ConfigError("redis.host: must not be empty when redis is enabled".into()));
         }
         Ok(())
@@ -328,10 +310,7 @@ impl Settings {
 
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
         self.http.bind.parse().map_err(|_| {
-            ConfigError(format!(
-                "http.bind: expected an address like 127.0.0.1:8000, got '{}'",
-                self.http.bind
-            ))
+            ConfigError(format!("http.bind: expected an address like 127.0.0.1:8000, got '{}'", self.http.bind))
         })
     }
 
@@ -347,9 +326,7 @@ impl Settings {
 }
 
 fn valid_server_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn check_legacy(var: &str, raw: &str, kind: Kind) -> Result<config::Value, ConfigError> {
@@ -427,15 +404,10 @@ mod tests {
     use super::*;
 
     fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let owned: Vec<(String, String)> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let owned: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let lookup = owned.clone();
         let structured = owned.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
-        Settings::load_with(
-            None,
-            &move |k| lookup.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
-            structured,
-        )
+        Settings::load_with(None, &move |k| lookup.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()), structured)
     }
 
     #[test]
@@ -497,9 +469,7 @@ mod tests {
     fn bad_structured_value_names_the_key() {
         let e = load(&[("GNS3_CENTRAL__HTTP__BIND", "not-an-address")]).unwrap_err().to_string();
         assert!(e.contains("http.bind"), "{e}");
-        let e = load(&[("GNS3_CENTRAL__GNS3__SERVERS__DEFAULT__PROTOCOL", "ftp")])
-            .unwrap_err()
-            .to_string();
+        let e = load(&[("GNS3_CENTRAL__GNS3__SERVERS__DEFAULT__PROTOCOL", "ftp")]).unwrap_err().to_string();
         assert!(e.contains("gns3.servers.default.protocol"), "{e}");
     }
 

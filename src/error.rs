@@ -134,17 +134,12 @@ impl From<ConnectorError> for ApiError {
                 if let (Some(Value::Object(extra)), Value::Object(map)) = (details, &mut d) {
                     map.extend(extra.clone());
                 }
-                ApiError::new(status_code.unwrap_or(StatusCode::BAD_GATEWAY), code, message.clone())
-                    .with_details(d)
+                ApiError::new(status_code.unwrap_or(StatusCode::BAD_GATEWAY), code, message.clone()).with_details(d)
             }
-            ConnectorError::Auth { server, .. } => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "gns3_auth_failed", message)
-                    .with_details(serde_json::json!({ "server": server }))
-            }
-            ConnectorError::Protocol { server, .. } => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "gns3_protocol", message)
-                    .with_details(serde_json::json!({ "server": server }))
-            }
+            ConnectorError::Auth { server, .. } => ApiError::new(StatusCode::BAD_GATEWAY, "gns3_auth_failed", message)
+                .with_details(serde_json::json!({ "server": server })),
+            ConnectorError::Protocol { server, .. } => ApiError::new(StatusCode::BAD_GATEWAY, "gns3_protocol", message)
+                .with_details(serde_json::json!({ "server": server })),
         };
         api.retry_after = retry_after;
         api
@@ -199,9 +194,7 @@ mod tests {
 
     #[test]
     fn gns3_server_errors_become_bad_gateway() {
-        let e: ApiError =
-            ConnectorError::Gns3 { status: 500, message: "Database error".into(), details: None }
-                .into();
+        let e: ApiError = ConnectorError::Gns3 { status: 500, message: "Database error".into(), details: None }.into();
         assert_eq!(e.status, StatusCode::BAD_GATEWAY);
     }
 

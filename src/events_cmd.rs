@@ -69,7 +69,13 @@ pub fn summary(base: &str, s: &Value) -> String {
     ));
     out.push_str(&format!(
         "  queues   {} / {} (CRITICAL {}, HIGH {}, NORMAL {}, LOW {}, express {})\n",
-        n(&q["total"]), n(&q["capacity"]), n(&q["critical"]), n(&q["high"]), n(&q["normal"]), n(&q["low"]), n(&q["express"]),
+        n(&q["total"]),
+        n(&q["capacity"]),
+        n(&q["critical"]),
+        n(&q["high"]),
+        n(&q["normal"]),
+        n(&q["low"]),
+        n(&q["express"]),
     ));
     out.push_str(&format!(
         "  {:<9}{:>11}{:>11}{:>11}{:>8}{:>9}{:>9}{:>8}   p50 / p99 latency\n",
@@ -79,8 +85,13 @@ pub fn summary(base: &str, s: &Value) -> String {
         let latency = lat.map(|l| format!("   {} / {}", ms(&l["p50_ms"]), ms(&l["p99_ms"]))).unwrap_or_default();
         format!(
             "  {label:<9}{:>11}{:>11}{:>11}{:>8}{:>9}{:>9}{:>8}{latency}\n",
-            n(&c["published"]), n(&c["dispatched"]), n(&c["delivered"]), n(&c["shed"]),
-            n(&c["refused"]), n(&c["retried"]), n(&c["dead_lettered"]),
+            n(&c["published"]),
+            n(&c["dispatched"]),
+            n(&c["delivered"]),
+            n(&c["shed"]),
+            n(&c["refused"]),
+            n(&c["retried"]),
+            n(&c["dead_lettered"]),
         )
     };
     for p in ["CRITICAL", "HIGH", "NORMAL", "LOW"] {
@@ -92,14 +103,20 @@ pub fn summary(base: &str, s: &Value) -> String {
         for (kind, c) in types {
             out.push_str(&format!(
                 "    {kind:<22} published {:<8} delivered {:<8} shed {:<6} dead {}\n",
-                n(&c["published"]), n(&c["delivered"]), n(&c["shed"]), n(&c["dead_lettered"]),
+                n(&c["published"]),
+                n(&c["delivered"]),
+                n(&c["shed"]),
+                n(&c["dead_lettered"]),
             ));
         }
     }
     out.push_str(&format!(
         "  history {} / {} events; dead letters kept {} ({} since start); retries pending {}\n",
-        n(&s["history"]["len"]), n(&s["history"]["capacity"]), n(&s["dead_letters"]),
-        n(&s["dead_letters_total"]), n(&s["pending_retries"]),
+        n(&s["history"]["len"]),
+        n(&s["history"]["capacity"]),
+        n(&s["dead_letters"]),
+        n(&s["dead_letters_total"]),
+        n(&s["pending_retries"]),
     ));
     out
 }

@@ -309,7 +309,8 @@ fn set_live(next: &mut Settings, path: &str, value: &Value) -> Result<bool, Refu
         ["gns3", "monitor_interval"] => next.gns3.monitor_interval = number(value)?,
         ["cache", "ttl"] => next.cache.ttl = number(value)?,
         ["log", "level"] => {
-            let level = value.as_str().ok_or_else(|| Refusal::Invalid(format!("{path}: must be a string, got {value}")))?;
+            let level =
+                value.as_str().ok_or_else(|| Refusal::Invalid(format!("{path}: must be a string, got {value}")))?;
             next.log.level = level.to_ascii_lowercase();
         }
         ["gns3", "servers", name, "timeout"] => match next.gns3.servers.get_mut(*name) {
@@ -340,17 +341,29 @@ mod tests {
         let (changes, restart) = diff(&s, &next);
         assert!(restart.is_empty(), "{restart:?}");
         let keys: Vec<String> = changes.iter().map(Change::key).collect();
-        assert_eq!(keys, ["gns3.servers.default.timeout", "gns3.monitor_interval", "cache.ttl", "log.level", "events.priorities"]);
+        assert_eq!(
+            keys,
+            ["gns3.servers.default.timeout", "gns3.monitor_interval", "cache.ttl", "log.level", "events.priorities"]
+        );
         assert_eq!(next.log.level, "debug");
     }
 
     #[test]
     fn bad_values_unknown_keys_and_restart_keys_are_refused() {
         let s = defaults();
-        assert!(matches!(plan_patch(&s, &json!({"cache": {"ttl": "soon"}})), Err(Refusal::Invalid(m)) if m.contains("cache.ttl")));
-        assert!(matches!(plan_patch(&s, &json!({"gns3": {"monitor_interval": 0.1}})), Err(Refusal::Invalid(m)) if m.contains("monitor_interval")));
-        assert!(matches!(plan_patch(&s, &json!({"log": {"level": "loud"}})), Err(Refusal::Invalid(m)) if m.contains("log.level")));
-        assert!(matches!(plan_patch(&s, &json!({"events": {"priorities": {"node.updated": "URGENT"}}})), Err(Refusal::Invalid(_))));
+        assert!(
+            matches!(plan_patch(&s, &json!({"cache": {"ttl": "soon"}})), Err(Refusal::Invalid(m)) if m.contains("cache.ttl"))
+        );
+        assert!(
+            matches!(plan_patch(&s, &json!({"gns3": {"monitor_interval": 0.1}})), Err(Refusal::Invalid(m)) if m.contains("monitor_interval"))
+        );
+        assert!(
+            matches!(plan_patch(&s, &json!({"log": {"level": "loud"}})), Err(Refusal::Invalid(m)) if m.contains("log.level"))
+        );
+        assert!(matches!(
+            plan_patch(&s, &json!({"events": {"priorities": {"node.updated": "URGENT"}}})),
+            Err(Refusal::Invalid(_))
+        ));
         assert_eq!(plan_patch(&s, &json!({"cache": {"tll": 1}})), Err(Refusal::UnknownKeys(vec!["cache.tll".into()])));
         assert_eq!(
             plan_patch(&s, &json!({"http": {"bind": "127.0.0.1:1"}, "cache": {"ttl": 3}})),

@@ -91,16 +91,11 @@ impl LogSettings {
 
 /// Checks the operating settings of `s`.
 pub fn validate(s: &Settings) -> Result<(), ConfigError> {
-if s.log.rotation != "daily" && s.log.rotation != "size" {
-        return Err(ConfigError(format!(
-            "log.rotation: must be 'daily' or 'size', got '{}'",
-            s.log.rotation
-        )));
+    if s.log.rotation != "daily" && s.log.rotation != "size" {
+        return Err(ConfigError(format!("log.rotation: must be 'daily' or 'size', got '{}'", s.log.rotation)));
     }
     if s.log.max_size_mb == 0 || s.log.max_files > 1000 {
-        return Err(ConfigError(
-            "log.max_size_mb: must be at least 1; log.max_files: at most 1000".into(),
-        ));
+        return Err(ConfigError("log.max_size_mb: must be at least 1; log.max_files: at most 1000".into()));
     }
     if s.audit.max_records == 0 || s.audit.max_records > 10_000_000 {
         return Err(ConfigError(format!("audit.max_records: must be 1-10000000, got {}", s.audit.max_records)));
@@ -113,7 +108,9 @@ if s.log.rotation != "daily" && s.log.rotation != "size" {
         )));
     }
     let sv = &s.supervision;
-    if sv.storm_restarts == 0 || !(sv.storm_window_secs.is_finite() && sv.storm_window_secs > 0.0 && sv.storm_window_secs <= 86400.0) {
+    if sv.storm_restarts == 0
+        || !(sv.storm_window_secs.is_finite() && sv.storm_window_secs > 0.0 && sv.storm_window_secs <= 86400.0)
+    {
         return Err(ConfigError(format!(
             "supervision: storm_restarts must be at least 1 and storm_window_secs 0-86400, got {} and {}",
             sv.storm_restarts, sv.storm_window_secs

@@ -4,19 +4,15 @@
 //! it first starts the in-process GNS3 stand-in and points the `default` server at it.
 
 use actix::Actor;
-use gns3_central_actors::supervise::{self, Supervision};
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use gns3_central_actors::cache::CacheActor;
 use gns3_central_actors::cluster::ClusterBridge;
-use gns3_central_actors::connector::{
-    ApiVersionSetting, ConnectorConfig, EventSink, EventsSetup, Gns3Connector,
-};
-use gns3_central_actors::dispatcher::{
-    GetExpressLane, PriorityDispatcher, Subscribe, SubscriptionFilter,
-};
+use gns3_central_actors::connector::{ApiVersionSetting, ConnectorConfig, EventSink, EventsSetup, Gns3Connector};
+use gns3_central_actors::dispatcher::{GetExpressLane, PriorityDispatcher, Subscribe, SubscriptionFilter};
 use gns3_central_actors::events::sink::dispatcher_sink;
 use gns3_central_actors::modules::{ModuleContext, ModuleRegistry};
+use gns3_central_actors::supervise::{self, Supervision};
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -24,11 +20,11 @@ use std::time::Instant;
 
 use crate::auth::{Auth, Role};
 use crate::configuration::Settings;
-use futures_util::future::Either;
 use crate::error::ApiError;
 use crate::simulate::{Simulator, SimulatorOptions};
 use crate::state::AppState;
 use crate::{openapi, routes};
+use futures_util::future::Either;
 
 /// What `serve` flags change beyond the configuration.
 #[derive(Debug, Clone, Default)]
@@ -80,13 +76,12 @@ impl Application {
         let listener = TcpListener::bind(addr)?;
         let port = listener.local_addr()?.port();
 
-        let cache = CacheActor::new(settings.cache.clone(), settings.redis_config())
-            .map_err(std::io::Error::other)?
-            .start();
+        let cache =
+            CacheActor::new(settings.cache.clone(), settings.redis_config()).map_err(std::io::Error::other)?.start();
         // The dispatcher runs on its own thread, so a flood of events never slows the
         // HTTP workers or the connectors down.
-        let dispatcher = (!opts.no_events)
-            .then(|| PriorityDispatcher::new(settings.events.clone()).start_on_own_thread());
+        let dispatcher =
+            (!opts.no_events).then(|| PriorityDispatcher::new(settings.events.clone()).start_on_own_thread());
         if let Some(d) = &dispatcher {
             // The cache follows every event, so topology reads are fresh without a TTL wait.
             d.send(Subscribe {
@@ -232,9 +227,10 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
                     ApiError::bad_request("invalid_query", format!("bad query string: {e}")).into()
                 }))
-                .app_data(web::PathConfig::default().error_handler(|e, _| {
-                    ApiError::bad_request("invalid_path", format!("bad path: {e}")).into()
-                }))
+                .app_data(
+                    web::PathConfig::default()
+                        .error_handler(|e, _| ApiError::bad_request("invalid_path", format!("bad path: {e}")).into()),
+                )
                 .wrap_fn({
                     let auth = auth.clone();
                     move |req, srv| match crate::auth::middleware::gate(req, &auth) {
@@ -267,7 +263,11 @@ impl Application {
                 })
                 .configure(routes::configure)
                 // Test hooks (README "Supervision"), only with --test-mode.
-                .configure(|cfg| if test_mode { routes::debug::configure(cfg) })
+                .configure(|cfg| {
+                    if test_mode {
+                        routes::debug::configure(cfg)
+                    }
+                })
                 .configure(crate::ws::configure)
                 .configure(openapi::configure)
                 .configure(crate::dashboard::configure)
@@ -342,7 +342,8 @@ fn audit_store(settings: &Settings) -> std::io::Result<crate::audit::store::Stor
     let cap = settings.audit.max_records;
     if let Some(redis) = settings.redis_config() {
         let info = redis.connection_info().map_err(std::io::Error::other)?;
-        return Store::redis(info, &settings.cache.prefix, cap, settings.cluster.redis_timeout()).map_err(std::io::Error::other);
+        return Store::redis(info, &settings.cache.prefix, cap, settings.cluster.redis_timeout())
+            .map_err(std::io::Error::other);
     }
     if !settings.audit.dir.trim().is_empty() {
         return Store::open_file(&settings.audit.dir, cap);
@@ -353,13 +354,7 @@ fn audit_store(settings: &Settings) -> std::io::Result<crate::audit::store::Stor
 
 /// A sink that drops events while `gate` is closed (another instance ingests the server).
 fn gated(sink: EventSink, gate: tokio::sync::watch::Receiver<bool>) -> EventSink {
-    std::rc::Rc::new(move |event| {
-        if *gate.borrow() {
-            sink(event)
-        } else {
-            Box::pin(async {})
-        }
-    })
+    std::rc::Rc::new(move |event| if *gate.borrow() { sink(event) } else { Box::pin(async {}) })
 }
 
 /// The credentials; with none configured, an admin token for this run on a loopback bind,
@@ -468,18 +463,18 @@ async fn stop_signal() {
 /// Unknown paths and methods get the JSON error body too.
 async fn unknown_route(req: HttpRequest) -> HttpResponse {
     use actix_web::ResponseError;
-    ApiError::not_found(
-        "unknown_route",
-        format!("no route for {} {} (see /api/docs/)", req.method(), req.path()),
-    )
-    .error_response()
+    ApiError::not_found("unknown_route", format!("no route for {} {} (see /api/docs/)", req.method(), req.path()))
+        .error_response()
 }
 
 /// In-process modules' actions go to the audit trail as remote modules' do (`via: "module"`).
 fn audit_module_actions(audit: Arc<crate::audit::Audit>) -> gns3_central_actors::modules::handle::ActionHook {
     Arc::new(move |a: gns3_central_actors::modules::handle::ModuleAction| {
-        let record = crate::audit::AuditRecord::new(&a.module, "module", "module", a.action)
-            .target(&a.server, Some(a.project_id), a.node_id);
+        let record = crate::audit::AuditRecord::new(&a.module, "module", "module", a.action).target(
+            &a.server,
+            Some(a.project_id),
+            a.node_id,
+        );
         let record = match a.result {
             Ok(cid) => record.correlation((!cid.is_empty()).then_some(cid.as_str())),
             Err(e) => record.failed(&crate::error::ApiError::from(e)),

@@ -49,9 +49,7 @@ pub fn base_url(args: &StatusArgs) -> Result<String, ExitCode> {
 /// or not JSON: a message on stderr and exit code 2.
 pub async fn fetch(base: &str, path: &str, args: &StatusArgs) -> Result<(u16, Value), ExitCode> {
     let url = format!("{base}{path}");
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs_f64(args.timeout.clamp(0.1, 300.0)))
-        .finish();
+    let client = awc::Client::builder().timeout(Duration::from_secs_f64(args.timeout.clamp(0.1, 300.0))).finish();
     let mut req = client.get(&url);
     if let Some(token) = &args.token {
         req = req.bearer_auth(token);

@@ -117,8 +117,13 @@ impl Supervision {
         let mut logs = self.lock();
         let log = logs.entry((actor.to_owned(), name.to_owned())).or_default();
         if log.record(now, panicked, self.policy) {
-            tracing::error!(actor, name, restarts = log.recent(), window_secs = self.policy.window.as_secs_f64(),
-                "Restart storm: the actor keeps restarting; the service reports not ready until it calms.");
+            tracing::error!(
+                actor,
+                name,
+                restarts = log.recent(),
+                window_secs = self.policy.window.as_secs_f64(),
+                "Restart storm: the actor keeps restarting; the service reports not ready until it calms."
+            );
         }
     }
 

@@ -164,10 +164,7 @@ async fn redis_cache_keys_are_namespaced_by_prefix_and_server() {
     let () = redis::cmd("SELECT").arg(2).query_async(&mut direct).await.unwrap();
     let mut keys: Vec<String> = direct.keys("*").await.unwrap();
     keys.sort();
-    assert_eq!(
-        keys,
-        [format!("gns3central:topo:default:{PROJECT}"), "gns3central:topo:default:projects".into()]
-    );
+    assert_eq!(keys, [format!("gns3central:topo:default:{PROJECT}"), "gns3central:topo:default:projects".into()]);
 
     // Another server name, or another prefix on the same Redis, sees none of it.
     assert!(cache.send(get("lab")).await.unwrap().is_none());

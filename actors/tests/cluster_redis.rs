@@ -47,7 +47,10 @@ async fn the_shared_log_numbers_stores_and_publishes_in_one_order() {
     let mut sub = redis::Client::open(redis.url()).unwrap().get_async_pubsub().await.unwrap();
     sub.subscribe("t1:ev:live").await.unwrap();
     let blank = |k, n| Event::stamp(event(k, n), "", 0, Priority::High);
-    let (epoch, seqs) = log.append(&mut c, &[blank(EventKind::NodeStarted, 1), blank(EventKind::NodeStopped, 2)], "first").await.unwrap();
+    let (epoch, seqs) = log
+        .append(&mut c, &[blank(EventKind::NodeStarted, 1), blank(EventKind::NodeStopped, 2)], "first")
+        .await
+        .unwrap();
     assert_eq!((epoch.as_str(), seqs.as_slice()), ("first", &[1, 2][..]));
     let (epoch, seqs) = log.append(&mut c, &[blank(EventKind::LinkCreated, 3)], "ignored").await.unwrap();
     assert_eq!((epoch.as_str(), seqs.as_slice()), ("first", &[3][..]), "the epoch in Redis is kept");
@@ -134,7 +137,11 @@ impl Instance {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let collector = Collector(seen.clone()).start();
         dispatcher
-            .send(Subscribe { label: "t".into(), filter: SubscriptionFilter::all(), sink: collector.recipient().into() })
+            .send(Subscribe {
+                label: "t".into(),
+                filter: SubscriptionFilter::all(),
+                sink: collector.recipient().into(),
+            })
             .await
             .unwrap()
             .unwrap();
@@ -164,7 +171,11 @@ impl Instance {
     }
 
     async fn until_seen(&self, n: usize) -> Vec<(String, String)> {
-        until("events to arrive", || async { let s = self.seen(); (s.len() >= n).then_some(s) }).await
+        until("events to arrive", || async {
+            let s = self.seen();
+            (s.len() >= n).then_some(s)
+        })
+        .await
     }
 
     async fn history(&self) -> HistoryPage {

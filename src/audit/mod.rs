@@ -80,12 +80,8 @@ impl AuditRecord {
         self.error_code = Some(e.code.to_owned());
         self.status = Some(e.status.as_u16());
         if self.correlation_id.is_none() {
-            self.correlation_id = e
-                .details
-                .as_ref()
-                .and_then(|d| d.get("correlation_id"))
-                .and_then(|c| c.as_str())
-                .map(str::to_owned);
+            self.correlation_id =
+                e.details.as_ref().and_then(|d| d.get("correlation_id")).and_then(|c| c.as_str()).map(str::to_owned);
         }
         self
     }
@@ -137,9 +133,16 @@ impl AuditQuery {
 
     pub fn matches(&self, r: &AuditRecord) -> bool {
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
-        let action = self.action.as_deref().is_none_or(|a| {
-            if a.ends_with('.') { r.action.starts_with(a) } else { r.action == a }
-        });
+        let action =
+            self.action.as_deref().is_none_or(
+                |a| {
+                    if a.ends_with('.') {
+                        r.action.starts_with(a)
+                    } else {
+                        r.action == a
+                    }
+                },
+            );
         eq(&self.who, &r.who)
             && action
             && eq(&self.outcome, &r.outcome)

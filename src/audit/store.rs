@@ -56,7 +56,8 @@ impl Ring {
     fn query(&self, q: &AuditQuery) -> (Vec<AuditRecord>, Option<String>) {
         let before: Option<u64> = q.before.as_deref().and_then(|b| b.parse().ok());
         let mut out = Vec::new();
-        let mut iter = self.records.iter().rev().filter(|r| before.is_none_or(|b| r.id.parse::<u64>().is_ok_and(|id| id < b)));
+        let mut iter =
+            self.records.iter().rev().filter(|r| before.is_none_or(|b| r.id.parse::<u64>().is_ok_and(|id| id < b)));
         for r in iter.by_ref() {
             if q.matches(r) {
                 out.push(r.clone());
@@ -96,14 +97,21 @@ impl Store {
                         ring.push(r);
                     }
                     // A line cut short by a crash: skipped, the rest is still read.
-                    Err(e) => tracing::warn!(file = %path.display(), line = n + 1, error = %e, "Unreadable audit record skipped."),
+                    Err(e) => {
+                        tracing::warn!(file = %path.display(), line = n + 1, error = %e, "Unreadable audit record skipped.")
+                    }
                 }
             }
         }
         Ok(Store::File { path, ring })
     }
 
-    pub fn redis(info: redis::ConnectionInfo, prefix: &str, max_len: usize, timeout: Duration) -> Result<Store, String> {
+    pub fn redis(
+        info: redis::ConnectionInfo,
+        prefix: &str,
+        max_len: usize,
+        timeout: Duration,
+    ) -> Result<Store, String> {
         let client = redis::Client::open(info).map_err(|e| format!("redis: {e}"))?;
         Ok(Store::Redis(RedisAudit { client, key: format!("{prefix}:audit"), max_len, timeout, conn: None }))
     }
@@ -129,7 +137,8 @@ impl Store {
                 r.id = ring.next_id.to_string();
                 let mut line = serde_json::to_vec(&r).map_err(|e| e.to_string())?;
                 line.push(b'\n');
-                let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&*path).map_err(|e| e.to_string())?;
+                let mut f =
+                    std::fs::OpenOptions::new().create(true).append(true).open(&*path).map_err(|e| e.to_string())?;
                 f.write_all(&line).and_then(|()| f.flush()).map_err(|e| e.to_string())?;
                 ring.next_id += 1;
                 ring.push(r);
@@ -203,7 +212,8 @@ impl RedisAudit {
         loop {
             let mut cmd = redis::cmd("XREVRANGE");
             cmd.arg(&self.key).arg(&end).arg("-").arg("COUNT").arg(SCAN_BATCH);
-            let batch: Vec<(String, Vec<(String, String)>)> = self.bounded(cmd).await.map_err(QueryError::Unavailable)?;
+            let batch: Vec<(String, Vec<(String, String)>)> =
+                self.bounded(cmd).await.map_err(QueryError::Unavailable)?;
             let exhausted = batch.len() < SCAN_BATCH;
             for (id, fields) in batch {
                 scanned += 1;

@@ -45,11 +45,8 @@ impl JwtVerifier {
                 ("", file) => std::fs::read(file).map_err(|e| format!("public_key_file: cannot read {file}: {e}"))?,
                 (pem, _) => pem.as_bytes().to_vec(),
             };
-            let parsed = if alg == Algorithm::RS256 {
-                DecodingKey::from_rsa_pem(&pem)
-            } else {
-                DecodingKey::from_ec_pem(&pem)
-            };
+            let parsed =
+                if alg == Algorithm::RS256 { DecodingKey::from_rsa_pem(&pem) } else { DecodingKey::from_ec_pem(&pem) };
             parsed.map_err(|e| format!("public key: not a valid {alg:?} public key in PEM: {e}"))?
         };
         let mut validation = Validation::new(alg);
@@ -78,16 +75,15 @@ impl JwtVerifier {
     /// The principal of a valid JWT, or 401 with the reason.
     pub fn verify(&self, jwt: &str) -> Result<Principal, ApiError> {
         use jsonwebtoken::errors::ErrorKind;
-        let data = decode::<serde_json::Map<String, Value>>(jwt, &self.key, &self.validation).map_err(|e| {
-            match e.kind() {
+        let data =
+            decode::<serde_json::Map<String, Value>>(jwt, &self.key, &self.validation).map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => unauthorized("token_expired", "the JWT has expired"),
                 ErrorKind::InvalidSignature => unauthorized("invalid_token", "the JWT signature is not valid"),
                 ErrorKind::MissingRequiredClaim(c) => {
                     unauthorized("invalid_token", format!("the JWT has no '{c}' claim"))
                 }
                 _ => unauthorized("invalid_token", format!("the JWT is not valid: {e}")),
-            }
-        })?;
+            })?;
         let claims = data.claims;
         let role = claims
             .get(&self.role_claim)

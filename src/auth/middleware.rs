@@ -91,7 +91,9 @@ fn matches(pattern: &str, path: &str) -> bool {
 
 /// The class of a request. `/metrics` is open when `metrics_open`, else a viewer's.
 pub fn access_of(method: &Method, path: &str, metrics_open: bool) -> Access {
-    if path == "/api/docs" || path.starts_with("/api/docs/") || path.starts_with("/api/schema")
+    if path == "/api/docs"
+        || path.starts_with("/api/docs/")
+        || path.starts_with("/api/schema")
         || path.starts_with("/api/redoc")
     {
         return Access::Open;

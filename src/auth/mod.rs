@@ -198,9 +198,12 @@ impl FromRequest for Principal {
     type Future = Ready<Result<Principal, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(req.extensions().get::<Principal>().cloned().ok_or_else(|| {
-            unauthorized("missing_token", "send 'Authorization: Bearer <token>'")
-        }))
+        ready(
+            req.extensions()
+                .get::<Principal>()
+                .cloned()
+                .ok_or_else(|| unauthorized("missing_token", "send 'Authorization: Bearer <token>'")),
+        )
     }
 }
 
@@ -335,9 +338,7 @@ pub fn bearer_of(headers: &actix_web::http::header::HeaderMap) -> Result<&str, A
     let Some(value) = headers.get(actix_web::http::header::AUTHORIZATION) else {
         return Err(unauthorized("missing_token", "send 'Authorization: Bearer <token>'"));
     };
-    let value = value
-        .to_str()
-        .map_err(|_| unauthorized("invalid_token", "the Authorization header is not text"))?;
+    let value = value.to_str().map_err(|_| unauthorized("invalid_token", "the Authorization header is not text"))?;
     let mut parts = value.trim().splitn(2, ' ');
     let scheme = parts.next().unwrap_or("");
     let cred = parts.next().unwrap_or("").trim();

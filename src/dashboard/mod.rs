@@ -28,7 +28,11 @@ const ASSETS: &[Asset] = &[
     Asset { name: "app.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("assets/app.js") },
     Asset { name: "model.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("assets/model.js") },
     Asset { name: "view.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("assets/view.js") },
-    Asset { name: "topology.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("assets/topology.js") },
+    Asset {
+        name: "topology.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("assets/topology.js"),
+    },
     Asset { name: "favicon.svg", content_type: "image/svg+xml", body: include_bytes!("assets/favicon.svg") },
 ];
 

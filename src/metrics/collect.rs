@@ -36,14 +36,26 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 }
 
 fn service(e: &mut Exposition, state: &AppState) {
-    e.family("gns3central_build_info", Kind::Gauge, "Always 1; the version in a label.")
-        .sample("gns3central_build_info", &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
-    e.family("gns3central_uptime_seconds", Kind::Gauge, "Seconds since the service started.")
-        .sample("gns3central_uptime_seconds", &[], state.uptime_secs());
-    e.family("gns3central_events_enabled", Kind::Gauge, "1 when live events are on (not --no-events).")
-        .sample("gns3central_events_enabled", &[], f64::from(u8::from(state.events_enabled)));
-    e.family("gns3central_modules_connected", Kind::Gauge, "Modules connected now (0 until modules exist).")
-        .sample("gns3central_modules_connected", &[], state.modules.registry.connected_count() as f64);
+    e.family("gns3central_build_info", Kind::Gauge, "Always 1; the version in a label.").sample(
+        "gns3central_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+    e.family("gns3central_uptime_seconds", Kind::Gauge, "Seconds since the service started.").sample(
+        "gns3central_uptime_seconds",
+        &[],
+        state.uptime_secs(),
+    );
+    e.family("gns3central_events_enabled", Kind::Gauge, "1 when live events are on (not --no-events).").sample(
+        "gns3central_events_enabled",
+        &[],
+        f64::from(u8::from(state.events_enabled)),
+    );
+    e.family("gns3central_modules_connected", Kind::Gauge, "Modules connected now (0 until modules exist).").sample(
+        "gns3central_modules_connected",
+        &[],
+        state.modules.registry.connected_count() as f64,
+    );
     let name = "gns3central_config_reloads_total";
     let ok = state.live.reloads_ok.load(std::sync::atomic::Ordering::Relaxed);
     let failed = state.live.reloads_failed.load(std::sync::atomic::Ordering::Relaxed);
@@ -89,7 +101,11 @@ const OUTCOMES: &[Reading<Counters, u64>] = &[
 
 fn events(e: &mut Exposition, s: &DispatcherStats) {
     let name = "gns3central_events_total";
-    e.family(name, Kind::Counter, "Events by type and outcome (published, dispatched, delivered, shed, refused, retried, dead_lettered).");
+    e.family(
+        name,
+        Kind::Counter,
+        "Events by type and outcome (published, dispatched, delivered, shed, refused, retried, dead_lettered).",
+    );
     for (kind, c) in &s.by_type {
         for (outcome, get) in OUTCOMES {
             e.sample(name, &[("type", kind), ("outcome", outcome)], get(c) as f64);
@@ -110,19 +126,31 @@ fn events(e: &mut Exposition, s: &DispatcherStats) {
         .sample(name, &[("priority", "NORMAL")], q.normal as f64)
         .sample(name, &[("priority", "LOW")], q.low as f64)
         .sample(name, &[("priority", "express")], q.express as f64);
-    e.family("gns3central_event_queue_capacity", Kind::Gauge, "Events the four queues hold together.")
-        .sample("gns3central_event_queue_capacity", &[], q.capacity as f64);
+    e.family("gns3central_event_queue_capacity", Kind::Gauge, "Events the four queues hold together.").sample(
+        "gns3central_event_queue_capacity",
+        &[],
+        q.capacity as f64,
+    );
     let name = "gns3central_event_dispatch_seconds";
     e.family(name, Kind::Histogram, "Publish to handed to every subscriber, by priority.");
     for (p, h) in &s.latency_histogram {
         e.histogram(name, &[("priority", p)], h);
     }
-    e.family("gns3central_event_subscribers", Kind::Gauge, "Subscribers of the dispatcher.")
-        .sample("gns3central_event_subscribers", &[], s.subscribers as f64);
-    e.family("gns3central_event_last_seq", Kind::Gauge, "Seq of the last event dispatched in this epoch.")
-        .sample("gns3central_event_last_seq", &[], s.last_seq as f64);
-    e.family("gns3central_event_dead_letters", Kind::Gauge, "Dead letters kept now.")
-        .sample("gns3central_event_dead_letters", &[], s.dead_letters as f64);
+    e.family("gns3central_event_subscribers", Kind::Gauge, "Subscribers of the dispatcher.").sample(
+        "gns3central_event_subscribers",
+        &[],
+        s.subscribers as f64,
+    );
+    e.family("gns3central_event_last_seq", Kind::Gauge, "Seq of the last event dispatched in this epoch.").sample(
+        "gns3central_event_last_seq",
+        &[],
+        s.last_seq as f64,
+    );
+    e.family("gns3central_event_dead_letters", Kind::Gauge, "Dead letters kept now.").sample(
+        "gns3central_event_dead_letters",
+        &[],
+        s.dead_letters as f64,
+    );
 }
 
 async fn servers(e: &mut Exposition, state: &AppState) {
@@ -140,7 +168,9 @@ async fn servers(e: &mut Exposition, state: &AppState) {
     e.family(name, Kind::Gauge, "1 for the circuit breaker's current state of each server.");
     for (server, status, _) in &all {
         let Some(s) = status else { continue };
-        for (label, st) in [("closed", CircuitState::Closed), ("open", CircuitState::Open), ("half_open", CircuitState::HalfOpen)] {
+        for (label, st) in
+            [("closed", CircuitState::Closed), ("open", CircuitState::Open), ("half_open", CircuitState::HalfOpen)]
+        {
             e.sample(name, &[("server", server), ("state", label)], f64::from(u8::from(s.circuit.state == st)));
         }
     }
@@ -157,9 +187,21 @@ async fn servers(e: &mut Exposition, state: &AppState) {
     }
     let actors = state.supervision.report();
     let families: [Family<gns3_central_actors::supervise::ActorHealth>; 3] = [
-        ("gns3central_actor_restarts_total", Kind::Counter, "Restarts of a supervised actor (stops and panics).", |a| a.restarts as f64),
-        ("gns3central_actor_panics_total", Kind::Counter, "Restarts of a supervised actor caused by a panic.", |a| a.panics as f64),
-        ("gns3central_actor_restart_storm", Kind::Gauge, "1 while the actor is in a restart storm (/readyz is then 503).", |a| f64::from(u8::from(a.storming))),
+        (
+            "gns3central_actor_restarts_total",
+            Kind::Counter,
+            "Restarts of a supervised actor (stops and panics).",
+            |a| a.restarts as f64,
+        ),
+        ("gns3central_actor_panics_total", Kind::Counter, "Restarts of a supervised actor caused by a panic.", |a| {
+            a.panics as f64
+        }),
+        (
+            "gns3central_actor_restart_storm",
+            Kind::Gauge,
+            "1 while the actor is in a restart storm (/readyz is then 503).",
+            |a| f64::from(u8::from(a.storming)),
+        ),
     ];
     for (name, kind, help, get) in families {
         e.family(name, kind, help);
@@ -175,7 +217,11 @@ async fn servers(e: &mut Exposition, state: &AppState) {
         }
     }
     let name = "gns3central_gns3_call_errors_total";
-    e.family(name, Kind::Counter, "Calls to GNS3 that failed (transport or GNS3 error answer), by server and operation.");
+    e.family(
+        name,
+        Kind::Counter,
+        "Calls to GNS3 that failed (transport or GNS3 error answer), by server and operation.",
+    );
     for (server, _, calls) in &all {
         for (op, c) in calls.iter().flatten() {
             e.sample(name, &[("server", server), ("operation", op)], c.errors as f64);
@@ -191,23 +237,43 @@ fn cache(e: &mut Exposition, c: &CacheStats) {
         .sample(name, &[("backend", "memory"), ("result", "miss")], mem_misses as f64)
         .sample(name, &[("backend", "redis"), ("result", "hit")], c.redis_hits as f64)
         .sample(name, &[("backend", "redis"), ("result", "miss")], c.redis_misses as f64);
-    e.family("gns3central_cache_entries", Kind::Gauge, "Live entries of the memory backend.")
-        .sample("gns3central_cache_entries", &[], c.entries as f64);
-    e.family("gns3central_cache_evictions_total", Kind::Counter, "Memory entries evicted because it was full.")
-        .sample("gns3central_cache_evictions_total", &[], c.evictions as f64);
-    e.family("gns3central_cache_redis_fallbacks_total", Kind::Counter, "Times Redis was found down and memory took over.")
-        .sample("gns3central_cache_redis_fallbacks_total", &[], c.fallbacks as f64);
+    e.family("gns3central_cache_entries", Kind::Gauge, "Live entries of the memory backend.").sample(
+        "gns3central_cache_entries",
+        &[],
+        c.entries as f64,
+    );
+    e.family("gns3central_cache_evictions_total", Kind::Counter, "Memory entries evicted because it was full.").sample(
+        "gns3central_cache_evictions_total",
+        &[],
+        c.evictions as f64,
+    );
+    e.family(
+        "gns3central_cache_redis_fallbacks_total",
+        Kind::Counter,
+        "Times Redis was found down and memory took over.",
+    )
+    .sample("gns3central_cache_redis_fallbacks_total", &[], c.fallbacks as f64);
     let enabled = c.redis != RedisState::Disabled;
-    e.family("gns3central_redis_enabled", Kind::Gauge, "1 when Redis is configured.")
-        .sample("gns3central_redis_enabled", &[], f64::from(u8::from(enabled)));
-    e.family("gns3central_redis_up", Kind::Gauge, "1 while the configured Redis answers (0 when down or not configured).")
-        .sample("gns3central_redis_up", &[], f64::from(u8::from(c.redis == RedisState::Up)));
+    e.family("gns3central_redis_enabled", Kind::Gauge, "1 when Redis is configured.").sample(
+        "gns3central_redis_enabled",
+        &[],
+        f64::from(u8::from(enabled)),
+    );
+    e.family(
+        "gns3central_redis_up",
+        Kind::Gauge,
+        "1 while the configured Redis answers (0 when down or not configured).",
+    )
+    .sample("gns3central_redis_up", &[], f64::from(u8::from(c.redis == RedisState::Up)));
 }
 
 fn sessions(e: &mut Exposition, state: &AppState) {
     let s = state.sessions.stats();
-    e.family("gns3central_websocket_sessions", Kind::Gauge, "WebSocket sessions open now.")
-        .sample("gns3central_websocket_sessions", &[], s.active as f64);
+    e.family("gns3central_websocket_sessions", Kind::Gauge, "WebSocket sessions open now.").sample(
+        "gns3central_websocket_sessions",
+        &[],
+        s.active as f64,
+    );
     e.family("gns3central_websocket_sessions_opened_total", Kind::Counter, "WebSocket sessions opened since start.")
         .sample("gns3central_websocket_sessions_opened_total", &[], s.opened as f64);
     let name = "gns3central_websocket_shed_total";

@@ -110,7 +110,11 @@ fn number(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
     } else if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{}", v as i64)
     } else {
@@ -125,8 +129,7 @@ mod tests {
     #[test]
     fn writes_families_escaped_labels_and_histograms() {
         let mut e = Exposition::new();
-        e.family("x_total", Kind::Counter, "An x.\nTwo lines.")
-            .sample("x_total", &[("path", "a\"b\\c\nd")], 3.0);
+        e.family("x_total", Kind::Counter, "An x.\nTwo lines.").sample("x_total", &[("path", "a\"b\\c\nd")], 3.0);
         let h = HistogramSnapshot { bounds: vec![0.5, 1.0], cumulative: vec![1, 2], sum: 1.25, count: 3 };
         e.family("d_seconds", Kind::Histogram, "D.").histogram("d_seconds", &[("k", "v")], &h);
         e.family("g", Kind::Gauge, "G.").sample("g", &[], 0.25);

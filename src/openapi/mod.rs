@@ -62,9 +62,8 @@ impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
         let mut http = Http::new(HttpAuthScheme::Bearer);
-        http.description = Some(
-            "An API token (`gns3-central token create`) or a JWT; roles viewer < operator < admin".into(),
-        );
+        http.description =
+            Some("An API token (`gns3-central token create`) or a JWT; roles viewer < operator < admin".into());
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(http));
         for open in ["/healthz", "/readyz"] {

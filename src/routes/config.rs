@@ -55,7 +55,10 @@ async fn patch(state: &AppState, body: &Value) -> Result<(HttpResponse, Option<V
         Err(Refusal::RestartRequired(keys)) => {
             let mut e = ApiError::bad_request(
                 "restart_required",
-                format!("these settings cannot change while the service runs (change the file and restart): {}", keys.join(", ")),
+                format!(
+                    "these settings cannot change while the service runs (change the file and restart): {}",
+                    keys.join(", ")
+                ),
             );
             e.details = Some(json!({"restart_required": keys}));
             Err(e)

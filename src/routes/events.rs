@@ -5,11 +5,10 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{get, web, HttpResponse};
-use gns3_central_actors::dispatcher::{
-    DeadLetter, DispatcherStats, GetDeadLetters, GetHistory, GetStats, SubscriptionFilter,
-    Unrecoverable,
-};
 use gns3_central_actors::cluster::{ClusterStatus, GetClusterStatus};
+use gns3_central_actors::dispatcher::{
+    DeadLetter, DispatcherStats, GetDeadLetters, GetHistory, GetStats, SubscriptionFilter, Unrecoverable,
+};
 use gns3_central_actors::events::Event;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -46,9 +45,8 @@ pub struct HistoryBody {
 }
 
 fn filter_of(q: &HistoryQuery, principal: &Principal) -> Result<Option<SubscriptionFilter>, ApiError> {
-    let split = |s: &str| -> Vec<String> {
-        s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect()
-    };
+    let split =
+        |s: &str| -> Vec<String> { s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect() };
     let names = q.types.as_deref().map(split).unwrap_or_default();
     let projects = q
         .projects
@@ -106,7 +104,8 @@ pub async fn history(
         "epoch": page.epoch, "latest_seq": page.latest_seq,
         "oldest_seq": page.oldest_seq, "truncated": page.truncated,
     });
-    let head = serde_json::to_vec(&head).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let head = serde_json::to_vec(&head)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     body.extend_from_slice(&head[..head.len() - 1]);
     body.extend_from_slice(b",\"events\":[");
     for (i, e) in page.entries.iter().enumerate() {

@@ -9,8 +9,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::servers::collect_statuses;
-use gns3_central_actors::cache::GetCacheStats;
 use crate::state::AppState;
+use gns3_central_actors::cache::GetCacheStats;
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -65,8 +65,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         .into_iter()
         .map(|s| ServerReadiness { name: s.name, connected: s.connected, last_error: s.last_error })
         .collect();
-    let mut not_ready: Vec<String> =
-        servers.iter().filter(|s| !s.connected).map(|s| s.name.clone()).collect();
+    let mut not_ready: Vec<String> = servers.iter().filter(|s| !s.connected).map(|s| s.name.clone()).collect();
     let restart_storms: Vec<String> = state
         .supervision
         .report()
@@ -77,7 +76,10 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     not_ready.extend(restart_storms.iter().map(|a| format!("restart storm: {a}")));
     let cache = match state.cache.send(GetCacheStats).await {
         Ok(c) => CacheReadiness {
-            backend: serde_json::to_value(c.backend).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            backend: serde_json::to_value(c.backend)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
             redis: serde_json::to_value(c.redis).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
         },
         Err(_) => CacheReadiness { backend: "unavailable".into(), redis: "unknown".into() },

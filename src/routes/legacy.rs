@@ -21,7 +21,6 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
-
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(status)
         .service(topology)
@@ -63,9 +62,14 @@ async fn node_action(
     let server = body::optional_str(body, "server")?.unwrap_or(&state.default_server);
     let outcome = state.ask(server, RunNodeAction { project_id, node_id, action }).await;
     state.audit.record(
-        crate::audit::AuditRecord::new(&principal.name, principal.role.as_str(), "rest", format!("node.{}", action.as_str()))
-            .target(server, Some(project_id), Some(node_id))
-            .result(&outcome, |o| &o.correlation_id),
+        crate::audit::AuditRecord::new(
+            &principal.name,
+            principal.role.as_str(),
+            "rest",
+            format!("node.{}", action.as_str()),
+        )
+        .target(server, Some(project_id), Some(node_id))
+        .result(&outcome, |o| &o.correlation_id),
     );
     outcome
 }
@@ -119,14 +123,20 @@ macro_rules! node_action_route {
     };
 }
 
-node_action_route!(start_node, "/api/common/api/gns3-central/start_node/", NodeAction::Start,
-    "Starts a node.");
-node_action_route!(stop_node, "/api/common/api/gns3-central/stop_node/", NodeAction::Stop,
-    "Stops a node.");
-node_action_route!(restart_node, "/api/common/api/gns3-central/restart_node/", NodeAction::Restart,
-    "Restarts a node (stop, then start), reported as one outcome with both steps.");
-node_action_route!(old_start_node, "/api/gns3/nodes/start/", NodeAction::Start,
-    "Starts a node (oldest compatibility path).");
+node_action_route!(start_node, "/api/common/api/gns3-central/start_node/", NodeAction::Start, "Starts a node.");
+node_action_route!(stop_node, "/api/common/api/gns3-central/stop_node/", NodeAction::Stop, "Stops a node.");
+node_action_route!(
+    restart_node,
+    "/api/common/api/gns3-central/restart_node/",
+    NodeAction::Restart,
+    "Restarts a node (stop, then start), reported as one outcome with both steps."
+);
+node_action_route!(
+    old_start_node,
+    "/api/gns3/nodes/start/",
+    NodeAction::Start,
+    "Starts a node (oldest compatibility path)."
+);
 
 /// Opens a project when it is closed, then starts all of its nodes.
 #[utoipa::path(post, path = "/api/common/api/gns3-central/start_project/", tag = "original API",
@@ -150,9 +160,14 @@ pub async fn start_project(
     for action in [ProjectAction::Open, ProjectAction::Start] {
         let outcome = state.ask(server, RunProjectAction { project_id, action }).await;
         state.audit.record(
-            crate::audit::AuditRecord::new(&principal.name, principal.role.as_str(), "rest", format!("project.{}", action.as_str()))
-                .target(server, Some(project_id), None)
-                .result(&outcome, |o| &o.correlation_id),
+            crate::audit::AuditRecord::new(
+                &principal.name,
+                principal.role.as_str(),
+                "rest",
+                format!("project.{}", action.as_str()),
+            )
+            .target(server, Some(project_id), None)
+            .result(&outcome, |o| &o.correlation_id),
         );
         outcomes.push(outcome?);
     }

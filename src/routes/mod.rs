@@ -21,9 +21,7 @@ use crate::error::ApiError;
 
 /// The JSON extractor's limits and error mapping.
 pub fn json_config(max_body_bytes: usize) -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(max_body_bytes)
-        .error_handler(|err, _req: &HttpRequest| json_error(err).into())
+    web::JsonConfig::default().limit(max_body_bytes).error_handler(|err, _req: &HttpRequest| json_error(err).into())
 }
 
 fn json_error(err: JsonPayloadError) -> ApiError {

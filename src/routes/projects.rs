@@ -68,14 +68,18 @@ pub async fn project_action(
     principal: crate::auth::Principal,
 ) -> Result<HttpResponse, ApiError> {
     let (server, project, action) = path.into_inner();
-    let action: ProjectAction =
-        action.parse().map_err(|m: String| ApiError::bad_request("invalid_action", m))?;
+    let action: ProjectAction = action.parse().map_err(|m: String| ApiError::bad_request("invalid_action", m))?;
     let project_id = parse_uuid("project_id", &project)?;
     let outcome = state.ask(&server, RunProjectAction { project_id, action }).await;
     state.audit.record(
-        crate::audit::AuditRecord::new(&principal.name, principal.role.as_str(), "rest", format!("project.{}", action.as_str()))
-            .target(&server, Some(project_id), None)
-            .result(&outcome, |o| &o.correlation_id),
+        crate::audit::AuditRecord::new(
+            &principal.name,
+            principal.role.as_str(),
+            "rest",
+            format!("project.{}", action.as_str()),
+        )
+        .target(&server, Some(project_id), None)
+        .result(&outcome, |o| &o.correlation_id),
     );
     Ok(HttpResponse::Ok().json(outcome?))
 }

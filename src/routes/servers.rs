@@ -5,18 +5,17 @@ use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use gns3_central_actors::connector::{
-    CircuitState, CircuitStatus, GetServerStatus, Gns3Connector, LatencyStats, ListComputes,
-    Reconnect, ServerStatus,
+    CircuitState, CircuitStatus, GetServerStatus, Gns3Connector, LatencyStats, ListComputes, Reconnect, ServerStatus,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
 use gns3_central_actors::cache::GetCacheStats;
 use gns3_central_actors::dispatcher::GetStats;
 use gns3_central_actors::gns3::Compute;
-use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct ServiceStatus {
@@ -119,8 +118,7 @@ async fn cache_status(state: &AppState) -> ComponentStatus {
         Ok(stats) => ComponentStatus {
             implemented: true,
             enabled: true,
-            note: format!("backend {:?}, {} hits, {} misses", stats.backend, stats.hits, stats.misses)
-                .to_lowercase(),
+            note: format!("backend {:?}, {} hits, {} misses", stats.backend, stats.hits, stats.misses).to_lowercase(),
             details: serde_json::to_value(stats).ok(),
         },
         Err(e) => ComponentStatus {
@@ -134,12 +132,7 @@ async fn cache_status(state: &AppState) -> ComponentStatus {
 
 async fn events_status(state: &AppState) -> ComponentStatus {
     let Some(d) = &state.dispatcher else {
-        return ComponentStatus {
-            implemented: true,
-            enabled: false,
-            note: "off (--no-events)".into(),
-            details: None,
-        };
+        return ComponentStatus { implemented: true, enabled: false, note: "off (--no-events)".into(), details: None };
     };
     match d.send(GetStats).await {
         Ok(stats) => ComponentStatus {
@@ -185,10 +178,7 @@ pub async fn list_servers(state: web::Data<AppState>) -> HttpResponse {
         (status = 200, description = "The server's status", body = ServerStatus),
         (status = 404, description = "No such server", body = ErrorBody)))]
 #[get("/api/v2/servers/{server}")]
-pub async fn get_server(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get_server(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let name = path.into_inner();
     let addr = state.connector(&name)?;
     Ok(HttpResponse::Ok().json(status_of(&state, &name, addr).await))
@@ -231,9 +221,6 @@ pub async fn reconnect(
         (status = 404, description = "No such server", body = ErrorBody),
         (status = 503, description = "GNS3 unreachable or circuit open", body = ErrorBody)))]
 #[get("/api/v2/servers/{server}/computes")]
-pub async fn list_computes(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list_computes(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.ask(&path.into_inner(), ListComputes).await?))
 }

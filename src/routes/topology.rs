@@ -3,16 +3,16 @@
 //! entries first, so it always reads GNS3.
 
 use actix_web::{get, post, web, HttpResponse};
-use futures_util::future::join_all;
-use chrono::{DateTime, Utc};
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
 use gns3_central_actors::cache::{
     GetProjectTopologyJson, GetProjects, Invalidate, ProjectList, PutProjectTopology, PutProjects,
 };
 use gns3_central_actors::connector::{FetchTopology, GetServerStatus};
 use gns3_central_actors::gns3::ServerTopology;
-use std::time::Instant;
 use serde::{Deserialize, Serialize};
+use std::time::Instant;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -83,10 +83,9 @@ impl Rendered {
 /// Reads every server's topology concurrently. Fails only when no server could be read
 /// (then with the first server's error, e.g. 503 when GNS3 is down).
 pub async fn read_all(state: &AppState) -> Result<Rendered, ApiError> {
-    let results = join_all(state.servers.keys().map(|name| async move {
-        (name.clone(), read_one(state, name, None).await)
-    }))
-    .await;
+    let results =
+        join_all(state.servers.keys().map(|name| async move { (name.clone(), read_one(state, name, None).await) }))
+            .await;
     let mut servers = Vec::new();
     let mut unavailable = Vec::new();
     let mut first_error = None;
@@ -131,11 +130,7 @@ fn render_all(servers: Vec<Rendered>, unavailable: &[UnavailableServer]) -> Rend
 /// One server, optionally one project of it: from the cache when it holds every part
 /// (kept fresh by events, else valid for `cache.ttl`), otherwise from GNS3, and the
 /// answer is cached. The reply is a `ServerTopology` as JSON.
-pub async fn read_one(
-    state: &AppState,
-    server: &str,
-    project_id: Option<Uuid>,
-) -> Result<Rendered, ApiError> {
+pub async fn read_one(state: &AppState, server: &str, project_id: Option<Uuid>) -> Result<Rendered, ApiError> {
     let addr = state.connector(server)?;
     if let Some((fetched_at, projects)) = cached(state, server, project_id).await {
         let status = addr.send(GetServerStatus).await?;
@@ -170,18 +165,13 @@ pub async fn read_one(
         };
         state.cache.do_send(PutProjects::new(server, list).fetched_since(started));
     }
-    let json = serde_json::to_vec(&topology).map_err(|e| {
-        ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-    })?;
+    let json = serde_json::to_vec(&topology)
+        .map_err(|e| ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     Ok(Rendered(json.into()))
 }
 
 /// The cached parts as JSON, when every one is there: (when read, projects).
-async fn cached(
-    state: &AppState,
-    server: &str,
-    project_id: Option<Uuid>,
-) -> Option<(DateTime<Utc>, Vec<Bytes>)> {
+async fn cached(state: &AppState, server: &str, project_id: Option<Uuid>) -> Option<(DateTime<Utc>, Vec<Bytes>)> {
     let get = |project_id| GetProjectTopologyJson { server: server.to_owned(), project_id };
     match project_id {
         Some(id) => {
@@ -274,9 +264,8 @@ pub async fn refresh_scoped(state: &AppState, raw: &[u8]) -> Result<Rendered, Ap
         invalidate_all(state);
         return read_all(state).await;
     }
-    let value: serde_json::Value = serde_json::from_slice(raw).map_err(|e| {
-        ApiError::bad_request("invalid_json", format!("the request body is not valid JSON: {e}"))
-    })?;
+    let value: serde_json::Value = serde_json::from_slice(raw)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("the request body is not valid JSON: {e}")))?;
     let server = body::optional_str(&value, "server")?;
     let project_id = body::optional_uuid(&value, "project_id")?;
     match (server, project_id) {
@@ -304,8 +293,7 @@ fn invalidate_all(state: &AppState) {
 impl TopologyQuery {
     /// Parses the query into (server, project) with 400s naming the bad field.
     pub fn scope(&self, default_server: &str, principal: &Principal) -> Result<(String, Option<Uuid>), ApiError> {
-        let project_id =
-            self.project_id.as_deref().map(|p| parse_uuid("project_id", p)).transpose()?;
+        let project_id = self.project_id.as_deref().map(|p| parse_uuid("project_id", p)).transpose()?;
         // Without a project, a scoped credential gets its projects only (`Rendered::scoped`).
         if let Some(p) = &project_id {
             principal.check_project(p)?;

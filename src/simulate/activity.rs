@@ -64,21 +64,14 @@ fn qemu_node(name: &str, x: i64, y: i64) -> Map<String, Value> {
 /// `links`, a chain: adapter 1 of each node to adapter 0 of the next.
 pub fn build_topology(model: &mut Model, opts: &SimulatorOptions) {
     for pi in 1..=opts.projects {
-        let Ok(project) = model.create_project(&obj(
-            json!({"name": format!("lab-{pi}"), "auto_close": false}),
-        )) else {
+        let Ok(project) = model.create_project(&obj(json!({"name": format!("lab-{pi}"), "auto_close": false}))) else {
             continue;
         };
-        let pid = project["project_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let pid = project["project_id"].as_str().unwrap_or_default().to_owned();
         let mut ids = Vec::new();
         for ni in 0..opts.nodes {
             let (x, y) = ((ni % 6) as i64 * 150 - 375, (ni / 6) as i64 * 130 - 200);
-            if let Ok(node) =
-                model.create_node(&pid, &qemu_node(&format!("R{}", ni + 1), x, y), false)
-            {
+            if let Ok(node) = model.create_node(&pid, &qemu_node(&format!("R{}", ni + 1), x, y), false) {
                 ids.push(node["node_id"].as_str().unwrap_or_default().to_owned());
             }
         }
@@ -104,9 +97,7 @@ pub fn build_topology(model: &mut Model, opts: &SimulatorOptions) {
 
 /// Makes one random change in a random open project; `None` when nothing applies.
 pub fn step(model: &mut Model, now: Instant) -> Option<Change> {
-    let open: Vec<usize> = (0..model.projects.len())
-        .filter(|&i| model.projects[i].opened)
-        .collect();
+    let open: Vec<usize> = (0..model.projects.len()).filter(|&i| model.projects[i].opened).collect();
     if open.is_empty() {
         return None;
     }
@@ -122,14 +113,11 @@ pub fn step(model: &mut Model, now: Instant) -> Option<Change> {
         roll -= weight;
     }
     // The drawn change first; if it does not apply, the next ones in turn.
-    (0..CHANGES.len())
-        .map(|k| CHANGES[(first + k) % CHANGES.len()].0)
-        .find(|&c| try_change(model, i, c, now))
+    (0..CHANGES.len()).map(|k| CHANGES[(first + k) % CHANGES.len()].0).find(|&c| try_change(model, i, c, now))
 }
 
 fn quiet(n: &super::state::Node, now: Instant) -> bool {
-    n.touched
-        .is_none_or(|t| now.duration_since(t) >= QUIET_AFTER_CLIENT)
+    n.touched.is_none_or(|t| now.duration_since(t) >= QUIET_AFTER_CLIENT)
 }
 
 fn pick<T: Copy>(model: &mut Model, items: &[T]) -> Option<T> {
@@ -141,18 +129,13 @@ fn pick<T: Copy>(model: &mut Model, items: &[T]) -> Option<T> {
 }
 
 fn nodes_where(p: &Project, now: Instant, f: impl Fn(&super::state::Node) -> bool) -> Vec<usize> {
-    (0..p.nodes.len())
-        .filter(|&j| quiet(&p.nodes[j], now) && f(&p.nodes[j]))
-        .collect()
+    (0..p.nodes.len()).filter(|&j| quiet(&p.nodes[j], now) && f(&p.nodes[j])).collect()
 }
 
 fn try_change(model: &mut Model, i: usize, change: Change, now: Instant) -> bool {
     let p = &model.projects[i];
     let pid = p.id.clone();
-    let action = |model: &mut Model, candidates: Vec<usize>, action: Action| match pick(
-        model,
-        &candidates,
-    ) {
+    let action = |model: &mut Model, candidates: Vec<usize>, action: Action| match pick(model, &candidates) {
         Some(j) => {
             model.apply_action(i, j, action, false);
             true
@@ -176,13 +159,8 @@ fn try_change(model: &mut Model, i: usize, change: Change, now: Instant) -> bool
             if p.nodes.iter().filter(|n| n.from_activity).count() >= MAX_ACTIVITY_NODES {
                 return false;
             }
-            let (x, y) = (
-                model.rng().random_range(-400..400),
-                model.rng().random_range(-300..300),
-            );
-            model
-                .create_node(&pid, &qemu_node("auto{0}", x, y), true)
-                .is_ok()
+            let (x, y) = (model.rng().random_range(-400..400), model.rng().random_range(-300..300));
+            model.create_node(&pid, &qemu_node("auto{0}", x, y), true).is_ok()
         }
         Change::DeleteNode => {
             let c = nodes_where(p, now, |n| n.from_activity);
@@ -202,9 +180,7 @@ fn try_change(model: &mut Model, i: usize, change: Change, now: Instant) -> bool
             let free: Vec<(usize, u64)> = (0..p.nodes.len())
                 .filter_map(|j| {
                     let n = &p.nodes[j];
-                    (0..n.adapters() as u64)
-                        .find(|&a| !p.port_in_use(&n.id, a, 0))
-                        .map(|a| (j, a))
+                    (0..n.adapters() as u64).find(|&a| !p.port_in_use(&n.id, a, 0)).map(|a| (j, a))
                 })
                 .collect();
             let Some(a) = pick(model, &free) else {
@@ -222,9 +198,7 @@ fn try_change(model: &mut Model, i: usize, change: Change, now: Instant) -> bool
             model.create_link(&pid, &obj(ends), true).is_ok()
         }
         Change::DeleteLink => {
-            let c: Vec<usize> = (0..p.links.len())
-                .filter(|&k| p.links[k].from_activity)
-                .collect();
+            let c: Vec<usize> = (0..p.links.len()).filter(|&k| p.links[k].from_activity).collect();
             match pick(model, &c) {
                 Some(k) => {
                     let lid = model.projects[i].links[k].id.clone();

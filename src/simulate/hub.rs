@@ -45,22 +45,14 @@ pub fn frame(action: &str, event: &serde_json::Value) -> Bytes {
 struct PythonSpacing;
 
 impl serde_json::ser::Formatter for PythonSpacing {
-    fn begin_array_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
+    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
         if first {
             Ok(())
         } else {
             w.write_all(b", ")
         }
     }
-    fn begin_object_key<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
+    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
         if first {
             Ok(())
         } else {
@@ -83,11 +75,7 @@ impl Hub {
         }
         let (tx, rx) = mpsc::channel(LISTENER_QUEUE);
         self.next_id += 1;
-        self.listeners.push(Listener {
-            id: self.next_id,
-            scope,
-            tx,
-        });
+        self.listeners.push(Listener { id: self.next_id, scope, tx });
         Some((self.next_id, rx))
     }
 
@@ -130,10 +118,7 @@ impl Hub {
             match l.tx.try_send(bytes.clone()) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::warn!(
-                        listener = l.id,
-                        "Stand-in: dropping a notification listener that stopped reading."
-                    );
+                    tracing::warn!(listener = l.id, "Stand-in: dropping a notification listener that stopped reading.");
                     dropped.push(l.id);
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => dropped.push(l.id),
@@ -146,10 +131,8 @@ impl Hub {
 
     /// Projects that have had no project-stream listener for `delay`; forgotten once returned.
     pub fn due_auto_close(&mut self, now: Instant, delay: Duration) -> Vec<String> {
-        let (due, wait): (Vec<_>, Vec<_>) = self
-            .orphaned
-            .drain(..)
-            .partition(|(_, since)| now.duration_since(*since) >= delay);
+        let (due, wait): (Vec<_>, Vec<_>) =
+            self.orphaned.drain(..).partition(|(_, since)| now.duration_since(*since) >= delay);
         self.orphaned = wait;
         due.into_iter().map(|(p, _)| p).collect()
     }
@@ -189,25 +172,15 @@ mod tests {
         let (a, _ra) = hub.subscribe(Scope::Project("p".into())).unwrap();
         let (b, _rb) = hub.subscribe(Scope::Project("p".into())).unwrap();
         hub.unsubscribe(a);
-        assert!(hub
-            .due_auto_close(Instant::now() + Duration::from_secs(60), Duration::ZERO)
-            .is_empty());
+        assert!(hub.due_auto_close(Instant::now() + Duration::from_secs(60), Duration::ZERO).is_empty());
         hub.unsubscribe(b);
-        assert!(
-            hub.due_auto_close(Instant::now(), Duration::from_secs(60))
-                .is_empty(),
-            "not yet due"
-        );
+        assert!(hub.due_auto_close(Instant::now(), Duration::from_secs(60)).is_empty(), "not yet due");
         assert_eq!(
-            hub.due_auto_close(
-                Instant::now() + Duration::from_secs(60),
-                Duration::from_secs(5)
-            ),
+            hub.due_auto_close(Instant::now() + Duration::from_secs(60), Duration::from_secs(5)),
             vec!["p".to_owned()]
         );
         assert!(
-            hub.due_auto_close(Instant::now() + Duration::from_secs(60), Duration::ZERO)
-                .is_empty(),
+            hub.due_auto_close(Instant::now() + Duration::from_secs(60), Duration::ZERO).is_empty(),
             "reported once"
         );
     }

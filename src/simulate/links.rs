@@ -13,42 +13,22 @@ impl Model {
     pub fn list_links(&self, project_id: &str) -> SimResult<Value> {
         let p = self.project(project_id)?;
         Ok(Value::Array(
-            p.links
-                .iter()
-                .map(|l| {
-                    if p.opened {
-                        link_json(&p.id, l)
-                    } else {
-                        link_closed_json(l)
-                    }
-                })
-                .collect(),
+            p.links.iter().map(|l| if p.opened { link_json(&p.id, l) } else { link_closed_json(l) }).collect(),
         ))
     }
 
     pub fn get_link(&self, project_id: &str, link_id: &str) -> SimResult<Value> {
         let p = &self.projects[self.opened_index(project_id)?];
-        let l = p
-            .links
-            .iter()
-            .find(|l| l.id == link_id)
-            .ok_or_else(|| SimError::UnknownLink(link_id.to_owned()))?;
+        let l = p.links.iter().find(|l| l.id == link_id).ok_or_else(|| SimError::UnknownLink(link_id.to_owned()))?;
         Ok(link_json(&p.id, l))
     }
 
     /// `POST /projects/{id}/links`. Like gns3, the link exists before its ends are checked:
     /// a refused end gives the error *and* a `link.deleted` (with no nodes).
-    pub fn create_link(
-        &mut self,
-        project_id: &str,
-        req: &Map<String, Value>,
-        from_activity: bool,
-    ) -> SimResult<Value> {
+    pub fn create_link(&mut self, project_id: &str, req: &Map<String, Value>, from_activity: bool) -> SimResult<Value> {
         let i = self.opened_index(project_id)?;
         let Some(ends) = req.get("nodes").and_then(Value::as_array) else {
-            return Err(SimError::Internal(
-                "Traceback (most recent call last):\nKeyError: 'nodes'\n".into(),
-            ));
+            return Err(SimError::Internal("Traceback (most recent call last):\nKeyError: 'nodes'\n".into()));
         };
         let link_id = self.new_id();
         let p = &mut self.projects[i];
@@ -63,34 +43,14 @@ impl Model {
         };
         for end in ends {
             if let Err(e) = check_end(p, &link, end) {
-                emit(
-                    &mut self.events,
-                    &scope,
-                    "link.deleted",
-                    link_json(&p.id, &link),
-                );
+                emit(&mut self.events, &scope, "link.deleted", link_json(&p.id, &link));
                 return Err(e);
             }
-            let adapter = end
-                .get("adapter_number")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
+            let adapter = end.get("adapter_number").and_then(Value::as_u64).unwrap_or(0);
             let port = end.get("port_number").and_then(Value::as_u64).unwrap_or(0);
-            let label = end
-                .get("label")
-                .cloned()
-                .unwrap_or_else(|| objects::link_label(adapter, port));
-            let node_id = end
-                .get("node_id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            link.ends.push(LinkEnd {
-                node_id,
-                adapter,
-                port,
-                label,
-            });
+            let label = end.get("label").cloned().unwrap_or_else(|| objects::link_label(adapter, port));
+            let node_id = end.get("node_id").and_then(Value::as_str).unwrap_or_default().to_owned();
+            link.ends.push(LinkEnd { node_id, adapter, port, label });
         }
         let json = link_json(&p.id, &link);
         emit(&mut self.events, &scope, "link.created", json.clone());
@@ -99,19 +59,11 @@ impl Model {
     }
 
     /// `PUT /projects/{id}/links/{lid}`: suspend, filters, style, end labels; `link.updated`.
-    pub fn update_link(
-        &mut self,
-        project_id: &str,
-        link_id: &str,
-        req: &Map<String, Value>,
-    ) -> SimResult<Value> {
+    pub fn update_link(&mut self, project_id: &str, link_id: &str, req: &Map<String, Value>) -> SimResult<Value> {
         let i = self.opened_index(project_id)?;
         let p = &mut self.projects[i];
-        let l = p
-            .links
-            .iter_mut()
-            .find(|l| l.id == link_id)
-            .ok_or_else(|| SimError::UnknownLink(link_id.to_owned()))?;
+        let l =
+            p.links.iter_mut().find(|l| l.id == link_id).ok_or_else(|| SimError::UnknownLink(link_id.to_owned()))?;
         if let Some(s) = req.get("suspend").and_then(Value::as_bool) {
             l.suspend = s;
         }
@@ -121,12 +73,7 @@ impl Model {
         if let Some(s) = req.get("link_style") {
             l.link_style = s.clone();
         }
-        for end in req
-            .get("nodes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for end in req.get("nodes").and_then(Value::as_array).into_iter().flatten() {
             let same = |e: &&mut LinkEnd| {
                 end.get("node_id").and_then(Value::as_str) == Some(e.node_id.as_str())
                     && end.get("adapter_number").and_then(Value::as_u64) == Some(e.adapter)
@@ -137,12 +84,7 @@ impl Model {
             }
         }
         let json = link_json(&p.id, l);
-        emit(
-            &mut self.events,
-            &Scope::Project(p.id.clone()),
-            "link.updated",
-            json.clone(),
-        );
+        emit(&mut self.events, &Scope::Project(p.id.clone()), "link.updated", json.clone());
         Ok(json)
     }
 
@@ -150,28 +92,17 @@ impl Model {
     pub fn delete_link(&mut self, project_id: &str, link_id: &str) -> SimResult<()> {
         let i = self.opened_index(project_id)?;
         let p = &mut self.projects[i];
-        let at = p
-            .links
-            .iter()
-            .position(|l| l.id == link_id)
-            .ok_or_else(|| SimError::UnknownLink(link_id.to_owned()))?;
+        let at =
+            p.links.iter().position(|l| l.id == link_id).ok_or_else(|| SimError::UnknownLink(link_id.to_owned()))?;
         let l = p.links.remove(at);
-        emit(
-            &mut self.events,
-            &Scope::Project(p.id.clone()),
-            "link.deleted",
-            link_json(&p.id, &l),
-        );
+        emit(&mut self.events, &Scope::Project(p.id.clone()), "link.deleted", link_json(&p.id, &l));
         Ok(())
     }
 }
 
 /// gns3's checks for one link end, in its order: node, port, port free, not a self-link.
 fn check_end(p: &Project, link: &Link, end: &Value) -> SimResult<()> {
-    let node_id = end
-        .get("node_id")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let node_id = end.get("node_id").and_then(Value::as_str).unwrap_or_default();
     let node = p.node(node_id)?;
     let adapter = end.get("adapter_number").and_then(Value::as_u64);
     let port = end.get("port_number").and_then(Value::as_u64);

@@ -125,13 +125,9 @@ impl World {
     fn tick(&mut self, now: Instant) {
         let (cpu, mem) = self.load();
         let compute = objects::compute_json(self.port, cpu, mem);
-        self.hub
-            .send(&Scope::Controller, hub::frame("compute.updated", &compute));
+        self.hub.send(&Scope::Controller, hub::frame("compute.updated", &compute));
         for pid in self.hub.due_auto_close(now, AUTO_CLOSE_DELAY) {
-            let closable = self
-                .model
-                .project(&pid)
-                .is_ok_and(|p| p.opened && p.auto_close());
+            let closable = self.model.project(&pid).is_ok_and(|p| p.opened && p.auto_close());
             if closable && self.model.close_project(&pid).is_ok() {
                 tracing::info!(project = %pid, "Stand-in: auto-closed a project nobody listens to.");
             }
@@ -157,26 +153,17 @@ impl Simulator {
         let mut model = Model::new(opts.seed);
         activity::build_topology(&mut model, &opts);
         model.take_events(); // nobody listens yet
-        let load_rng =
-            StdRng::seed_from_u64(opts.seed.unwrap_or_else(rand::random).wrapping_add(1));
-        let shared: Shared = Arc::new(Mutex::new(World {
-            model,
-            hub: Hub::default(),
-            port,
-            load_rng,
-        }));
+        let load_rng = StdRng::seed_from_u64(opts.seed.unwrap_or_else(rand::random).wrapping_add(1));
+        let shared: Shared = Arc::new(Mutex::new(World { model, hub: Hub::default(), port, load_rng }));
 
         let data = web::Data::new(shared.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .default_service(web::to(routes::dispatch))
-        })
-        .workers(WORKERS)
-        .disable_signals()
-        .shutdown_timeout(1)
-        .listen(listener)?
-        .run();
+        let server =
+            HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(routes::dispatch)))
+                .workers(WORKERS)
+                .disable_signals()
+                .shutdown_timeout(1)
+                .listen(listener)?
+                .run();
         let handle = server.handle();
         let mut tasks = vec![actix_rt::spawn(async move {
             if let Err(e) = server.await {
@@ -193,10 +180,7 @@ impl Simulator {
             }
         }));
         if opts.activity > 0.0 && opts.activity.is_finite() {
-            tasks.push(actix_rt::spawn(activity::run(
-                shared.clone(),
-                opts.activity,
-            )));
+            tasks.push(actix_rt::spawn(activity::run(shared.clone(), opts.activity)));
         }
         tracing::info!(
             port,
@@ -205,12 +189,7 @@ impl Simulator {
             activity = opts.activity,
             "GNS3 stand-in listening."
         );
-        Ok(Simulator {
-            port,
-            server: handle,
-            shared,
-            tasks,
-        })
+        Ok(Simulator { port, server: handle, shared, tasks })
     }
 
     /// `http://127.0.0.1:PORT` (the API is under `/v2`).

@@ -45,16 +45,7 @@ impl Model {
     pub fn list_nodes(&self, project_id: &str) -> SimResult<Value> {
         let p = self.project(project_id)?;
         Ok(Value::Array(
-            p.nodes
-                .iter()
-                .map(|n| {
-                    if p.opened {
-                        node_json(&p.id, n)
-                    } else {
-                        node_closed_json(n)
-                    }
-                })
-                .collect(),
+            p.nodes.iter().map(|n| if p.opened { node_json(&p.id, n) } else { node_closed_json(n) }).collect(),
         ))
     }
 
@@ -67,48 +58,26 @@ impl Model {
     pub fn node_links(&self, project_id: &str, node_id: &str) -> SimResult<Value> {
         let p = &self.projects[self.opened_index(project_id)?];
         p.node(node_id)?;
-        let links = p
-            .links
-            .iter()
-            .filter(|l| l.ends.iter().any(|e| e.node_id == node_id));
-        Ok(Value::Array(
-            links.map(|l| objects::link_json(&p.id, l)).collect(),
-        ))
+        let links = p.links.iter().filter(|l| l.ends.iter().any(|e| e.node_id == node_id));
+        Ok(Value::Array(links.map(|l| objects::link_json(&p.id, l)).collect()))
     }
 
     /// `POST /projects/{id}/nodes` with a schema-checked body: a stopped qemu node.
-    pub fn create_node(
-        &mut self,
-        project_id: &str,
-        req: &Map<String, Value>,
-        from_activity: bool,
-    ) -> SimResult<Value> {
+    pub fn create_node(&mut self, project_id: &str, req: &Map<String, Value>, from_activity: bool) -> SimResult<Value> {
         let i = self.opened_index(project_id)?;
-        let compute = req
-            .get("compute_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let compute = req.get("compute_id").and_then(Value::as_str).unwrap_or_default();
         if compute != "local" {
             return Err(SimError::UnknownCompute(compute.to_owned()));
         }
-        let node_type = req
-            .get("node_type")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let node_type = req.get("node_type").and_then(Value::as_str).unwrap_or_default();
         if node_type != "qemu" {
             return Err(SimError::Conflict(format!(
                 "Node type {node_type} is not supported by the GNS3 stand-in (qemu only)"
             )));
         }
-        let props = req
-            .get("properties")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
+        let props = req.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
         if props.get("qemu_path").is_none() && props.get("platform").is_none() {
-            return Err(SimError::Conflict(
-                "QEMU binary path qemu-system-None is not found in the path".into(),
-            ));
+            return Err(SimError::Conflict("QEMU binary path qemu-system-None is not found in the path".into()));
         }
         let id = match req.get("node_id").and_then(Value::as_str) {
             Some(id) if self.projects[i].nodes.iter().any(|n| n.id == id) => {
@@ -120,26 +89,16 @@ impl Model {
         let mut properties = objects::default_qemu_properties(&objects::base_mac(&id));
         merge_properties(&mut properties, &props)?;
         if props.get("qemu_path").is_none() {
-            let platform = props
-                .get("platform")
-                .and_then(Value::as_str)
-                .unwrap_or("x86_64");
-            properties.insert(
-                "qemu_path".into(),
-                json!(format!("/usr/bin/qemu-system-{platform}")),
-            );
+            let platform = props.get("platform").and_then(Value::as_str).unwrap_or("x86_64");
+            properties.insert("qemu_path".into(), json!(format!("/usr/bin/qemu-system-{platform}")));
         }
         let nodes = &self.projects[i].nodes;
         let name = allocate_name(
             |n| nodes.iter().any(|o| o.name == n),
             req.get("name").and_then(Value::as_str).unwrap_or("node"),
         );
-        let console_type = req
-            .get("console_type")
-            .cloned()
-            .unwrap_or_else(|| json!("telnet"));
-        let console =
-            self.allocate_console(&console_type, req.get("console").and_then(Value::as_u64))?;
+        let console_type = req.get("console_type").cloned().unwrap_or_else(|| json!("telnet"));
+        let console = self.allocate_console(&console_type, req.get("console").and_then(Value::as_u64))?;
         let mut node = Node {
             id,
             label: json!({"rotation": 0, "style": null, "text": name, "x": null, "y": -40}),
@@ -170,23 +129,13 @@ impl Model {
         apply_settings(&mut node, req);
         let p = &mut self.projects[i];
         let json = node_json(&p.id, &node);
-        emit(
-            &mut self.events,
-            &Scope::Project(p.id.clone()),
-            "node.created",
-            json.clone(),
-        );
+        emit(&mut self.events, &Scope::Project(p.id.clone()), "node.created", json.clone());
         p.nodes.push(node);
         Ok(json)
     }
 
     /// `PUT /projects/{id}/nodes/{nid}` with a schema-checked body; `node.updated`.
-    pub fn update_node(
-        &mut self,
-        project_id: &str,
-        node_id: &str,
-        req: &Map<String, Value>,
-    ) -> SimResult<Value> {
+    pub fn update_node(&mut self, project_id: &str, node_id: &str, req: &Map<String, Value>) -> SimResult<Value> {
         let i = self.opened_index(project_id)?;
         let j = node_index(&self.projects[i].nodes, node_id)?;
         let old = self.projects[i].nodes[j].clone();
@@ -194,28 +143,16 @@ impl Model {
         if let Some(props) = req.get("properties").and_then(Value::as_object) {
             merge_properties(&mut node.properties, props)?;
         }
-        if let Some(name) = req
-            .get("name")
-            .and_then(Value::as_str)
-            .filter(|n| *n != old.name)
-        {
+        if let Some(name) = req.get("name").and_then(Value::as_str).filter(|n| *n != old.name) {
             let nodes = &self.projects[i].nodes;
-            node.name = allocate_name(
-                |n| nodes.iter().any(|o| o.id != node_id && o.name == n),
-                name,
-            );
+            node.name = allocate_name(|n| nodes.iter().any(|o| o.id != node_id && o.name == n), name);
             if let Some(label) = node.label.as_object_mut() {
                 label.insert("text".into(), json!(node.name));
             }
         }
-        let console_type = req
-            .get("console_type")
-            .cloned()
-            .unwrap_or_else(|| old.console_type.clone());
+        let console_type = req.get("console_type").cloned().unwrap_or_else(|| old.console_type.clone());
         let wanted = req.get("console").and_then(Value::as_u64);
-        if console_type != old.console_type
-            || wanted.is_some_and(|c| Some(c) != old.console.map(u64::from))
-        {
+        if console_type != old.console_type || wanted.is_some_and(|c| Some(c) != old.console.map(u64::from)) {
             if let Some(c) = old.console {
                 self.consoles.remove(&c);
             }
@@ -235,12 +172,7 @@ impl Model {
         let p = &mut self.projects[i];
         let json = node_json(&p.id, &node);
         p.nodes[j] = node;
-        emit(
-            &mut self.events,
-            &Scope::Project(p.id.clone()),
-            "node.updated",
-            json.clone(),
-        );
+        emit(&mut self.events, &Scope::Project(p.id.clone()), "node.updated", json.clone());
         Ok(json)
     }
 
@@ -251,32 +183,15 @@ impl Model {
         let j = node_index(&self.projects[i].nodes, node_id)?;
         let p = &mut self.projects[i];
         let scope = Scope::Project(p.id.clone());
-        let (gone, kept): (Vec<_>, Vec<_>) = p
-            .links
-            .drain(..)
-            .partition(|l| l.ends.iter().any(|e| e.node_id == node_id));
+        let (gone, kept): (Vec<_>, Vec<_>) =
+            p.links.drain(..).partition(|l| l.ends.iter().any(|e| e.node_id == node_id));
         p.links = kept;
         for l in &gone {
-            emit(
-                &mut self.events,
-                &scope,
-                "link.deleted",
-                objects::link_json(&p.id, l),
-            );
+            emit(&mut self.events, &scope, "link.deleted", objects::link_json(&p.id, l));
         }
         let node = p.nodes.remove(j);
-        emit(
-            &mut self.events,
-            &scope,
-            "node.deleted",
-            node_json(&p.id, &node),
-        );
-        emit(
-            &mut self.events,
-            &scope,
-            "node.deleted",
-            node_compute_json(&p.id, &node),
-        );
+        emit(&mut self.events, &scope, "node.deleted", node_json(&p.id, &node));
+        emit(&mut self.events, &scope, "node.deleted", node_compute_json(&p.id, &node));
         if let Some(c) = node.console {
             self.consoles.remove(&c);
         }
@@ -284,12 +199,7 @@ impl Model {
     }
 
     /// `POST /projects/{id}/nodes/{nid}/{action}`: the node after the action.
-    pub fn node_action(
-        &mut self,
-        project_id: &str,
-        node_id: &str,
-        action: Action,
-    ) -> SimResult<Value> {
+    pub fn node_action(&mut self, project_id: &str, node_id: &str, action: Action) -> SimResult<Value> {
         let i = self.opened_index(project_id)?;
         let j = node_index(&self.projects[i].nodes, node_id)?;
         self.apply_action(i, j, action, false);
@@ -340,32 +250,20 @@ impl Model {
             if status == Started && n.command_line.is_empty() {
                 n.command_line = objects::command_line(n);
             }
-            emit(
-                &mut self.events,
-                &scope,
-                "node.updated",
-                node_json(&p.id, n),
-            );
+            emit(&mut self.events, &scope, "node.updated", node_json(&p.id, n));
         }
     }
 
     /// A console port for a new console of `console_type` (`wanted` if free).
-    fn allocate_console(
-        &mut self,
-        console_type: &Value,
-        wanted: Option<u64>,
-    ) -> SimResult<Option<u16>> {
+    fn allocate_console(&mut self, console_type: &Value, wanted: Option<u64>) -> SimResult<Option<u16>> {
         let kind = console_type.as_str().unwrap_or("none");
         if kind == "none" {
             return Ok(None);
         }
         if let Some(w) = wanted {
-            let port = u16::try_from(w)
-                .map_err(|_| SimError::Conflict(format!("Console port {w} is not valid")))?;
+            let port = u16::try_from(w).map_err(|_| SimError::Conflict(format!("Console port {w} is not valid")))?;
             if !self.consoles.insert(port) {
-                return Err(SimError::Conflict(format!(
-                    "Console port {port} is already used"
-                )));
+                return Err(SimError::Conflict(format!("Console port {port} is already used")));
             }
             return Ok(Some(port));
         }
@@ -374,9 +272,7 @@ impl Model {
         } else {
             (TELNET_CONSOLE_BASE, 2)
         };
-        let port = (base..=u16::MAX - 1)
-            .step_by(step)
-            .find(|p| !self.consoles.contains(p));
+        let port = (base..=u16::MAX - 1).step_by(step).find(|p| !self.consoles.contains(p));
         let port = port.ok_or_else(|| SimError::Conflict("No console port left".into()))?;
         self.consoles.insert(port);
         Ok(Some(port))
@@ -384,10 +280,7 @@ impl Model {
 }
 
 fn node_index(nodes: &[Node], node_id: &str) -> SimResult<usize> {
-    nodes
-        .iter()
-        .position(|n| n.id == node_id)
-        .ok_or_else(|| SimError::UnknownNode(node_id.to_owned()))
+    nodes.iter().position(|n| n.id == node_id).ok_or_else(|| SimError::UnknownNode(node_id.to_owned()))
 }
 
 /// Copies the known qemu properties of `req`; the integer ones must be integers in range.
@@ -397,15 +290,9 @@ fn merge_properties(props: &mut Map<String, Value>, req: &Map<String, Value>) ->
             continue;
         }
         if INTEGER_PROPERTIES.contains(&k.as_str()) {
-            let max = if k == "adapters" {
-                275
-            } else {
-                i64::from(u32::MAX)
-            };
+            let max = if k == "adapters" { 275 } else { i64::from(u32::MAX) };
             if !v.as_i64().is_some_and(|x| (0..=max).contains(&x)) {
-                return Err(SimError::Conflict(format!(
-                    "Invalid value for qemu property {k}: {v}"
-                )));
+                return Err(SimError::Conflict(format!("Invalid value for qemu property {k}: {v}")));
             }
         }
         props.insert(k.clone(), v.clone());
@@ -438,10 +325,7 @@ fn apply_settings(n: &mut Node, req: &Map<String, Value>) {
     if let Some(c) = req.get("custom_adapters") {
         n.custom_adapters = c.clone();
     }
-    if let (Some(label), Some(new)) = (
-        n.label.as_object_mut(),
-        req.get("label").and_then(Value::as_object),
-    ) {
+    if let (Some(label), Some(new)) = (n.label.as_object_mut(), req.get("label").and_then(Value::as_object)) {
         for (k, v) in new {
             label.insert(k.clone(), v.clone());
         }
@@ -460,9 +344,7 @@ pub(super) fn allocate_name(taken: impl Fn(&str) -> bool, wanted: &str) -> Strin
     }
     if base.contains("{0}") || base.contains("{id}") {
         for i in 1..1_000_000u32 {
-            let name = base
-                .replace("{0}", &i.to_string())
-                .replace("{id}", &i.to_string());
+            let name = base.replace("{0}", &i.to_string()).replace("{id}", &i.to_string());
             if !taken(&name) {
                 return name;
             }
@@ -470,8 +352,5 @@ pub(super) fn allocate_name(taken: impl Fn(&str) -> bool, wanted: &str) -> Strin
     } else if !taken(&base) {
         return base;
     }
-    (1..1_000_000u32)
-        .map(|i| format!("{base}{i}"))
-        .find(|n| !taken(n))
-        .unwrap_or(base)
+    (1..1_000_000u32).map(|i| format!("{base}{i}")).find(|n| !taken(n)).unwrap_or(base)
 }

@@ -90,17 +90,8 @@ pub fn default_qemu_properties(mac: &str) -> Map<String, Value> {
 
 /// The base MAC address gns3-server derives from a node id: `0c:` + id hex digits 2..8.
 pub fn base_mac(node_id: &str) -> String {
-    let hex: Vec<char> = node_id
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .skip(2)
-        .take(6)
-        .collect();
-    let pair = |i: usize| {
-        hex.get(i..i + 2)
-            .map(|c| c.iter().collect::<String>())
-            .unwrap_or_else(|| "00".into())
-    };
+    let hex: Vec<char> = node_id.chars().filter(char::is_ascii_hexdigit).skip(2).take(6).collect();
+    let pair = |i: usize| hex.get(i..i + 2).map(|c| c.iter().collect::<String>()).unwrap_or_else(|| "00".into());
     format!("0c:{}:{}:{}:00:00", pair(0), pair(2), pair(4))
 }
 
@@ -117,25 +108,14 @@ pub fn project_json(p: &Project) -> Value {
     m.insert("project_id".into(), json!(p.id));
     m.insert("path".into(), json!(format!("{PROJECTS_DIR}/{}", p.id)));
     m.insert("filename".into(), json!(p.filename));
-    m.insert(
-        "status".into(),
-        json!(if p.opened { "opened" } else { "closed" }),
-    );
+    m.insert("status".into(), json!(if p.opened { "opened" } else { "closed" }));
     Value::Object(m)
 }
 
 /// The ports list of a qemu node: one port per adapter.
 fn ports_json(n: &Node) -> Value {
-    let base = n
-        .properties
-        .get("mac_address")
-        .and_then(Value::as_str)
-        .unwrap_or("0c:00:00:00:00:00");
-    let adapter_type = n
-        .properties
-        .get("adapter_type")
-        .cloned()
-        .unwrap_or_else(|| json!("e1000"));
+    let base = n.properties.get("mac_address").and_then(Value::as_str).unwrap_or("0c:00:00:00:00:00");
+    let adapter_type = n.properties.get("adapter_type").cloned().unwrap_or_else(|| json!("e1000"));
     let ports: Vec<Value> = (0..n.adapters())
         .map(|i| {
             let name = match (&n.first_port_name, i) {
@@ -192,10 +172,7 @@ pub fn node_json(project_id: &str, n: &Node) -> Value {
     let mut m = node_common(n);
     m.insert("command_line".into(), json!(n.command_line));
     m.insert("console_host".into(), json!("127.0.0.1"));
-    m.insert(
-        "node_directory".into(),
-        json!(node_directory(project_id, n)),
-    );
+    m.insert("node_directory".into(), json!(node_directory(project_id, n)));
     m.insert("ports".into(), ports_json(n));
     m.insert("project_id".into(), json!(project_id));
     m.insert("status".into(), json!(n.status.as_str()));
@@ -214,10 +191,7 @@ pub fn node_compute_json(project_id: &str, n: &Node) -> Value {
     m.insert("console".into(), Value::Null);
     m.insert("console_type".into(), n.console_type.clone());
     m.insert("name".into(), json!(n.name));
-    m.insert(
-        "node_directory".into(),
-        json!(node_directory(project_id, n)),
-    );
+    m.insert("node_directory".into(), json!(node_directory(project_id, n)));
     m.insert("node_id".into(), json!(n.id));
     m.insert("project_id".into(), json!(project_id));
     m.insert("status".into(), json!("stopped"));
@@ -242,7 +216,9 @@ fn link_ends(l: &Link) -> Value {
     Value::Array(
         l.ends
             .iter()
-            .map(|e| json!({"adapter_number": e.adapter, "label": e.label, "node_id": e.node_id, "port_number": e.port}))
+            .map(
+                |e| json!({"adapter_number": e.adapter, "label": e.label, "node_id": e.node_id, "port_number": e.port}),
+            )
             .collect(),
     )
 }
@@ -269,19 +245,9 @@ pub fn ping_json(cpu: f64, memory: f64) -> Value {
 
 /// A node's qemu command line once started (shown in `command_line`, like the real server).
 pub fn command_line(n: &Node) -> String {
-    let p = |k: &str| {
-        n.properties.get(k).map(|v| {
-            v.as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| v.to_string())
-        })
-    };
+    let p = |k: &str| n.properties.get(k).map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()));
     let qemu = p("qemu_path").unwrap_or_default();
-    let base = n
-        .properties
-        .get("mac_address")
-        .and_then(Value::as_str)
-        .unwrap_or("0c:00:00:00:00:00");
+    let base = n.properties.get("mac_address").and_then(Value::as_str).unwrap_or("0c:00:00:00:00:00");
     let adapter_type = p("adapter_type").unwrap_or_else(|| "e1000".into());
     let mut line = format!(
         "{qemu} -name {} -m {}M -smp cpus={},sockets=1 -boot order=c -uuid {} -serial telnet:127.0.0.1:{},server,nowait -net none",

@@ -53,43 +53,19 @@ fn route<'a>(segs: &[&'a str]) -> Option<(Route<'a>, &'static str, Vec<Method>)>
         ["version"] => (Route::Version, "/v2/version", vec![M::GET]),
         ["computes"] => (Route::Computes, "/v2/computes", vec![M::GET]),
         ["computes", c] => (Route::Compute(c), "/v2/computes/{compute_id}", vec![M::GET]),
-        ["notifications"] => (
-            Route::ControllerStream { ws: false },
-            "/v2/notifications",
-            vec![M::GET],
-        ),
-        ["notifications", "ws"] => (
-            Route::ControllerStream { ws: true },
-            "/v2/notifications/ws",
-            vec![M::GET],
-        ),
+        ["notifications"] => (Route::ControllerStream { ws: false }, "/v2/notifications", vec![M::GET]),
+        ["notifications", "ws"] => (Route::ControllerStream { ws: true }, "/v2/notifications/ws", vec![M::GET]),
         ["projects"] => (Route::Projects, "/v2/projects", vec![M::GET, M::POST]),
         ["projects", pid] => (Route::Project(pid), p, vec![M::GET, M::PUT, M::DELETE]),
-        ["projects", pid, "open"] => (
-            Route::Open(pid),
-            "/v2/projects/{project_id}/open",
-            vec![M::POST],
-        ),
-        ["projects", pid, "close"] => (
-            Route::Close(pid),
-            "/v2/projects/{project_id}/close",
-            vec![M::POST],
-        ),
-        ["projects", pid, "notifications"] => (
-            Route::ProjectStream { pid, ws: false },
-            "/v2/projects/{project_id}/notifications",
-            vec![M::GET],
-        ),
-        ["projects", pid, "notifications", "ws"] => (
-            Route::ProjectStream { pid, ws: true },
-            "/v2/projects/{project_id}/notifications/ws",
-            vec![M::GET],
-        ),
-        ["projects", pid, "nodes"] => (
-            Route::Nodes(pid),
-            "/v2/projects/{project_id}/nodes",
-            vec![M::GET, M::POST],
-        ),
+        ["projects", pid, "open"] => (Route::Open(pid), "/v2/projects/{project_id}/open", vec![M::POST]),
+        ["projects", pid, "close"] => (Route::Close(pid), "/v2/projects/{project_id}/close", vec![M::POST]),
+        ["projects", pid, "notifications"] => {
+            (Route::ProjectStream { pid, ws: false }, "/v2/projects/{project_id}/notifications", vec![M::GET])
+        }
+        ["projects", pid, "notifications", "ws"] => {
+            (Route::ProjectStream { pid, ws: true }, "/v2/projects/{project_id}/notifications/ws", vec![M::GET])
+        }
+        ["projects", pid, "nodes"] => (Route::Nodes(pid), "/v2/projects/{project_id}/nodes", vec![M::GET, M::POST]),
         ["projects", pid, "nodes", x] => {
             let mut methods = vec![M::GET, M::PUT, M::DELETE];
             let template = if Action::parse(x).is_some() {
@@ -100,39 +76,23 @@ fn route<'a>(segs: &[&'a str]) -> Option<(Route<'a>, &'static str, Vec<Method>)>
             };
             (Route::NodeOrBulk(pid, x), template, methods)
         }
-        ["projects", pid, "nodes", nid, "links"] => (
-            Route::NodeLinks(pid, nid),
-            "/v2/projects/{project_id}/nodes/{node_id}/links",
-            vec![M::GET],
-        ),
+        ["projects", pid, "nodes", nid, "links"] => {
+            (Route::NodeLinks(pid, nid), "/v2/projects/{project_id}/nodes/{node_id}/links", vec![M::GET])
+        }
         ["projects", pid, "nodes", nid, a] => {
             let action = Action::parse(a)?;
-            (
-                Route::NodeAction(pid, nid, action),
-                "/v2/projects/{project_id}/nodes/{node_id}/{action}",
-                vec![M::POST],
-            )
+            (Route::NodeAction(pid, nid, action), "/v2/projects/{project_id}/nodes/{node_id}/{action}", vec![M::POST])
         }
-        ["projects", pid, "links"] => (
-            Route::Links(pid),
-            "/v2/projects/{project_id}/links",
-            vec![M::GET, M::POST],
-        ),
-        ["projects", pid, "links", lid] => (
-            Route::Link(pid, lid),
-            "/v2/projects/{project_id}/links/{link_id}",
-            vec![M::GET, M::PUT, M::DELETE],
-        ),
+        ["projects", pid, "links"] => (Route::Links(pid), "/v2/projects/{project_id}/links", vec![M::GET, M::POST]),
+        ["projects", pid, "links", lid] => {
+            (Route::Link(pid, lid), "/v2/projects/{project_id}/links/{link_id}", vec![M::GET, M::PUT, M::DELETE])
+        }
         _ => return None,
     })
 }
 
 /// The one handler: every request of the stand-in comes here.
-pub async fn dispatch(
-    req: HttpRequest,
-    payload: web::Payload,
-    shared: web::Data<Shared>,
-) -> HttpResponse {
+pub async fn dispatch(req: HttpRequest, payload: web::Payload, shared: web::Data<Shared>) -> HttpResponse {
     let path = percent_decode(req.path());
     let segs: Vec<&str> = match path.strip_prefix("/v2/") {
         // aiohttp's `{id}` never matches an empty segment.
@@ -151,20 +111,12 @@ pub async fn dispatch(
         return res;
     }
     match route {
-        Route::ControllerStream { ws } => {
-            return stream(&req, payload, shared.get_ref(), Scope::Controller, ws)
-        }
+        Route::ControllerStream { ws } => return stream(&req, payload, shared.get_ref(), Scope::Controller, ws),
         Route::ProjectStream { pid, ws } => {
             if let Err(e) = lock(&shared).model.project(pid) {
                 return error(&e).render();
             }
-            return stream(
-                &req,
-                payload,
-                shared.get_ref(),
-                Scope::Project(pid.to_owned()),
-                ws,
-            );
+            return stream(&req, payload, shared.get_ref(), Scope::Project(pid.to_owned()), ws);
         }
         _ => {}
     }
@@ -172,11 +124,7 @@ pub async fn dispatch(
         Ok(body) => body,
         Err(reply) => return reply.render(),
     };
-    let call = Call {
-        req: &req,
-        template,
-        body: &body,
-    };
+    let call = Call { req: &req, template, body: &body };
     let reply = {
         let mut world = lock(&shared);
         let reply = handle(&mut world, route, &call);
@@ -223,10 +171,7 @@ impl Call<'_> {
     /// The body checked against `schema`; the 400 reply when it does not fit.
     fn checked(&self, schema: &Schema) -> Result<&Map<String, Value>, Reply> {
         match schema::validate(schema, self.body) {
-            Ok(()) => self
-                .body
-                .as_object()
-                .ok_or(Reply::Json(StatusCode::INTERNAL_SERVER_ERROR, json!({}))),
+            Ok(()) => self.body.as_object().ok_or(Reply::Json(StatusCode::INTERNAL_SERVER_ERROR, json!({}))),
             Err(reason) => {
                 let path_qs = match self.req.uri().query() {
                     Some(q) => format!("{}?{q}", self.req.path()),
@@ -236,12 +181,7 @@ impl Call<'_> {
                     "JSON schema error with API request '{path_qs}' and JSON data '{}': {reason}",
                     py_repr(self.body)
                 );
-                Err(bad_request(
-                    self.req,
-                    self.template,
-                    message,
-                    self.body.clone(),
-                ))
+                Err(bad_request(self.req, self.template, message, self.body.clone()))
             }
         }
     }
@@ -269,9 +209,7 @@ fn handle(world: &mut World, route: Route<'_>, call: &Call<'_>) -> Reply {
             ok(compute_json(world.port, cpu, mem))
         }
         Route::Compute(other) => error(&SimError::UnknownCompute(other.to_owned())),
-        Route::Projects if method == "POST" => {
-            created(m.create_project(body!(schema::PROJECT_CREATE)))
-        }
+        Route::Projects if method == "POST" => created(m.create_project(body!(schema::PROJECT_CREATE))),
         Route::Projects => ok(m.list_projects()),
         Route::Project(pid) => match method {
             "PUT" => reply(m.update_project(pid, body!(schema::PROJECT_UPDATE))),
@@ -280,9 +218,7 @@ fn handle(world: &mut World, route: Route<'_>, call: &Call<'_>) -> Reply {
         },
         Route::Open(pid) => created(m.open_project(pid)),
         Route::Close(pid) => no_content(m.close_project(pid)),
-        Route::Nodes(pid) if method == "POST" => {
-            created(m.create_node(pid, body!(schema::NODE_CREATE), false))
-        }
+        Route::Nodes(pid) if method == "POST" => created(m.create_node(pid, body!(schema::NODE_CREATE), false)),
         Route::Nodes(pid) => reply(m.list_nodes(pid)),
         Route::NodeOrBulk(pid, x) => match (method, Action::parse(x)) {
             ("POST", Some(action)) => no_content(m.bulk_action(pid, action)),
@@ -292,9 +228,7 @@ fn handle(world: &mut World, route: Route<'_>, call: &Call<'_>) -> Reply {
         },
         Route::NodeAction(pid, nid, action) => reply(m.node_action(pid, nid, action)),
         Route::NodeLinks(pid, nid) => reply(m.node_links(pid, nid)),
-        Route::Links(pid) if method == "POST" => {
-            created(m.create_link(pid, body!(schema::LINK), false))
-        }
+        Route::Links(pid) if method == "POST" => created(m.create_link(pid, body!(schema::LINK), false)),
         Route::Links(pid) => reply(m.list_links(pid)),
         Route::Link(pid, lid) => match method {
             // v2 answers a link update with 201.
@@ -302,19 +236,11 @@ fn handle(world: &mut World, route: Route<'_>, call: &Call<'_>) -> Reply {
             "DELETE" => no_content(m.delete_link(pid, lid)),
             _ => reply(m.get_link(pid, lid)),
         },
-        Route::ControllerStream { .. } | Route::ProjectStream { .. } => {
-            plain(StatusCode::NOT_FOUND, "404: Not Found")
-        }
+        Route::ControllerStream { .. } | Route::ProjectStream { .. } => plain(StatusCode::NOT_FOUND, "404: Not Found"),
     }
 }
 
-fn stream(
-    req: &HttpRequest,
-    payload: web::Payload,
-    shared: &Shared,
-    scope: Scope,
-    ws: bool,
-) -> HttpResponse {
+fn stream(req: &HttpRequest, payload: web::Payload, shared: &Shared, scope: Scope, ws: bool) -> HttpResponse {
     if ws {
         if let Some(refusal) = ws::handshake_refusal(req) {
             return refusal;
@@ -335,20 +261,11 @@ fn stream(
 }
 
 /// The body as gns3 reads it: empty is `{}`; not JSON is a 400 echoing it as `malformed_json`.
-async fn read_body(
-    req: &HttpRequest,
-    payload: web::Payload,
-    template: &'static str,
-) -> Result<Value, Reply> {
+async fn read_body(req: &HttpRequest, payload: web::Payload, template: &'static str) -> Result<Value, Reply> {
     let bytes = match payload.to_bytes_limited(MAX_BODY).await {
         Ok(Ok(b)) => b,
         Ok(Err(_)) => return Err(plain(StatusCode::BAD_REQUEST, "400: Bad Request")),
-        Err(_) => {
-            return Err(plain(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "413: Request Entity Too Large",
-            ))
-        }
+        Err(_) => return Err(plain(StatusCode::PAYLOAD_TOO_LARGE, "413: Request Entity Too Large")),
     };
     if bytes.is_empty() {
         return Ok(json!({}));
@@ -365,10 +282,7 @@ async fn read_body(
 fn python_json_error(text: &str, e: &serde_json::Error) -> String {
     let lines: Vec<&str> = text.split('\n').collect();
     let line = e.line().clamp(1, lines.len().max(1));
-    let row: Vec<char> = lines
-        .get(line - 1)
-        .map(|l| l.chars().collect())
-        .unwrap_or_default();
+    let row: Vec<char> = lines.get(line - 1).map(|l| l.chars().collect()).unwrap_or_default();
     let mut column = e.column().clamp(1, row.len().max(1));
     let message = e.to_string();
     let kind = if message.starts_with("trailing characters") {
@@ -379,23 +293,14 @@ fn python_json_error(text: &str, e: &serde_json::Error) -> String {
         }
         "Expecting value"
     };
-    let before: usize = lines
-        .iter()
-        .take(line - 1)
-        .map(|l| l.chars().count() + 1)
-        .sum();
-    format!(
-        "{kind}: line {line} column {column} (char {})",
-        before + column - 1
-    )
+    let before: usize = lines.iter().take(line - 1).map(|l| l.chars().count() + 1).sum();
+    format!("{kind}: line {line} column {column} (char {})", before + column - 1)
 }
 
 fn pretty(v: &Value) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(
-        &mut out,
-        serde_json::ser::PrettyFormatter::with_indent(b"    "),
-    );
+    let mut ser =
+        serde_json::Serializer::with_formatter(&mut out, serde_json::ser::PrettyFormatter::with_indent(b"    "));
     if serde::Serialize::serialize(v, &mut ser).is_err() {
         return b"{}".to_vec();
     }
@@ -416,9 +321,9 @@ impl Reply {
                 .content_type("application/json")
                 .insert_header((header::SERVER, SERVER_HEADER))
                 .body(pretty(&v)),
-            Reply::Plain(status, text) => HttpResponse::build(status)
-                .content_type("text/plain; charset=utf-8")
-                .body(text),
+            Reply::Plain(status, text) => {
+                HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(text)
+            }
             Reply::Empty => HttpResponse::NoContent().finish(),
         }
     }
@@ -434,10 +339,7 @@ fn ok(v: Value) -> Reply {
 
 fn error(e: &SimError) -> Reply {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    Reply::Json(
-        status,
-        json!({"message": e.to_string(), "status": e.status()}),
-    )
+    Reply::Json(status, json!({"message": e.to_string(), "status": e.status()}))
 }
 
 fn bad_request(req: &HttpRequest, template: &str, message: String, request: Value) -> Reply {
@@ -463,10 +365,7 @@ mod tests {
 
     #[test]
     fn paths_are_percent_decoded() {
-        assert_eq!(
-            super::percent_decode("/v2/projects/a%20b%2"),
-            "/v2/projects/a b%2"
-        );
+        assert_eq!(super::percent_decode("/v2/projects/a%20b%2"), "/v2/projects/a b%2");
         assert_eq!(super::percent_decode("/v2/%ff%zz%+1"), "/v2/\u{fffd}%zz%+1");
     }
 

@@ -50,32 +50,16 @@ pub struct Prop {
 }
 
 const fn prop(name: &'static str, types: &'static [Ty]) -> Prop {
-    Prop {
-        name,
-        types,
-        min_len: 0,
-        uuid: false,
-        one_of: None,
-        items: None,
-    }
+    Prop { name, types, min_len: 0, uuid: false, one_of: None, items: None }
 }
 const fn non_empty(name: &'static str, types: &'static [Ty]) -> Prop {
-    Prop {
-        min_len: 1,
-        ..prop(name, types)
-    }
+    Prop { min_len: 1, ..prop(name, types) }
 }
 const fn uuid(name: &'static str, types: &'static [Ty]) -> Prop {
-    Prop {
-        uuid: true,
-        ..prop(name, types)
-    }
+    Prop { uuid: true, ..prop(name, types) }
 }
 const fn one_of(name: &'static str, values: &'static [Option<&'static str>]) -> Prop {
-    Prop {
-        one_of: Some(values),
-        ..prop(name, &[])
-    }
+    Prop { one_of: Some(values), ..prop(name, &[]) }
 }
 
 /// An object schema with `additionalProperties: false`: the properties of `props` and `more`.
@@ -92,8 +76,7 @@ impl Schema {
 }
 
 use Ty::*;
-const UUID_PATTERN: &str =
-    "^[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}$";
+const UUID_PATTERN: &str = "^[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}$";
 
 const PROJECT_SETTINGS: [Prop; 14] = [
     prop("auto_close", &[Bool]),
@@ -115,10 +98,7 @@ pub static PROJECT_CREATE: Schema = Schema {
     props: &[
         non_empty("name", &[Str, Null]),
         non_empty("path", &[Str, Null]),
-        Prop {
-            min_len: 36,
-            ..uuid("project_id", &[Str, Null])
-        },
+        Prop { min_len: 36, ..uuid("project_id", &[Str, Null]) },
     ],
     more: &PROJECT_SETTINGS,
     required: &["name"],
@@ -171,10 +151,7 @@ const NODE_PROPS: &[Prop] = &[
     ),
     prop("console_auto_start", &[Bool]),
     prop("properties", &[Obj]),
-    one_of(
-        "status",
-        &[Some("stopped"), Some("started"), Some("suspended")],
-    ),
+    one_of("status", &[Some("stopped"), Some("started"), Some("suspended")]),
     prop("label", &[Obj]),
     non_empty("symbol", &[Str, Null]),
     prop("width", &[Int]),
@@ -189,16 +166,9 @@ const NODE_PROPS: &[Prop] = &[
     prop("custom_adapters", &[Arr]),
     prop("ports", &[Arr]),
 ];
-pub static NODE_CREATE: Schema = Schema {
-    props: NODE_PROPS,
-    more: &[],
-    required: &["name", "node_type", "compute_id"],
-};
-pub static NODE_UPDATE: Schema = Schema {
-    props: NODE_PROPS,
-    more: &[],
-    required: &[],
-};
+pub static NODE_CREATE: Schema =
+    Schema { props: NODE_PROPS, more: &[], required: &["name", "node_type", "compute_id"] };
+pub static NODE_UPDATE: Schema = Schema { props: NODE_PROPS, more: &[], required: &[] };
 
 static LINK_END: Schema = Schema {
     props: &[
@@ -214,10 +184,7 @@ pub static LINK: Schema = Schema {
     props: &[
         uuid("link_id", &[Str]),
         uuid("project_id", &[Str]),
-        Prop {
-            items: Some(&LINK_END),
-            ..prop("nodes", &[Arr])
-        },
+        Prop { items: Some(&LINK_END), ..prop("nodes", &[Arr]) },
         prop("suspend", &[Bool]),
         prop("link_style", &[Obj]),
         prop("filters", &[Obj]),
@@ -236,25 +203,12 @@ pub fn validate(schema: &Schema, v: &Value) -> Result<(), String> {
     let Some(obj) = v.as_object() else {
         return Err(format!("{} is not of type 'object'", py_repr(v)));
     };
-    let unexpected: Vec<String> = obj
-        .keys()
-        .filter(|k| !schema.all().any(|p| p.name == k.as_str()))
-        .map(|k| py_str(k))
-        .collect();
+    let unexpected: Vec<String> =
+        obj.keys().filter(|k| !schema.all().any(|p| p.name == k.as_str())).map(|k| py_str(k)).collect();
     match unexpected.len() {
         0 => {}
-        1 => {
-            return Err(format!(
-                "Additional properties are not allowed ({} was unexpected)",
-                unexpected[0]
-            ))
-        }
-        _ => {
-            return Err(format!(
-                "Additional properties are not allowed ({} were unexpected)",
-                unexpected.join(", ")
-            ))
-        }
+        1 => return Err(format!("Additional properties are not allowed ({} was unexpected)", unexpected[0])),
+        _ => return Err(format!("Additional properties are not allowed ({} were unexpected)", unexpected.join(", "))),
     }
     if let Some(missing) = schema.required.iter().find(|r| !obj.contains_key(**r)) {
         return Err(format!("{} is a required property", py_str(missing)));
@@ -269,29 +223,15 @@ pub fn validate(schema: &Schema, v: &Value) -> Result<(), String> {
 
 fn check_prop(p: &Prop, v: &Value) -> Result<(), String> {
     if let Some(values) = p.one_of {
-        if !values
-            .iter()
-            .any(|allowed| allowed.map_or(v.is_null(), |a| v.as_str() == Some(a)))
-        {
-            let list: Vec<String> = values
-                .iter()
-                .map(|a| a.map_or("None".to_owned(), py_str))
-                .collect();
-            return Err(format!(
-                "{} is not one of [{}]",
-                py_repr(v),
-                list.join(", ")
-            ));
+        if !values.iter().any(|allowed| allowed.map_or(v.is_null(), |a| v.as_str() == Some(a))) {
+            let list: Vec<String> = values.iter().map(|a| a.map_or("None".to_owned(), py_str)).collect();
+            return Err(format!("{} is not one of [{}]", py_repr(v), list.join(", ")));
         }
         return Ok(());
     }
     if !p.types.iter().any(|t| t.accepts(v)) {
         let names: Vec<String> = p.types.iter().map(|t| format!("'{}'", t.name())).collect();
-        return Err(format!(
-            "{} is not of type {}",
-            py_repr(v),
-            names.join(", ")
-        ));
+        return Err(format!("{} is not of type {}", py_repr(v), names.join(", ")));
     }
     if let Some(s) = v.as_str() {
         let len = s.chars().count();
@@ -306,11 +246,7 @@ fn check_prop(p: &Prop, v: &Value) -> Result<(), String> {
             return Err(format!("{} is too long", py_str(s)));
         }
         if p.uuid && !is_uuid(s) {
-            return Err(format!(
-                "{} does not match {}",
-                py_str(s),
-                py_str(UUID_PATTERN)
-            ));
+            return Err(format!("{} does not match {}", py_str(s), py_str(UUID_PATTERN)));
         }
     }
     if let (Some(items), Some(list)) = (p.items, v.as_array()) {
@@ -325,10 +261,7 @@ fn check_prop(p: &Prop, v: &Value) -> Result<(), String> {
 pub fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// A JSON value as Python's `repr` of the parsed value shows it.
@@ -343,10 +276,7 @@ pub fn py_repr(v: &Value) -> String {
         Value::Object(m) => {
             format!(
                 "{{{}}}",
-                m.iter()
-                    .map(|(k, v)| format!("{}: {}", py_str(k), py_repr(v)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                m.iter().map(|(k, v)| format!("{}: {}", py_str(k), py_repr(v))).collect::<Vec<_>>().join(", ")
             )
         }
     }
@@ -354,11 +284,7 @@ pub fn py_repr(v: &Value) -> String {
 
 /// Python's `repr` of a str: single quotes unless the text has `'` and no `"`.
 pub fn py_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -371,9 +297,7 @@ pub fn py_str(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
             c => out.push(c),
         }
     }
@@ -388,37 +312,16 @@ mod tests {
 
     #[test]
     fn messages_read_like_python_jsonschema() {
+        assert_eq!(validate(&NODE_CREATE, &json!({"name": "X"})).unwrap_err(), "'node_type' is a required property");
         assert_eq!(
-            validate(&NODE_CREATE, &json!({"name": "X"})).unwrap_err(),
-            "'node_type' is a required property"
-        );
-        assert_eq!(
-            validate(
-                &NODE_CREATE,
-                &json!({"name": 5, "node_type": "qemu", "compute_id": "local"})
-            )
-            .unwrap_err(),
+            validate(&NODE_CREATE, &json!({"name": 5, "node_type": "qemu", "compute_id": "local"})).unwrap_err(),
             "5 is not of type 'string'"
         );
-        let bad_type = validate(
-            &NODE_CREATE,
-            &json!({"name": "X", "node_type": "bogus", "compute_id": "local"}),
-        );
-        assert!(bad_type
-            .unwrap_err()
-            .starts_with("'bogus' is not one of ['cloud', 'nat', "));
-        assert_eq!(
-            validate(&PROJECT_CREATE, &json!([])).unwrap_err(),
-            "[] is not of type 'object'"
-        );
-        assert_eq!(
-            validate(&PROJECT_CREATE, &json!({"name": ""})).unwrap_err(),
-            "'' should be non-empty"
-        );
-        assert_eq!(
-            validate(&PROJECT_UPDATE, &json!({"name": 5})).unwrap_err(),
-            "5 is not of type 'string', 'null'"
-        );
+        let bad_type = validate(&NODE_CREATE, &json!({"name": "X", "node_type": "bogus", "compute_id": "local"}));
+        assert!(bad_type.unwrap_err().starts_with("'bogus' is not one of ['cloud', 'nat', "));
+        assert_eq!(validate(&PROJECT_CREATE, &json!([])).unwrap_err(), "[] is not of type 'object'");
+        assert_eq!(validate(&PROJECT_CREATE, &json!({"name": ""})).unwrap_err(), "'' should be non-empty");
+        assert_eq!(validate(&PROJECT_UPDATE, &json!({"name": 5})).unwrap_err(), "5 is not of type 'string', 'null'");
         assert_eq!(
             validate(&PROJECT_UPDATE, &json!({"bogus": 5})).unwrap_err(),
             "Additional properties are not allowed ('bogus' was unexpected)"
@@ -428,11 +331,8 @@ mod tests {
             "'adapter_number' is a required property"
         );
         assert!(validate(&LINK, &json!({})).is_ok());
-        assert!(validate(
-            &PROJECT_CREATE,
-            &json!({"name": "p", "project_id": "11111111-2222-3333-4444-555555555555"})
-        )
-        .is_ok());
+        assert!(validate(&PROJECT_CREATE, &json!({"name": "p", "project_id": "11111111-2222-3333-4444-555555555555"}))
+            .is_ok());
     }
 
     #[test]

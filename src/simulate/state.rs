@@ -26,11 +26,7 @@ pub enum SimError {
     #[error("Compute ID {0} doesn't exist")]
     UnknownCompute(String),
     #[error("Port {adapter}/{port} for {node} not found")]
-    UnknownPort {
-        node: String,
-        adapter: u64,
-        port: u64,
-    },
+    UnknownPort { node: String, adapter: u64, port: u64 },
     #[error("The project is not opened")]
     NotOpened,
     #[error("Project \"{0}\" already exists")]
@@ -127,10 +123,7 @@ pub struct Node {
 impl Node {
     /// Number of adapters (= ports: one port per qemu adapter).
     pub fn adapters(&self) -> usize {
-        self.properties
-            .get("adapters")
-            .and_then(Value::as_u64)
-            .map_or(1, |a| a.min(275) as usize)
+        self.properties.get("adapters").and_then(Value::as_u64).map_or(1, |a| a.min(275) as usize)
     }
 }
 
@@ -166,16 +159,10 @@ pub struct Project {
 
 impl Project {
     pub fn auto_close(&self) -> bool {
-        self.settings
-            .get("auto_close")
-            .and_then(Value::as_bool)
-            .unwrap_or(true)
+        self.settings.get("auto_close").and_then(Value::as_bool).unwrap_or(true)
     }
     pub fn node(&self, node_id: &str) -> SimResult<&Node> {
-        self.nodes
-            .iter()
-            .find(|n| n.id == node_id)
-            .ok_or_else(|| SimError::UnknownNode(node_id.to_owned()))
+        self.nodes.iter().find(|n| n.id == node_id).ok_or_else(|| SimError::UnknownNode(node_id.to_owned()))
     }
     /// Whether a complete link holds the port (like gns3, a link with fewer than two ends,
     /// which the v2 API allows, holds no port).
@@ -189,11 +176,7 @@ impl Project {
 }
 
 pub(super) fn emit(events: &mut Vec<Event>, scope: &Scope, action: &'static str, event: Value) {
-    events.push(Event {
-        scope: scope.clone(),
-        action,
-        event,
-    });
+    events.push(Event { scope: scope.clone(), action, event });
 }
 
 pub struct Model {
@@ -210,12 +193,7 @@ impl Model {
             Some(s) => StdRng::seed_from_u64(s),
             None => StdRng::from_os_rng(),
         };
-        Model {
-            projects: Vec::new(),
-            events: Vec::new(),
-            rng,
-            consoles: BTreeSet::new(),
-        }
+        Model { projects: Vec::new(), events: Vec::new(), rng, consoles: BTreeSet::new() }
     }
 
     /// The notifications recorded since the last call, in order.
@@ -229,9 +207,7 @@ impl Model {
 
     /// A v4 UUID drawn from the model's RNG.
     pub fn new_id(&mut self) -> String {
-        uuid::Builder::from_random_bytes(self.rng.random())
-            .into_uuid()
-            .to_string()
+        uuid::Builder::from_random_bytes(self.rng.random()).into_uuid().to_string()
     }
 
     pub(super) fn index(&self, project_id: &str) -> SimResult<usize> {
@@ -264,15 +240,8 @@ impl Model {
 
     /// `POST /projects` with a schema-checked body.
     pub fn create_project(&mut self, req: &Map<String, Value>) -> SimResult<Value> {
-        let name = req
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("untitled")
-            .to_owned();
-        let wanted_id = req
-            .get("project_id")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let name = req.get("name").and_then(Value::as_str).unwrap_or("untitled").to_owned();
+        let wanted_id = req.get("project_id").and_then(Value::as_str).map(str::to_owned);
         if let Some(existing) = wanted_id.as_deref().and_then(|id| self.project(id).ok()) {
             return Ok(project_json(existing));
         }
@@ -283,32 +252,15 @@ impl Model {
         let mut settings = default_project_settings();
         merge_settings(&mut settings, req);
         let filename = format!("{name}.gns3");
-        let project = Project {
-            id,
-            name,
-            filename,
-            opened: true,
-            settings,
-            nodes: Vec::new(),
-            links: Vec::new(),
-        };
+        let project = Project { id, name, filename, opened: true, settings, nodes: Vec::new(), links: Vec::new() };
         let json = project_json(&project);
-        emit(
-            &mut self.events,
-            &Scope::Controller,
-            "project.created",
-            json.clone(),
-        );
+        emit(&mut self.events, &Scope::Controller, "project.created", json.clone());
         self.projects.push(project);
         Ok(json)
     }
 
     /// `PUT /projects/{id}`: the settable keys and the name; `project.updated`.
-    pub fn update_project(
-        &mut self,
-        project_id: &str,
-        req: &Map<String, Value>,
-    ) -> SimResult<Value> {
+    pub fn update_project(&mut self, project_id: &str, req: &Map<String, Value>) -> SimResult<Value> {
         let i = self.index(project_id)?;
         let p = &mut self.projects[i];
         if let Some(name) = req.get("name").and_then(Value::as_str) {
@@ -316,12 +268,7 @@ impl Model {
         }
         merge_settings(&mut p.settings, req);
         let json = project_json(p);
-        emit(
-            &mut self.events,
-            &Scope::Controller,
-            "project.updated",
-            json.clone(),
-        );
+        emit(&mut self.events, &Scope::Controller, "project.updated", json.clone());
         Ok(json)
     }
 
@@ -334,27 +281,12 @@ impl Model {
             p.opened = true;
             let scope = Scope::Project(p.id.clone());
             for n in &p.nodes {
-                emit(
-                    &mut self.events,
-                    &scope,
-                    "node.created",
-                    objects::node_json(&p.id, n),
-                );
+                emit(&mut self.events, &scope, "node.created", objects::node_json(&p.id, n));
             }
             for l in &p.links {
-                emit(
-                    &mut self.events,
-                    &scope,
-                    "link.created",
-                    link_json(&p.id, l),
-                );
+                emit(&mut self.events, &scope, "link.created", link_json(&p.id, l));
             }
-            emit(
-                &mut self.events,
-                &Scope::Controller,
-                "project.opened",
-                project_json(p),
-            );
+            emit(&mut self.events, &Scope::Controller, "project.opened", project_json(p));
         }
         Ok(project_json(&self.projects[i]))
     }
@@ -372,12 +304,7 @@ impl Model {
             n.command_line.clear();
         }
         p.opened = false;
-        emit(
-            &mut self.events,
-            &Scope::Controller,
-            "project.closed",
-            project_json(p),
-        );
+        emit(&mut self.events, &Scope::Controller, "project.closed", project_json(p));
         Ok(())
     }
 
@@ -393,12 +320,7 @@ impl Model {
                 self.consoles.remove(&c);
             }
         }
-        emit(
-            &mut self.events,
-            &Scope::Controller,
-            "project.deleted",
-            project_json(&p),
-        );
+        emit(&mut self.events, &Scope::Controller, "project.deleted", project_json(&p));
         Ok(())
     }
 }

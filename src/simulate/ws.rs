@@ -35,13 +35,7 @@ impl Feed {
     /// Subscribes to `scope`; `None` when the stand-in is stopping.
     pub fn open(shared: &Shared, scope: Scope) -> Option<Feed> {
         let (id, rx) = lock(shared).hub.subscribe(scope)?;
-        Some(Feed {
-            shared: shared.clone(),
-            id,
-            rx,
-            greeted: false,
-            idle_until: Instant::now() + PING_IDLE,
-        })
+        Some(Feed { shared: shared.clone(), id, rx, greeted: false, idle_until: Instant::now() + PING_IDLE })
     }
 
     /// The next frame to send; `None` once the stand-in dropped this listener. Cancel-safe.
@@ -88,26 +82,14 @@ pub fn http_stream(feed: Feed) -> HttpResponse {
 
 /// actix's own 400-class answer when `req` is not a valid WebSocket handshake.
 pub fn handshake_refusal(req: &HttpRequest) -> Option<HttpResponse> {
-    actix_http::ws::verify_handshake(req.head())
-        .err()
-        .map(|e| HttpResponse::from_error(actix_web::Error::from(e)))
+    actix_http::ws::verify_handshake(req.head()).err().map(|e| HttpResponse::from_error(actix_web::Error::from(e)))
 }
 
 /// The WebSocket variant (handshake already checked with `handshake_refusal`).
 pub fn websocket(req: &HttpRequest, payload: web::Payload, feed: Feed) -> HttpResponse {
-    let accept = req
-        .headers()
-        .get(header::SEC_WEBSOCKET_KEY)
-        .map(|k| hash_key(k.as_bytes()))
-        .unwrap_or([b'='; 28]);
+    let accept = req.headers().get(header::SEC_WEBSOCKET_KEY).map(|k| hash_key(k.as_bytes())).unwrap_or([b'='; 28]);
     let accept = String::from_utf8_lossy(&accept).into_owned();
-    let session = Session {
-        feed,
-        payload,
-        inbox: BytesMut::new(),
-        out: VecDeque::new(),
-        done: false,
-    };
+    let session = Session { feed, payload, inbox: BytesMut::new(), out: VecDeque::new(), done: false };
     let body = futures_util::stream::unfold(session, |mut s| async move {
         let frame = s.next_frame().await?;
         Some((Ok::<_, actix_web::Error>(frame), s))
@@ -157,9 +139,9 @@ impl Session {
     fn read_client_frames(&mut self) {
         while !self.done {
             match Parser::parse(&mut self.inbox, true, MAX_CLIENT_FRAME) {
-                Ok(Some((_, OpCode::Ping, data))) => self
-                    .out
-                    .push_back(encode(OpCode::Pong, data.as_deref().unwrap_or_default())),
+                Ok(Some((_, OpCode::Ping, data))) => {
+                    self.out.push_back(encode(OpCode::Pong, data.as_deref().unwrap_or_default()))
+                }
                 Ok(Some((_, OpCode::Close, _))) => self.close(CloseCode::Normal),
                 Ok(Some(_)) => {}
                 Ok(None) => break,
@@ -170,14 +152,7 @@ impl Session {
 
     fn close(&mut self, code: CloseCode) {
         let mut buf = BytesMut::new();
-        Parser::write_close(
-            &mut buf,
-            Some(CloseReason {
-                code,
-                description: None,
-            }),
-            false,
-        );
+        Parser::write_close(&mut buf, Some(CloseReason { code, description: None }), false);
         self.out.push_back(buf.freeze());
         self.done = true;
     }

@@ -19,10 +19,10 @@ pub mod module_session;
 pub mod modules;
 pub mod outbound;
 mod pipe;
-pub(crate) mod writer;
 pub mod protocol;
 pub mod session;
 pub mod topology;
+pub(crate) mod writer;
 
 use actix::{Message, Recipient};
 use actix_web::{get, web, HttpRequest, HttpResponse};

@@ -170,6 +170,9 @@ mod tests {
     fn message_frames_wrap_the_envelope() {
         let m = BusMessage::new("a", "b", "x.y", json!({"n": 1}));
         let v: Value = serde_json::from_str(&message(&m)).unwrap();
-        assert_eq!((v["type"].as_str(), v["message"]["type"].as_str(), v["message"]["payload"]["n"].as_u64()), (Some("message"), Some("x.y"), Some(1)));
+        assert_eq!(
+            (v["type"].as_str(), v["message"]["type"].as_str(), v["message"]["payload"]["n"].as_u64()),
+            (Some("message"), Some("x.y"), Some(1))
+        );
     }
 }

@@ -68,10 +68,7 @@ impl Drop for PipeReader {
 /// Drives `frames` on a task of its own (on this thread) and returns the response side.
 /// The task runs until `frames` ends, whether or not the response is still read: a gone
 /// response means a gone connection, and the payload side ends the session.
-pub(crate) fn spawn_pipe(
-    frames: impl Stream<Item = Chunk> + 'static,
-    flushed: Arc<AtomicU64>,
-) -> PipeReader {
+pub(crate) fn spawn_pipe(frames: impl Stream<Item = Chunk> + 'static, flushed: Arc<AtomicU64>) -> PipeReader {
     let shared = Rc::new(RefCell::new(Shared::default()));
     let writer = shared.clone();
     actix_rt::spawn(async move {

@@ -26,13 +26,12 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::outbound::{Class, Frame, Pushed};
-use super::writer::{pump, Socket, Writer};
 use super::protocol::{self, ClientFrame};
 use super::topology::read_topology;
+use super::writer::{pump, Socket, Writer};
 use super::{SessionPrincipal, Shutdown, WsSettings};
 use crate::error::ApiError;
 use crate::state::AppState;
-
 
 pub struct WsSession {
     id: Uuid,
@@ -227,17 +226,20 @@ impl WsSession {
         };
         match (self.sub, &since) {
             (Some(id), None) => {
-                let fut = dispatcher.send(UpdateSubscription { id, filter }).into_actor(self).map(
-                    move |res, act, ctx| match res {
-                        Ok(Ok(())) => {
-                            act.names = merged;
-                            act.projects = projects;
-                            act.reply(ctx, protocol::subscribed(&act.names, act.projects.as_deref(), rid.as_ref()));
+                let fut =
+                    dispatcher.send(UpdateSubscription { id, filter }).into_actor(self).map(move |res, act, ctx| {
+                        match res {
+                            Ok(Ok(())) => {
+                                act.names = merged;
+                                act.projects = projects;
+                                act.reply(ctx, protocol::subscribed(&act.names, act.projects.as_deref(), rid.as_ref()));
+                            }
+                            Ok(Err(e)) => act.error(ctx, "subscribe_failed", &e.to_string(), rid.as_ref()),
+                            Err(_) => {
+                                act.error(ctx, "events_unavailable", "the dispatcher is not running", rid.as_ref())
+                            }
                         }
-                        Ok(Err(e)) => act.error(ctx, "subscribe_failed", &e.to_string(), rid.as_ref()),
-                        Err(_) => act.error(ctx, "events_unavailable", "the dispatcher is not running", rid.as_ref()),
-                    },
-                );
+                    });
                 ctx.wait(fut);
             }
             _ => {
@@ -322,16 +324,15 @@ impl WsSession {
             Ok(f) => f,
             Err(e) => return self.error(ctx, "invalid_subscription", &e.to_string(), rid.as_ref()),
         };
-        let fut = dispatcher.send(UpdateSubscription { id, filter }).into_actor(self).map(move |res, act, ctx| {
-            match res {
+        let fut =
+            dispatcher.send(UpdateSubscription { id, filter }).into_actor(self).map(move |res, act, ctx| match res {
                 Ok(Ok(())) => {
                     act.names = remaining;
                     act.reply(ctx, protocol::subscribed(&act.names, act.projects.as_deref(), rid.as_ref()));
                 }
                 Ok(Err(e)) => act.error(ctx, "subscribe_failed", &e.to_string(), rid.as_ref()),
                 Err(_) => act.error(ctx, "events_unavailable", "the dispatcher is not running", rid.as_ref()),
-            }
-        });
+            });
         ctx.wait(fut);
     }
 
@@ -502,7 +503,6 @@ impl Handler<InboxReady> for WsSession {
         }
     }
 }
-
 
 impl Handler<Shutdown> for WsSession {
     type Result = ();

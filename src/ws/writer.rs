@@ -73,7 +73,11 @@ impl Writer {
     }
 
     /// Hands a text frame to the socket now, past the buffer.
-    pub fn write<A: Actor<Context = ws::WebsocketContext<A>>>(&mut self, ctx: &mut ws::WebsocketContext<A>, text: Bytes) {
+    pub fn write<A: Actor<Context = ws::WebsocketContext<A>>>(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<A>,
+        text: Bytes,
+    ) {
         match ByteString::try_from(text) {
             Ok(s) => {
                 self.handed += frame_len(s.len());

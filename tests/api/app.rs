@@ -158,12 +158,7 @@ impl TestApp {
 
     /// POST with an arbitrary body and content type (for bad-input tests).
     pub async fn post_raw(&self, path: &str, content_type: &str, body: &'static str) -> Reply {
-        let res = self
-            .client
-            .post(self.url(path))
-            .insert_header(("Content-Type", content_type))
-            .send_body(body)
-            .await;
+        let res = self.client.post(self.url(path)).insert_header(("Content-Type", content_type)).send_body(body).await;
         read(res).await
     }
 
@@ -191,16 +186,9 @@ where
 {
     let mut res = res.expect("the service answers");
     let status = res.status().as_u16();
-    let retry_after =
-        res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let www_authenticate =
-        res.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let content_type = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let retry_after = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let www_authenticate = res.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let content_type = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let bytes = res.body().limit(64 * 1024 * 1024).await.expect("body is read");
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);

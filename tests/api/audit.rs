@@ -42,7 +42,8 @@ async fn ws_action(app: &TestApp, project: &str, node: &str) -> Value {
         .connect()
         .await
         .expect("the upgrade succeeds");
-    let frame = json!({"type": "node_action", "action": "start", "project_id": project, "node_id": node, "request_id": "a1"});
+    let frame =
+        json!({"type": "node_action", "action": "start", "project_id": project, "node_id": node, "request_id": "a1"});
     ws.send(actix_http::ws::Message::Text(frame.to_string().into())).await.expect("sent");
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -60,14 +61,20 @@ async fn ws_action(app: &TestApp, project: &str, node: &str) -> Value {
 /// Runs the scenario's actions; the correlation ids of the successful REST and WS ones.
 async fn act(app: &TestApp) -> (String, String, String, String) {
     let (project, node) = first_node(app).await;
-    let r = app.post_json(&format!("/api/v2/servers/default/projects/{project}/nodes/{node}/actions/stop"), &json!({})).await;
+    let r = app
+        .post_json(&format!("/api/v2/servers/default/projects/{project}/nodes/{node}/actions/stop"), &json!({}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let rest = r.body["correlation_id"].as_str().expect("a correlation id").to_owned();
-    let r = app.post_json("/api/common/api/gns3-central/stop_node/", &json!({"project_id": project, "node_id": node})).await;
+    let r = app
+        .post_json("/api/common/api/gns3-central/stop_node/", &json!({"project_id": project, "node_id": node}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     // GNS3 refuses: an unknown node.
     let unknown = uuid::Uuid::new_v4();
-    let r = app.post_json(&format!("/api/v2/servers/default/projects/{project}/nodes/{unknown}/actions/start"), &json!({})).await;
+    let r = app
+        .post_json(&format!("/api/v2/servers/default/projects/{project}/nodes/{unknown}/actions/start"), &json!({}))
+        .await;
     assert_eq!(r.status, 404, "{}", r.text);
     let ws = ws_action(app, &project, &node).await;
     assert_eq!(ws["ok"], true, "{ws}");
@@ -87,9 +94,18 @@ async fn check_records(app: &TestApp, project: &str, node: &str, rest: &str, ws:
         assert_eq!(x["server"], "default");
         assert_eq!(x["project_id"], project);
     }
-    assert_eq!((r[0]["via"].as_str(), r[0]["correlation_id"].as_str(), r[0]["outcome"].as_str()), (Some("websocket"), Some(ws), Some("ok")));
-    assert_eq!((r[1]["outcome"].as_str(), r[1]["error_code"].as_str(), r[1]["status"].as_u64()), (Some("error"), Some("not_found"), Some(404)));
-    assert_eq!((r[3]["via"].as_str(), r[3]["correlation_id"].as_str(), r[3]["node_id"].as_str()), (Some("rest"), Some(rest), Some(node)));
+    assert_eq!(
+        (r[0]["via"].as_str(), r[0]["correlation_id"].as_str(), r[0]["outcome"].as_str()),
+        (Some("websocket"), Some(ws), Some("ok"))
+    );
+    assert_eq!(
+        (r[1]["outcome"].as_str(), r[1]["error_code"].as_str(), r[1]["status"].as_u64()),
+        (Some("error"), Some("not_found"), Some(404))
+    );
+    assert_eq!(
+        (r[3]["via"].as_str(), r[3]["correlation_id"].as_str(), r[3]["node_id"].as_str()),
+        (Some("rest"), Some(rest), Some(node))
+    );
 }
 
 async fn check_queries(app: &TestApp) {
@@ -105,7 +121,13 @@ async fn check_queries(app: &TestApp) {
     let p1 = app.get("/api/v2/audit?limit=3").await.body;
     let cursor = p1["next_before"].as_str().expect("a cursor").to_owned();
     let p2 = app.get(&format!("/api/v2/audit?limit=3&before={cursor}")).await.body;
-    let ids: Vec<&str> = p1["records"].as_array().into_iter().chain(p2["records"].as_array()).flatten().filter_map(|x| x["id"].as_str()).collect();
+    let ids: Vec<&str> = p1["records"]
+        .as_array()
+        .into_iter()
+        .chain(p2["records"].as_array())
+        .flatten()
+        .filter_map(|x| x["id"].as_str())
+        .collect();
     assert_eq!(ids.len(), 4, "{p1} {p2}");
     assert_eq!(ids.iter().collect::<std::collections::BTreeSet<_>>().len(), 4);
     assert!(p2["next_before"].is_null(), "{p2}");
@@ -136,10 +158,14 @@ async fn the_audit_file_records_every_action_and_survives_a_restart() {
     let body = audit_len(&app, 4).await;
     assert_eq!(body["records"][0]["correlation_id"], ws.as_str());
     let (p2, n2) = first_node(&app).await;
-    let r = app.post_json(&format!("/api/v2/servers/default/projects/{p2}/nodes/{n2}/actions/suspend"), &json!({})).await;
+    let r =
+        app.post_json(&format!("/api/v2/servers/default/projects/{p2}/nodes/{n2}/actions/suspend"), &json!({})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let body = audit_len(&app, 5).await;
-    assert_eq!((body["records"][0]["action"].as_str(), body["records"][0]["id"].as_str()), (Some("node.suspend"), Some("5")));
+    assert_eq!(
+        (body["records"][0]["action"].as_str(), body["records"][0]["id"].as_str()),
+        (Some("node.suspend"), Some("5"))
+    );
     app.stop().await;
     sim.stop().await;
 }

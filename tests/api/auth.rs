@@ -214,9 +214,9 @@ async fn a_project_scoped_token_sees_and_acts_on_its_project_only() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let seen_other = loop {
         let all = app.get("/api/v2/events?limit=1000").await;
-        let n = all.body["events"].as_array().map_or(0, |e| {
-            e.iter().filter(|e| e["project_id"].as_str() == Some(other.as_str())).count()
-        });
+        let n = all.body["events"]
+            .as_array()
+            .map_or(0, |e| e.iter().filter(|e| e["project_id"].as_str() == Some(other.as_str())).count());
         if n > 0 {
             break n;
         }

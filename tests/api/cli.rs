@@ -22,12 +22,8 @@ fn text(o: &Output) -> String {
 
 #[test]
 fn check_config_prints_the_effective_configuration_with_secrets_masked() {
-    let o = bin()
-        .args(["check-config"])
-        .env("GNS3_PASSWORD", "very-secret-pw")
-        .env("GNS3_PORT", "3999")
-        .output()
-        .unwrap();
+    let o =
+        bin().args(["check-config"]).env("GNS3_PASSWORD", "very-secret-pw").env("GNS3_PORT", "3999").output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
     assert!(out.contains("port = 3999"), "{out}");
@@ -60,11 +56,8 @@ fn check_config_rejects_a_bad_environment_value_naming_the_variable() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("GNS3_TIMEOUT"), "{}", text(&o));
 
-    let o = bin()
-        .args(["check-config"])
-        .env("GNS3_CENTRAL__GNS3__SERVERS__DEFAULT__API_VERSION", "v9")
-        .output()
-        .unwrap();
+    let o =
+        bin().args(["check-config"]).env("GNS3_CENTRAL__GNS3__SERVERS__DEFAULT__API_VERSION", "v9").output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("api_version"), "{}", text(&o));
 }
@@ -98,9 +91,9 @@ async fn status_reports_a_running_instance_that_is_not_ready() {
     let o = actix_rt::task::spawn_blocking(move || {
         bin().args(["status", "--url", &url]).env("GNS3_CENTRAL_TOKEN", ADMIN_TOKEN).output()
     })
-        .await
-        .unwrap()
-        .unwrap();
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = text(&o);
     assert!(out.contains("NOT READY") && out.contains("DISCONNECTED"), "{out}");
@@ -109,9 +102,9 @@ async fn status_reports_a_running_instance_that_is_not_ready() {
     let o = actix_rt::task::spawn_blocking(move || {
         bin().args(["status", "--json", "--url", &url, "--token", ADMIN_TOKEN]).output()
     })
-        .await
-        .unwrap()
-        .unwrap();
+    .await
+    .unwrap()
+    .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--json prints JSON");
     assert_eq!(v["ready"], false);
     assert_eq!(v["servers"][0]["name"], "default");

@@ -160,11 +160,12 @@ async fn two_instances_deliver_each_change_once_and_a_killed_lease_holder_loses_
     let pid = project.id;
 
     let mut a = Instance::start("a", &env, &redis, &prefix);
-    a.until("holding the lease", "/api/v2/cluster", |v| v["shared"] == true && v["ingesting"]["default"] == true)
-        .await;
+    a.until("holding the lease", "/api/v2/cluster", |v| v["shared"] == true && v["ingesting"]["default"] == true).await;
     let b = Instance::start("b", &env, &redis, &prefix);
     let status = b
-        .until("joined, not ingesting", "/api/v2/cluster", |v| v["shared"] == true && v["ingesting"]["default"] == false)
+        .until("joined, not ingesting", "/api/v2/cluster", |v| {
+            v["shared"] == true && v["ingesting"]["default"] == false
+        })
         .await;
     assert_eq!(status["instance_id"], "b");
 
@@ -204,7 +205,11 @@ async fn two_instances_deliver_each_change_once_and_a_killed_lease_holder_loses_
     let ids = |ev: &[Value]| ev.iter().map(|e| e["id"].clone()).collect::<Vec<_>>();
     // (`b` may have published more since, e.g. the burst's topology.changed: a prefix.)
     let (before, after) = (ids(&events), ids(&again));
-    assert!(after.len() >= before.len() && after[..before.len()] == before[..],
-        "the same history after a restart: {:?} then {:?}", brief(&events), brief(&again));
+    assert!(
+        after.len() >= before.len() && after[..before.len()] == before[..],
+        "the same history after a restart: {:?} then {:?}",
+        brief(&events),
+        brief(&again)
+    );
     project.delete().await;
 }

@@ -26,7 +26,8 @@ async fn patch(app: &crate::app::TestApp, body: &Value) -> crate::app::Reply {
 #[actix_rt::test]
 async fn config_is_for_admins_with_secrets_masked() {
     let (sim, app) = quiet_app(|s| {
-        s.gns3.servers.get_mut("default").expect("default").password = gns3_central_actors::secret::Secret::new("pw-4711");
+        s.gns3.servers.get_mut("default").expect("default").password =
+            gns3_central_actors::secret::Secret::new("pw-4711");
     })
     .await;
     let r = app.get("/api/v2/config").await;
@@ -35,7 +36,8 @@ async fn config_is_for_admins_with_secrets_masked() {
     assert!(!r.text.contains("pw-4711"));
     assert_eq!(r.body["cache"]["ttl"], 30.0);
     assert_eq!(app.get_as(Some(VIEWER), "/api/v2/config").await.status, 403);
-    let r = app.anon.patch(app.url("/api/v2/config")).bearer_auth(VIEWER).send_json(&json!({"cache": {"ttl": 1}})).await;
+    let r =
+        app.anon.patch(app.url("/api/v2/config")).bearer_auth(VIEWER).send_json(&json!({"cache": {"ttl": 1}})).await;
     assert_eq!(r.expect("an answer").status().as_u16(), 403);
     assert_eq!(app.get("/api/v2/config").await.body["cache"]["ttl"], 30.0);
     app.stop().await;
@@ -66,7 +68,12 @@ async fn patch_changes_live_settings_and_refuses_the_rest_changing_nothing() {
         }
         assert_eq!(app.get("/api/v2/config").await.body, before, "{body} changed something");
     }
-    let r = app.client.patch(app.url("/api/v2/config")).insert_header(("Content-Type", "application/json")).send_body("{nope").await;
+    let r = app
+        .client
+        .patch(app.url("/api/v2/config"))
+        .insert_header(("Content-Type", "application/json"))
+        .send_body("{nope")
+        .await;
     assert_eq!(r.expect("an answer").status().as_u16(), 400);
     assert_eq!(app.get("/api/v2/status").await.body["cache"]["details"]["ttl_secs"], 30.0);
 
@@ -75,7 +82,10 @@ async fn patch_changes_live_settings_and_refuses_the_rest_changing_nothing() {
         "servers": {"default": {"timeout": 2.5}}}, "events": {"priorities": {"node.updated": "HIGH", "probe.tick": "CRITICAL"}}})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let applied: Vec<&str> = r.body["applied"].as_array().expect("applied").iter().filter_map(Value::as_str).collect();
-    assert_eq!(applied, ["gns3.servers.default.timeout", "gns3.monitor_interval", "cache.ttl", "log.level", "events.priorities"]);
+    assert_eq!(
+        applied,
+        ["gns3.servers.default.timeout", "gns3.monitor_interval", "cache.ttl", "log.level", "events.priorities"]
+    );
     let now = app.get("/api/v2/config").await.body;
     assert_eq!((now["cache"]["ttl"].as_f64(), now["log"]["level"].as_str()), (Some(0.0), Some("warn")));
     assert_eq!(now["gns3"]["servers"]["default"]["timeout"], 2.5);
@@ -125,7 +135,9 @@ hash = "HASH"
 "#;
 
 fn file(ttl: &str, workers: u32) -> String {
-    FILE.replace("TTL", ttl).replace("workers = 1", &format!("workers = {workers}")).replace("HASH", &gns3_central::auth::token::hash(ADMIN_TOKEN))
+    FILE.replace("TTL", ttl)
+        .replace("workers = 1", &format!("workers = {workers}"))
+        .replace("HASH", &gns3_central::auth::token::hash(ADMIN_TOKEN))
 }
 
 /// Polls `/metrics` until the reload counter for `result` reaches `n`.
@@ -133,7 +145,8 @@ async fn wait_reloads(svc: &Service, result: &str, n: f64) {
     let client = awc::Client::default();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let mut r = client.get(format!("{}/metrics", svc.base)).bearer_auth(ADMIN_TOKEN).send().await.expect("an answer");
+        let mut r =
+            client.get(format!("{}/metrics", svc.base)).bearer_auth(ADMIN_TOKEN).send().await.expect("an answer");
         let text = String::from_utf8_lossy(&r.body().await.expect("a body")).into_owned();
         let m = crate::helpers::prom::parse(&text);
         if m.value("gns3central_config_reloads_total", &[("result", result)]) == Some(n) {
@@ -145,7 +158,12 @@ async fn wait_reloads(svc: &Service, result: &str, n: f64) {
 }
 
 async fn config_of(svc: &Service) -> Value {
-    let mut r = awc::Client::default().get(format!("{}/api/v2/config", svc.base)).bearer_auth(ADMIN_TOKEN).send().await.expect("an answer");
+    let mut r = awc::Client::default()
+        .get(format!("{}/api/v2/config", svc.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("an answer");
     r.json().await.expect("JSON")
 }
 

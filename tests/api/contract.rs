@@ -74,19 +74,24 @@ async fn scenario(api: &str) -> (Vec<Step>, BTreeSet<String>, Option<String>) {
     r.call("version", "GET", "/version", None).await;
     let p = r.call("create project", "POST", "/projects", Some(&json!({"name": name}).to_string())).await;
     let pid = p["project_id"].as_str().expect("project id").to_owned();
-    let (_, mut project) = client.ws(format!("{ws_base}/projects/{pid}/notifications/ws")).connect().await.expect("project ws");
+    let (_, mut project) =
+        client.ws(format!("{ws_base}/projects/{pid}/notifications/ws")).connect().await.expect("project ws");
     let first = next_frame(&mut project).await;
     assert_eq!(first["action"], "ping", "first project frame: {first}");
 
     r.call("duplicate project", "POST", "/projects", Some(&json!({"name": name}).to_string())).await;
     r.call("get project", "GET", &format!("/projects/{pid}"), None).await;
-    let qemu = |n: &str| json!({"name": n, "node_type": "qemu", "compute_id": "local",
-        "properties": {"qemu_path": "/usr/bin/qemu-system-x86_64", "ram": 64, "adapters": 1}}).to_string();
+    let qemu = |n: &str| {
+        json!({"name": n, "node_type": "qemu", "compute_id": "local",
+        "properties": {"qemu_path": "/usr/bin/qemu-system-x86_64", "ram": 64, "adapters": 1}})
+        .to_string()
+    };
     let a = r.call("create node", "POST", &format!("/projects/{pid}/nodes"), Some(&qemu("A"))).await;
     let b = r.call("create node 2", "POST", &format!("/projects/{pid}/nodes"), Some(&qemu("B"))).await;
     let (na, nb) = (a["node_id"].as_str().unwrap().to_owned(), b["node_id"].as_str().unwrap().to_owned());
     let link = json!({"nodes": [{"node_id": na, "adapter_number": 0, "port_number": 0},
-                                {"node_id": nb, "adapter_number": 0, "port_number": 0}]}).to_string();
+                                {"node_id": nb, "adapter_number": 0, "port_number": 0}]})
+    .to_string();
     let l = r.call("create link", "POST", &format!("/projects/{pid}/links"), Some(&link)).await;
     let lid = l["link_id"].as_str().unwrap().to_owned();
     r.call("list nodes", "GET", &format!("/projects/{pid}/nodes"), None).await;
@@ -179,12 +184,10 @@ where
 #[actix_rt::test]
 async fn stand_in_matches_real_gns3_v2() {
     let real = testbed::gns3(Flavor::V2).await;
-    let sim = Simulator::start(SimulatorOptions {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        ..SimulatorOptions::default()
-    })
-    .await
-    .expect("stand-in starts");
+    let sim =
+        Simulator::start(SimulatorOptions { bind: "127.0.0.1:0".parse().unwrap(), ..SimulatorOptions::default() })
+            .await
+            .expect("stand-in starts");
 
     let (real_steps, real_frames, real_compute) = scenario(&real.api).await;
     let (sim_steps, sim_frames, sim_compute) = scenario(&format!("{}/v2", sim.url())).await;

@@ -40,7 +40,8 @@ async fn dashboard_files_are_open_embedded_and_locked_down() {
         let body = res.body().await.expect("body");
         assert!(body.len() > 100, "{path} is empty");
 
-        let again = client.get(app.url(path)).insert_header(("If-None-Match", etag.as_str())).send().await.expect("answers");
+        let again =
+            client.get(app.url(path)).insert_header(("If-None-Match", etag.as_str())).send().await.expect("answers");
         assert_eq!(again.status().as_u16(), 304, "{path} revalidates");
     }
     let r = app.get_as(None, "/dashboard/nothing.js").await;

@@ -38,10 +38,7 @@ fn kinds(events: &[Value]) -> Vec<String> {
 }
 
 fn find<'a>(events: &'a [Value], kind: &str, node: Option<Uuid>) -> Vec<&'a Value> {
-    events
-        .iter()
-        .filter(|e| e["type"] == kind && node.is_none_or(|n| e["node_id"] == n.to_string()))
-        .collect()
+    events.iter().filter(|e| e["type"] == kind && node.is_none_or(|n| e["node_id"] == n.to_string())).collect()
 }
 
 async fn node_lifecycle_events(flavor: Flavor) {
@@ -72,9 +69,7 @@ async fn node_lifecycle_events(flavor: Flavor) {
 
     // Closing is structural too: a coalesced topology.changed must follow project.closed.
     let events = events_until(&app, pid, |e| {
-        e.iter()
-            .skip_while(|x| x["type"] != "project.closed")
-            .any(|x| x["type"] == "topology.changed")
+        e.iter().skip_while(|x| x["type"] != "project.closed").any(|x| x["type"] == "topology.changed")
     })
     .await;
     // This project's node, link and status events (server events pass a project filter;
@@ -88,8 +83,15 @@ async fn node_lifecycle_events(flavor: Flavor) {
     assert_eq!(
         typed,
         [
-            "node.created", "node.created", "link.created", "node.started", "node.suspended",
-            "node.stopped", "link.deleted", "node.deleted", "project.closed"
+            "node.created",
+            "node.created",
+            "link.created",
+            "node.started",
+            "node.suspended",
+            "node.stopped",
+            "link.deleted",
+            "node.deleted",
+            "project.closed"
         ],
         "{:?}",
         kinds(&events)
@@ -101,7 +103,10 @@ async fn node_lifecycle_events(flavor: Flavor) {
         found[0].clone()
     };
     let started = one("node.started", Some(a));
-    assert_eq!((started["priority"].as_str(), started["correlation_id"].as_str()), (Some("HIGH"), Some(start_cid.as_str())));
+    assert_eq!(
+        (started["priority"].as_str(), started["correlation_id"].as_str()),
+        (Some("HIGH"), Some(start_cid.as_str()))
+    );
     assert_eq!(started["data"]["status"], "started");
     assert_eq!(started["project_id"], pid.to_string());
     assert_eq!(started["server"], "default");
@@ -110,7 +115,10 @@ async fn node_lifecycle_events(flavor: Flavor) {
     assert_eq!(one("node.deleted", Some(b))["priority"], "NORMAL");
     assert_eq!(one("link.created", None)["priority"], "NORMAL");
     let closed = one("project.closed", None);
-    assert_eq!((closed["priority"].as_str(), closed["correlation_id"].as_str()), (Some("HIGH"), close.body["correlation_id"].as_str()));
+    assert_eq!(
+        (closed["priority"].as_str(), closed["correlation_id"].as_str()),
+        (Some("HIGH"), close.body["correlation_id"].as_str())
+    );
     let changed = find(&events, "topology.changed", None);
     assert!(changed.iter().all(|e| e["priority"] == "NORMAL"), "{:?}", kinds(&events));
     // Coalesced: far fewer than the structural changes (2 creates, a link, 2 deletes, a close).
@@ -167,11 +175,8 @@ async fn restart_gives_the_missed_transitions(flavor: Flavor) {
     let events = loop {
         let r = app.get("/api/v2/events?limit=1000").await;
         let events = r.body["events"].as_array().cloned().unwrap_or_default();
-        let after_kill: Vec<Value> = events
-            .iter()
-            .skip_while(|e| e["type"] != "server.disconnected")
-            .cloned()
-            .collect();
+        let after_kill: Vec<Value> =
+            events.iter().skip_while(|e| e["type"] != "server.disconnected").cloned().collect();
         if !find(&after_kill, "node.stopped", Some(a)).is_empty() {
             break after_kill;
         }

@@ -59,7 +59,10 @@ async fn the_grafana_dashboard_queries_only_exposed_metrics() {
     }
     assert!(used.len() >= 15, "{used:?}");
     for name in &used {
-        assert!(exposed.contains(name.as_str()), "the dashboard queries {name}, which /metrics does not expose:\n{text}");
+        assert!(
+            exposed.contains(name.as_str()),
+            "the dashboard queries {name}, which /metrics does not expose:\n{text}"
+        );
     }
     app.stop().await;
     sim.stop().await;

@@ -76,7 +76,8 @@ async fn json_logs_parse_and_never_show_a_secret() {
     let project = projects[0]["project_id"].as_str().expect("a project").to_owned();
     assert_eq!(get("/api/v2/status", WRONG).await.expect("an answer").status(), 401);
     let claims = json!({"sub": "ci-bot", "role": "viewer", "exp": chrono::Utc::now().timestamp() + 300});
-    let jwt = encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(JWT_SECRET.as_bytes())).expect("a JWT");
+    let jwt = encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(JWT_SECRET.as_bytes()))
+        .expect("a JWT");
     assert_eq!(get("/api/v2/status", &jwt).await.expect("an answer").status(), 200);
     assert_eq!(get("/metrics", VIEWER).await.expect("an answer").status(), 200);
     let mut nodes = get(&format!("/api/v2/servers/default/projects/{project}/nodes"), TOKEN).await.expect("an answer");
@@ -101,7 +102,8 @@ async fn json_logs_parse_and_never_show_a_secret() {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let text = read(&events_log);
-        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+        let lines: Vec<Value> =
+            text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
         if lines.iter().any(|e| e["type"] == "node.stopped" && e["correlation_id"] == correlation.as_str()) {
             assert!(lines.iter().all(|e| e["id"].is_string() && e["seq"].is_u64()), "{text}");
             let seqs: Vec<u64> = lines.iter().filter_map(|e| e["seq"].as_u64()).collect();
@@ -131,7 +133,12 @@ async fn json_logs_parse_and_never_show_a_secret() {
     let file_lines = json_lines(&service_log);
     assert!(file_lines.len() >= lines.len() / 2 && !file_lines.is_empty(), "the service log file has the lines too");
     for secret in [PASSWORD, TOKEN, WRONG, VIEWER, JWT_SECRET, jwt.as_str()] {
-        for (what, text) in [("stderr", &stderr), ("stdout", &svc.stdout()), ("service log", &service_log), ("events log", &read(&events_log))] {
+        for (what, text) in [
+            ("stderr", &stderr),
+            ("stdout", &svc.stdout()),
+            ("service log", &service_log),
+            ("events log", &read(&events_log)),
+        ] {
             assert!(!text.contains(secret), "a secret ({}…) is in the {what}", &secret[..8]);
         }
     }

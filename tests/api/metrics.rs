@@ -98,7 +98,9 @@ async fn metrics_parse_and_count_what_happened() {
     }
     let node = app.get(&topo).await.body["projects"][0]["nodes"][0]["node_id"].as_str().expect("a node").to_owned();
     // A node action (two GNS3 calls: the action, then the node read back).
-    let r = app.post_json(&format!("/api/v2/servers/default/projects/{project}/nodes/{node}/actions/stop"), &json!({})).await;
+    let r = app
+        .post_json(&format!("/api/v2/servers/default/projects/{project}/nodes/{node}/actions/stop"), &json!({}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     // A refused request, and a path no route matches.
     assert_eq!(app.get_as(None, "/api/v2/status").await.status, 401);
@@ -144,10 +146,15 @@ async fn metrics_parse_and_count_what_happened() {
     assert_eq!(http_count(&after, "POST", action_route, "200"), 1.0);
     assert_eq!(http_count(&after, "GET", "/api/v2/status", "401"), 1.0);
     assert_eq!(http_count(&after, "GET", "(unmatched)", "404"), 1.0);
-    assert!(after.samples.iter().all(|s| !s.labels.get("route").is_some_and(|r| r.contains(&project))), "a raw path leaked into a label");
+    assert!(
+        after.samples.iter().all(|s| !s.labels.get("route").is_some_and(|r| r.contains(&project))),
+        "a raw path leaked into a label"
+    );
     // Cache: 4 topology reads, the first a miss.
-    let hits = after.value("gns3central_cache_requests_total", &[("backend", "memory"), ("result", "hit")]).unwrap_or(-1.0);
-    let misses = after.value("gns3central_cache_requests_total", &[("backend", "memory"), ("result", "miss")]).unwrap_or(-1.0);
+    let hits =
+        after.value("gns3central_cache_requests_total", &[("backend", "memory"), ("result", "hit")]).unwrap_or(-1.0);
+    let misses =
+        after.value("gns3central_cache_requests_total", &[("backend", "memory"), ("result", "miss")]).unwrap_or(-1.0);
     let before_reads = before.sum("gns3central_cache_requests_total", &[]);
     assert_eq!(hits + misses - before_reads, 4.0, "hits {hits} misses {misses}");
     assert!(hits >= 3.0, "hits {hits}");
@@ -159,11 +166,17 @@ async fn metrics_parse_and_count_what_happened() {
     let calls = "gns3central_gns3_call_duration_seconds_count";
     assert_eq!(after.value(calls, &[("server", "default"), ("operation", "node_action")]), Some(1.0));
     assert!(after.value(calls, &[("server", "default"), ("operation", "get_node")]).unwrap_or(0.0) >= 1.0);
-    assert_eq!(after.value("gns3central_gns3_call_errors_total", &[("server", "default"), ("operation", "node_action")]), Some(0.0));
+    assert_eq!(
+        after.value("gns3central_gns3_call_errors_total", &[("server", "default"), ("operation", "node_action")]),
+        Some(0.0)
+    );
     assert_eq!(after.value("gns3central_circuit_state", &[("server", "default"), ("state", "closed")]), Some(1.0));
     assert_eq!(after.value("gns3central_circuit_state", &[("server", "default"), ("state", "open")]), Some(0.0));
     assert_eq!(after.value("gns3central_gns3_up", &[("server", "default")]), Some(1.0));
-    assert_eq!(after.value("gns3central_actor_restarts_total", &[("actor", "gns3_connector"), ("name", "default")]), Some(0.0));
+    assert_eq!(
+        after.value("gns3central_actor_restarts_total", &[("actor", "gns3_connector"), ("name", "default")]),
+        Some(0.0)
+    );
     assert_eq!(after.value("gns3central_modules_connected", &[]), Some(0.0));
     assert_eq!(after.value("gns3central_auth_refused_total", &[("reason", "unauthenticated")]), Some(1.0));
     // WebSocket: gone again (its unregistering may trail the close), one opened in all.
@@ -187,7 +200,10 @@ async fn metrics_parse_and_count_what_happened() {
         assert_eq!(hist, Some(n), "dispatch latency samples of {p}");
     }
     assert_eq!(after.value("gns3central_events_total", &[("type", "probe.tick"), ("outcome", "published")]), Some(5.0));
-    assert!(after.value("gns3central_events_total", &[("type", "node.stopped"), ("outcome", "dispatched")]).unwrap_or(0.0) >= 1.0);
+    assert!(
+        after.value("gns3central_events_total", &[("type", "node.stopped"), ("outcome", "dispatched")]).unwrap_or(0.0)
+            >= 1.0
+    );
     assert_eq!(after.value("gns3central_event_queue_depth", &[("priority", "LOW")]), Some(0.0));
     assert_eq!(after.value("gns3central_event_subscribers", &[]), stats["subscribers"].as_f64());
     // A remote module connected: the gauge follows the modules registry.

@@ -34,7 +34,11 @@ async fn survives_a_gns3_crash(flavor: Flavor) {
         let r = app.get(&path).await;
         let took = begin.elapsed();
         assert_eq!(r.status, 503, "{}", r.text);
-        assert!(r.retry_after.as_deref().is_some_and(|s| s.parse::<u64>().is_ok_and(|n| n >= 1)), "Retry-After: {:?}", r.retry_after);
+        assert!(
+            r.retry_after.as_deref().is_some_and(|s| s.parse::<u64>().is_ok_and(|n| n >= 1)),
+            "Retry-After: {:?}",
+            r.retry_after
+        );
         assert!(took < Duration::from_secs_f64(timeout + 1.0), "answered after {took:?}");
         codes.push(error_code(&r));
     }
@@ -63,11 +67,16 @@ async fn survives_a_gns3_crash(flavor: Flavor) {
         }
     };
     let ((), listening) = futures_util::future::join(gns3.start(), watch).await;
-    let s = app.wait_server(Duration::from_secs(15), |s| s["connected"] == true && s["circuit"]["state"] == "closed").await;
+    let s =
+        app.wait_server(Duration::from_secs(15), |s| s["connected"] == true && s["circuit"]["state"] == "closed").await;
     let connected: chrono::DateTime<chrono::Utc> =
         s["connected_since"].as_str().and_then(|t| t.parse().ok()).expect("connected_since is set");
     let reconnect = (connected - listening).to_std().unwrap_or(Duration::ZERO);
-    eprintln!("MEASURE reconnect {:?}: {:.3} s from GNS3 answering /version to the service connected", flavor, reconnect.as_secs_f64());
+    eprintln!(
+        "MEASURE reconnect {:?}: {:.3} s from GNS3 answering /version to the service connected",
+        flavor,
+        reconnect.as_secs_f64()
+    );
     assert!(reconnect < Duration::from_secs(5), "reconnected only after {reconnect:?}: {s}");
     let r = app.get(&path).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -92,11 +101,9 @@ async fn survives_a_gns3_crash_v3() {
 #[actix_rt::test]
 async fn test_mode_serves_the_stand_in() {
     let settings = test_settings(&crate::app::Target::nowhere(), |_| {});
-    let app = crate::app::spawn_with(
-        settings,
-        gns3_central::startup::ServeOptions { test_mode: true, ..Default::default() },
-    )
-    .await;
+    let app =
+        crate::app::spawn_with(settings, gns3_central::startup::ServeOptions { test_mode: true, ..Default::default() })
+            .await;
     app.wait_server(Duration::from_secs(10), |s| s["connected"] == true).await;
     let r = app.get("/api/v2/topology").await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -104,7 +111,12 @@ async fn test_mode_serves_the_stand_in() {
     assert_eq!(projects.len(), 2);
     let p = &projects[0];
     let (pid, nid) = (p["project"]["project_id"].as_str().unwrap(), p["nodes"][0]["node_id"].as_str().unwrap());
-    let r = app.post_json(&format!("/api/v2/servers/default/projects/{pid}/nodes/{nid}/actions/restart"), &serde_json::json!({})).await;
+    let r = app
+        .post_json(
+            &format!("/api/v2/servers/default/projects/{pid}/nodes/{nid}/actions/restart"),
+            &serde_json::json!({}),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["steps"].as_array().unwrap().len(), 2);
     assert_eq!(r.body["node"]["status"], "started");

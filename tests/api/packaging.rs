@@ -24,7 +24,8 @@ fn the_systemd_unit_is_valid_hardened_and_fits_the_binary() {
     // Verified with the binary path replaced (verify checks that ExecStart exists).
     let dir = tempfile::tempdir().expect("a directory");
     let unit = dir.path().join("gns3-central.service");
-    std::fs::write(&unit, UNIT.replace("/usr/local/bin/gns3-central", env!("CARGO_BIN_EXE_gns3-central"))).expect("written");
+    std::fs::write(&unit, UNIT.replace("/usr/local/bin/gns3-central", env!("CARGO_BIN_EXE_gns3-central")))
+        .expect("written");
     let o = analyze(&["verify"], &unit);
     let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert!(o.status.success() && !out.contains("gns3-central.service:"), "systemd-analyze verify:\n{out}");
@@ -60,7 +61,10 @@ fn the_systemd_unit_is_valid_hardened_and_fits_the_binary() {
     let o = check.output().expect("runs");
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
-    assert!(out.contains("dir = \"/var/log/gns3-central\"") && out.contains("dir = \"/var/lib/gns3-central\""), "{out}");
+    assert!(
+        out.contains("dir = \"/var/log/gns3-central\"") && out.contains("dir = \"/var/lib/gns3-central\""),
+        "{out}"
+    );
     // Room for the graceful shutdown.
     let stop: f64 = values("TimeoutStopSec").pop().and_then(|v| v.parse().ok()).expect("TimeoutStopSec");
     let defaults = gns3_central::configuration::Settings::load_with(None, &|_| None, vec![]).expect("defaults");
@@ -71,7 +75,10 @@ fn the_systemd_unit_is_valid_hardened_and_fits_the_binary() {
 #[test]
 fn the_example_production_configuration_is_valid() {
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/config/production.example.toml");
-    let o = Command::new(env!("CARGO_BIN_EXE_gns3-central")).args(["check-config", "--config", file]).output().expect("runs");
+    let o = Command::new(env!("CARGO_BIN_EXE_gns3-central"))
+        .args(["check-config", "--config", file])
+        .output()
+        .expect("runs");
     let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert!(o.status.success(), "{out}");
     assert!(out.contains("bind = \"0.0.0.0:8000\"") && out.contains("format = \"json\""), "{out}");

@@ -31,7 +31,12 @@ async fn detects_version_and_logs_in(flavor: Flavor) {
     assert_eq!(has_local, flavor == Flavor::V2, "{}", r.text);
     let r = app.get("/readyz").await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!((r.body["cache"]["backend"].as_str(), r.body["cache"]["redis"].as_str()), (Some("memory"), Some("disabled")), "{}", r.text);
+    assert_eq!(
+        (r.body["cache"]["backend"].as_str(), r.body["cache"]["redis"].as_str()),
+        (Some("memory"), Some("disabled")),
+        "{}",
+        r.text
+    );
     app.stop().await;
 }
 
@@ -59,7 +64,8 @@ async fn topology_and_node_lifecycle(flavor: Flavor) {
     assert_eq!(r.status, 200, "{}", r.text);
     let t = &r.body["projects"][0];
     assert_eq!(t["project"]["project_id"], pid.to_string());
-    let mut names: Vec<_> = t["nodes"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap().to_owned()).collect();
+    let mut names: Vec<_> =
+        t["nodes"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap().to_owned()).collect();
     names.sort();
     assert_eq!(names, ["A", "B"]);
     assert_eq!(t["nodes"][0]["node_type"], "qemu");
@@ -74,9 +80,7 @@ async fn topology_and_node_lifecycle(flavor: Flavor) {
     assert_eq!(legacy.body["projects"][0]["nodes"].as_array().unwrap().len(), 2);
 
     // Start: GNS3 answers 409 (no ubridge) although the node starts.
-    let r = app
-        .post_json("/api/common/api/gns3-central/start_node/", &json!({"project_id": pid, "node_id": a}))
-        .await;
+    let r = app.post_json("/api/common/api/gns3-central/start_node/", &json!({"project_id": pid, "node_id": a})).await;
     assert_eq!((r.status, error_code(&r).as_str()), (409, "gns3_conflict"), "{}", r.text);
     assert!(r.body["error"]["message"].as_str().unwrap().contains("uBridge"), "{}", r.text);
     assert_eq!(r.body["error"]["details"]["gns3_status"], 409);
@@ -112,10 +116,19 @@ async fn topology_and_node_lifecycle(flavor: Flavor) {
     let unknown = uuid::Uuid::new_v4();
     let r = app.get(&format!("/api/v2/servers/default/projects/{pid}/nodes/{unknown}")).await;
     assert_eq!((r.status, error_code(&r).as_str()), (404, "not_found"), "{}", r.text);
-    assert!(r.body["error"]["message"].as_str().unwrap().contains(&format!("Node ID {unknown} doesn't exist")), "{}", r.text);
-    let r = app.post_json(&format!("/api/v2/servers/default/projects/{unknown}/nodes/{a}/actions/stop"), &json!({})).await;
+    assert!(
+        r.body["error"]["message"].as_str().unwrap().contains(&format!("Node ID {unknown} doesn't exist")),
+        "{}",
+        r.text
+    );
+    let r =
+        app.post_json(&format!("/api/v2/servers/default/projects/{unknown}/nodes/{a}/actions/stop"), &json!({})).await;
     assert_eq!(r.status, 404, "{}", r.text);
-    assert!(r.body["error"]["message"].as_str().unwrap().contains(&format!("Project ID {unknown} doesn't exist")), "{}", r.text);
+    assert!(
+        r.body["error"]["message"].as_str().unwrap().contains(&format!("Project ID {unknown} doesn't exist")),
+        "{}",
+        r.text
+    );
 
     // A closed project: GNS3's 403 passed through.
     let r = app.post_json(&format!("/api/v2/servers/default/projects/{pid}/actions/close"), &json!({})).await;

@@ -84,7 +84,14 @@ async fn queued_high_events_reach_websocket_clients_before_the_1001() {
     }
     assert_eq!(close, Some(Some(1001)));
     assert_eq!(got.len(), N, "every queued HIGH event arrives before the close");
-    let stats = app.state.dispatcher.clone().expect("events are on").send(gns3_central_actors::dispatcher::GetStats).await.expect("stats");
+    let stats = app
+        .state
+        .dispatcher
+        .clone()
+        .expect("events are on")
+        .send(gns3_central_actors::dispatcher::GetStats)
+        .await
+        .expect("stats");
     assert_eq!(stats.dead_letters_total, 0);
     assert!(got.windows(2).all(|w| w[0] + 1 == w[1]), "in order, none twice");
 }

@@ -68,7 +68,9 @@ async fn the_debug_hook_exists_only_in_test_mode() {
     let r = app.post_json("/api/v2/debug/servers/default/panic", &serde_json::json!({})).await;
     assert_eq!(r.status, 404, "{}", r.text);
     assert_eq!(crate::app::error_code(&r), "unknown_route");
-    let r = app.post_json_as(Some(crate::metrics::VIEWER), "/api/v2/debug/servers/default/panic", &serde_json::json!({})).await;
+    let r = app
+        .post_json_as(Some(crate::metrics::VIEWER), "/api/v2/debug/servers/default/panic", &serde_json::json!({}))
+        .await;
     assert_eq!(r.status, 403, "{}", r.text);
     assert_eq!(metric(&app, "gns3central_actor_restarts_total").await, Some(0.0));
     app.stop().await;

@@ -110,11 +110,7 @@ async fn dedicated_server_survives_kill_and_reset(flavor: Flavor) {
     assert_eq!(reset.port, before.port);
     assert!(!project_exists(&reset, project.id).await, "state gone after reset");
     if flavor == Flavor::V3 {
-        assert_eq!(
-            reset.status_with_token("/projects", &before.token).await,
-            401,
-            "new secret after reset"
-        );
+        assert_eq!(reset.status_with_token("/projects", &before.token).await, 401, "new secret after reset");
         assert_eq!(reset.status_with_token("/projects", &reset.token).await, 200);
     }
 }

@@ -212,8 +212,10 @@ async fn welcome_ping_and_bad_frames_leave_the_session_working() {
     let e = ws.json().await;
     assert_eq!((e["code"].as_str(), e["request_id"].as_u64()), (Some("invalid_id"), Some(7)), "{e}");
     let p = Uuid::new_v4();
-    ws.send(json!({"type":"node_action","request_id":"s1","action":"start","project_id":p,"node_id":p,"server":"nope"}))
-        .await;
+    ws.send(
+        json!({"type":"node_action","request_id":"s1","action":"start","project_id":p,"node_id":p,"server":"nope"}),
+    )
+    .await;
     let e = ws.json().await;
     assert_eq!((e["code"].as_str(), e["request_id"].as_str()), (Some("unknown_server"), Some("s1")), "{e}");
     ws.framed.send(Message::Binary(Bytes::from_static(b"\x00\x01"))).await.expect("sent");
@@ -292,8 +294,7 @@ async fn resume_replays_exactly_the_missed_events_without_a_seam() {
         })
     };
     let (mut ws, _) = WsClient::connect(&app).await;
-    ws.send(json!({"type":"subscribe","subscriptions":["test.resume"],"since":last_seen,"request_id":"again"}))
-        .await;
+    ws.send(json!({"type":"subscribe","subscriptions":["test.resume"],"since":last_seen,"request_id":"again"})).await;
     let (_, _) = ws.until(Duration::from_secs(10), |v| v["type"] == "subscribed").await;
     let (early, replay) = ws.until(Duration::from_secs(10), |v| v["type"] == "replay").await;
     assert!(early.is_empty(), "live events before the replay: {early:?}");
@@ -623,8 +624,10 @@ async fn sigterm_closes_sessions_with_1001_then_the_process_exits() {
 }
 
 /// The upgrade's status (and the echoed subprotocol) for a request built by `build`.
-async fn upgrade(app: &TestApp, build: impl FnOnce(awc::ws::WebsocketsRequest) -> awc::ws::WebsocketsRequest)
-    -> (u16, Option<String>, Option<WsClient>) {
+async fn upgrade(
+    app: &TestApp,
+    build: impl FnOnce(awc::ws::WebsocketsRequest) -> awc::ws::WebsocketsRequest,
+) -> (u16, Option<String>, Option<WsClient>) {
     let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
     let req = build(client.ws(format!("{}/ws/gns3/events/", app.base)));
     match req.connect().await {
@@ -661,7 +664,8 @@ async fn the_upgrade_needs_a_valid_token_from_an_allowed_origin_and_roles_and_pr
     // The token in the query, or as the `bearer.<token>` subprotocol (echoed back).
     let base = app.base.clone();
     let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
-    let (res, _framed) = client.ws(format!("{base}/ws/gns3/events/?token={admin}")).connect().await.expect("query token");
+    let (res, _framed) =
+        client.ws(format!("{base}/ws/gns3/events/?token={admin}")).connect().await.expect("query token");
     assert_eq!(res.status().as_u16(), 101);
     let proto = format!("bearer.{admin}");
     let (status, echoed, _) = upgrade(&app, |r| r.protocols([proto.as_str()])).await;

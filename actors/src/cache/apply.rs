@@ -62,9 +62,7 @@ pub fn classify(event: &Event) -> Change {
             Some(project_id) => Change::DropProject(project_id),
             None => Change::InvalidateServer,
         },
-        TopologyChanged | ServerConnected | ServerDisconnected | CircuitOpened | CircuitClosed => {
-            Change::Ignore
-        }
+        TopologyChanged | ServerConnected | ServerDisconnected | CircuitOpened | CircuitClosed => Change::Ignore,
     }
 }
 
@@ -82,9 +80,7 @@ pub fn apply_to_topology(topo: &mut ProjectTopology, event: &Event) -> Outcome {
         return Outcome::Invalidate("event for another project");
     }
     match kind {
-        NodeStarted | NodeStopped | NodeSuspended | NodeCreated | NodeUpdated => {
-            upsert_node(topo, event, kind)
-        }
+        NodeStarted | NodeStopped | NodeSuspended | NodeCreated | NodeUpdated => upsert_node(topo, event, kind),
         NodeDeleted => {
             let Some(node_id) = event.node_id.or_else(|| uuid_field(&event.data, "node_id")) else {
                 return Outcome::Invalidate("node.deleted without a node id");
@@ -126,8 +122,9 @@ pub fn apply_to_topology(topo: &mut ProjectTopology, event: &Event) -> Outcome {
             }
         }
         ProjectDeleted => Outcome::Invalidate("project deleted"),
-        ProjectCreated | TopologyChanged | ServerConnected | ServerDisconnected | CircuitOpened
-        | CircuitClosed => Outcome::Unchanged,
+        ProjectCreated | TopologyChanged | ServerConnected | ServerDisconnected | CircuitOpened | CircuitClosed => {
+            Outcome::Unchanged
+        }
     }
 }
 
@@ -194,8 +191,7 @@ fn upsert_node(topo: &mut ProjectTopology, event: &Event, kind: EventKind) -> Ou
     if obj.is_none() && status.is_none() {
         return Outcome::Invalidate("node event without a node object");
     }
-    let data_id =
-        obj.and_then(|o| o.get("node_id")).and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
+    let data_id = obj.and_then(|o| o.get("node_id")).and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
     let node_id = match (event.node_id, data_id) {
         (Some(a), Some(b)) if a != b => return Outcome::Invalidate("node ids disagree"),
         (Some(id), _) | (None, Some(id)) => id,

@@ -69,8 +69,7 @@ pub(crate) fn topology() -> ProjectTopology {
 }
 
 pub(crate) fn event(kind: EventKind, node: Option<&str>, data: Value) -> Event {
-    let new =
-        NewEvent::new(kind, "default", Source::Gns3, data).project(Some(uuid(PROJECT))).node(node.map(uuid));
+    let new = NewEvent::new(kind, "default", Source::Gns3, data).project(Some(uuid(PROJECT))).node(node.map(uuid));
     Event::stamp(new, "e", 1, kind.default_priority())
 }
 

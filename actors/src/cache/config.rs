@@ -67,23 +67,14 @@ impl CacheConfig {
     /// (`prefix` is the section's path, e.g. `cache`).
     pub fn validate(&self, prefix: &str) -> Result<(), String> {
         if !(self.ttl.is_finite() && (0.0..=MAX_TTL_SECS).contains(&self.ttl)) {
-            return Err(format!(
-                "{prefix}.ttl: must be between 0 and {MAX_TTL_SECS} seconds, got {}",
-                self.ttl
-            ));
+            return Err(format!("{prefix}.ttl: must be between 0 and {MAX_TTL_SECS} seconds, got {}", self.ttl));
         }
         validate_key_prefix(&self.prefix).map_err(|e| format!("{prefix}.prefix: {e}"))?;
         if !(10..=60_000).contains(&self.redis_timeout_ms) {
-            return Err(format!(
-                "{prefix}.redis_timeout_ms: must be 10-60000, got {}",
-                self.redis_timeout_ms
-            ));
+            return Err(format!("{prefix}.redis_timeout_ms: must be 10-60000, got {}", self.redis_timeout_ms));
         }
         if !(1..=10_000_000).contains(&self.max_memory_entries) {
-            return Err(format!(
-                "{prefix}.max_memory_entries: must be 1-10000000, got {}",
-                self.max_memory_entries
-            ));
+            return Err(format!("{prefix}.max_memory_entries: must be 1-10000000, got {}", self.max_memory_entries));
         }
         if !(10..=600_000).contains(&self.redis_retry_initial_ms) {
             return Err(format!(

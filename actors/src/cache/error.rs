@@ -28,14 +28,11 @@ impl From<redis::RedisError> for CacheError {
         use redis::{ErrorKind, ServerErrorKind as S};
         match e.kind() {
             // Loading its data, failing over, read-only replica: not usable for now.
-            ErrorKind::Server(
-                S::BusyLoading | S::TryAgain | S::ClusterDown | S::MasterDown | S::ReadOnly,
-            ) => CacheError::Unavailable(e.to_string()),
+            ErrorKind::Server(S::BusyLoading | S::TryAgain | S::ClusterDown | S::MasterDown | S::ReadOnly) => {
+                CacheError::Unavailable(e.to_string())
+            }
             // Redis is there and said no: the connection is fine.
-            ErrorKind::Server(_)
-            | ErrorKind::Extension
-            | ErrorKind::UnexpectedReturnType
-            | ErrorKind::Parse
+            ErrorKind::Server(_) | ErrorKind::Extension | ErrorKind::UnexpectedReturnType | ErrorKind::Parse
                 if !e.is_unrecoverable_error() =>
             {
                 CacheError::Command(e.to_string())

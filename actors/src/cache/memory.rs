@@ -48,9 +48,7 @@ impl ManualClock {
     pub fn advance(&self, by: Duration) {
         let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
         // fetch_update never fails with a closure that always returns Some.
-        let _ = self
-            .offset_nanos
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| Some(v.saturating_add(nanos)));
+        let _ = self.offset_nanos.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| Some(v.saturating_add(nanos)));
     }
 }
 
@@ -76,10 +74,7 @@ pub struct MemoryStore<V> {
 
 impl<V> fmt::Debug for MemoryStore<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryStore")
-            .field("entries", &self.map.len())
-            .field("max_entries", &self.max_entries)
-            .finish()
+        f.debug_struct("MemoryStore").field("entries", &self.map.len()).field("max_entries", &self.max_entries).finish()
     }
 }
 
@@ -107,10 +102,8 @@ impl<V> MemoryStore<V> {
     pub fn insert(&mut self, key: String, value: V, ttl: Duration) {
         let now = self.clock.now();
         // A TTL too large for Instant (config caps it at a year) is a year.
-        let expires_at = now
-            .checked_add(ttl)
-            .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
-            .unwrap_or(now);
+        let expires_at =
+            now.checked_add(ttl).or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600))).unwrap_or(now);
         if !self.map.contains_key(&key) && self.map.len() >= self.max_entries {
             self.purge_expired();
             if self.map.len() >= self.max_entries {

@@ -148,11 +148,7 @@ impl CacheActor {
     }
 
     /// As `new`, with the clock the memory backend's TTL follows (tests).
-    pub fn with_clock(
-        cfg: CacheConfig,
-        redis: Option<RedisConfig>,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, CacheError> {
+    pub fn with_clock(cfg: CacheConfig, redis: Option<RedisConfig>, clock: Arc<dyn Clock>) -> Result<Self, CacheError> {
         cfg.validate("cache").map_err(CacheError::Config)?;
         let redis = match redis {
             Some(r) => {
@@ -225,11 +221,7 @@ impl Actor for CacheActor {
             self.check_health(ctx);
             ctx.run_interval(HEALTH_INTERVAL, |act, ctx| act.check_health(ctx));
         } else {
-            tracing::info!(
-                ttl_secs = self.cfg.ttl,
-                max_entries = self.cfg.max_memory_entries,
-                "Cache uses memory."
-            );
+            tracing::info!(ttl_secs = self.cfg.ttl, max_entries = self.cfg.max_memory_entries, "Cache uses memory.");
         }
     }
 }

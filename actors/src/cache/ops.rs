@@ -346,16 +346,10 @@ pub(super) fn done() -> AtomicResponse<CacheActor, ()> {
 /// Applies an event to the Redis copy of one entry (read, change, write back).
 async fn apply_remote(store: &RedisStore, target: &Target, event: &Event) -> Result<Outcome, CacheError> {
     let res = match target {
-        Target::Drop(k) => store.del(std::slice::from_ref(k)).await.map(|n| {
-            if n > 0 {
-                Outcome::Changed
-            } else {
-                Outcome::Unchanged
-            }
-        }),
-        Target::Topology(k) => {
-            update_remote::<ProjectTopology>(store, k, |t| apply::apply_to_topology(t, event)).await
+        Target::Drop(k) => {
+            store.del(std::slice::from_ref(k)).await.map(|n| if n > 0 { Outcome::Changed } else { Outcome::Unchanged })
         }
+        Target::Topology(k) => update_remote::<ProjectTopology>(store, k, |t| apply::apply_to_topology(t, event)).await,
         Target::List(k) => {
             update_remote::<ProjectList>(store, k, |l| apply::apply_to_projects(&mut l.projects, event)).await
         }

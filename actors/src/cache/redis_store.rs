@@ -37,11 +37,10 @@ impl RedisStore {
     pub fn new(redis: &RedisConfig, cache: &CacheConfig) -> Result<Self, CacheError> {
         let info = redis.connection_info().map_err(CacheError::Config)?;
         let timeout = cache.redis_timeout();
-        let conn_cfg = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout));
-        let manager = Manager::new_with_config(info, conn_cfg)
-            .map_err(|e| CacheError::Config(format!("redis: {e}")))?;
+        let conn_cfg =
+            AsyncConnectionConfig::new().set_connection_timeout(Some(timeout)).set_response_timeout(Some(timeout));
+        let manager =
+            Manager::new_with_config(info, conn_cfg).map_err(|e| CacheError::Config(format!("redis: {e}")))?;
         let pool = Pool::builder(manager)
             .max_size(cache.redis_pool_size)
             .wait_timeout(Some(timeout))
@@ -153,9 +152,7 @@ impl RedisStore {
     async fn bounded<T>(&self, call: impl Future<Output = Result<T, CacheError>>) -> Result<T, CacheError> {
         match tokio::time::timeout(self.timeout, call).await {
             Ok(result) => result,
-            Err(_) => {
-                Err(CacheError::Unavailable(format!("no answer within {} ms", self.timeout.as_millis())))
-            }
+            Err(_) => Err(CacheError::Unavailable(format!("no answer within {} ms", self.timeout.as_millis()))),
         }
     }
 }

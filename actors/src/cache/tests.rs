@@ -80,11 +80,7 @@ async fn cache_events_update_entries_in_place() {
     clock.advance(Duration::from_secs(20));
 
     // Fire-and-forget like the dispatcher; the read sent after it sees the change.
-    cache.do_send(ApplyEvent(Arc::new(event(
-        EventKind::NodeStarted,
-        Some(NODE_A),
-        gns3_node(NODE_A, "A", "started"),
-    ))));
+    cache.do_send(ApplyEvent(Arc::new(event(EventKind::NodeStarted, Some(NODE_A), gns3_node(NODE_A, "A", "started")))));
     let t = cache.send(get("default")).await.unwrap().unwrap();
     assert_eq!(status_of(&t, NODE_A).as_deref(), Some("started"));
 
@@ -112,11 +108,7 @@ async fn cache_json_bytes_are_the_topology_and_follow_events() {
     let again = cache.send(json()).await.unwrap().unwrap();
     assert_eq!(again.as_ptr(), bytes.as_ptr());
 
-    cache.do_send(ApplyEvent(Arc::new(event(
-        EventKind::NodeStarted,
-        Some(NODE_A),
-        gns3_node(NODE_A, "A", "started"),
-    ))));
+    cache.do_send(ApplyEvent(Arc::new(event(EventKind::NodeStarted, Some(NODE_A), gns3_node(NODE_A, "A", "started")))));
     let bytes = cache.send(json()).await.unwrap().unwrap();
     let parsed: ProjectTopology = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(status_of(&parsed, NODE_A).as_deref(), Some("started"), "re-rendered after the event");

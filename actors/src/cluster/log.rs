@@ -68,11 +68,7 @@ pub struct Keys {
 
 impl Keys {
     pub fn new(prefix: &str) -> Self {
-        Self {
-            pos: format!("{prefix}:ev:pos"),
-            log: format!("{prefix}:ev:log"),
-            channel: format!("{prefix}:ev:live"),
-        }
+        Self { pos: format!("{prefix}:ev:pos"), log: format!("{prefix}:ev:log"), channel: format!("{prefix}:ev:live") }
     }
 
     pub fn lease(prefix: &str, server: &str) -> String {
@@ -141,7 +137,9 @@ impl SharedLog {
             self.timed(redis::cmd("HMGET").arg(&self.keys.pos).arg("epoch").arg("seq").query_async(conn)).await?;
         let Some(epoch) = epoch else { return Ok(Loaded::default()) };
         let raw: StreamEntries = self
-            .timed(redis::cmd("XREVRANGE").arg(&self.keys.log).arg("+").arg("-").arg("COUNT").arg(count).query_async(conn))
+            .timed(
+                redis::cmd("XREVRANGE").arg(&self.keys.log).arg("+").arg("-").arg("COUNT").arg(count).query_async(conn),
+            )
             .await?;
         let mut events = parse_entries(raw, &epoch);
         events.reverse();

@@ -247,8 +247,9 @@ async fn session(sh: &Rc<Shared>, tx: mpsc::Sender<Event>, rx: &mut mpsc::Receiv
         let conn = tokio::time::timeout(timeout, sh.client.get_multiplexed_async_connection())
             .await
             .map_err(|_| LogError::Timeout(timeout))??;
-        let mut pubsub =
-            tokio::time::timeout(timeout, sh.client.get_async_pubsub()).await.map_err(|_| LogError::Timeout(timeout))??;
+        let mut pubsub = tokio::time::timeout(timeout, sh.client.get_async_pubsub())
+            .await
+            .map_err(|_| LogError::Timeout(timeout))??;
         tokio::time::timeout(timeout, pubsub.subscribe(&sh.log.keys().channel))
             .await
             .map_err(|_| LogError::Timeout(timeout))??;
@@ -345,7 +346,9 @@ async fn listen(
                     match sh.log.after(&mut conn, epoch, *last, missing.min(sh.history.max(1))).await {
                         Ok(found) => {
                             sh.status.borrow_mut().gap_filled += found.len() as u64;
-                            batch.extend(found.into_iter().filter(|(e, _)| e.seq < event.seq).map(|(e, j)| (Arc::new(e), j)));
+                            batch.extend(
+                                found.into_iter().filter(|(e, _)| e.seq < event.seq).map(|(e, j)| (Arc::new(e), j)),
+                            );
                         }
                         Err(e) => return e,
                     }

@@ -84,9 +84,7 @@ impl CircuitBreaker {
     pub fn on_failure(&mut self, now: Instant) -> Option<Transition> {
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
         match self.state {
-            State::Closed if self.consecutive_failures >= self.cfg.failure_threshold => {
-                Some(self.open(now))
-            }
+            State::Closed if self.consecutive_failures >= self.cfg.failure_threshold => Some(self.open(now)),
             State::HalfOpen { .. } => Some(self.open(now)),
             _ => None,
         }
@@ -156,11 +154,7 @@ mod tests {
     use super::*;
 
     fn breaker(threshold: u32, open_secs: f64, probes: u32) -> CircuitBreaker {
-        CircuitBreaker::new(BreakerConfig {
-            failure_threshold: threshold,
-            open_secs,
-            half_open_probes: probes,
-        })
+        CircuitBreaker::new(BreakerConfig { failure_threshold: threshold, open_secs, half_open_probes: probes })
     }
 
     fn secs(s: f64) -> Duration {

@@ -30,9 +30,9 @@ use super::config::{ApiVersionSetting, ConnectorConfig};
 use super::correlate::Correlator;
 use super::error::ConnectorError;
 use super::status::{CallStats, LatencyStats, ServerStatus};
-use crate::metrics::{Histogram, CALL_BUCKETS};
 use crate::events::{EventKind, NewEvent, Source};
 use crate::gns3::{ApiVersion, Gns3Client, Gns3ClientConfig, Gns3Error, Gns3Version};
+use crate::metrics::{Histogram, CALL_BUCKETS};
 
 /// Where a connector's events go. Called in order; the enqueueing happens in the call
 /// itself, and the returned future completes when the event was accepted (publishers
@@ -308,10 +308,7 @@ impl ConnectorCore {
             drop(h);
             tracing::warn!(server = %self.cfg.name, error = %reason, "Lost the connection to GNS3.");
             self.connected_tx.send_replace(false);
-            self.emit_kind(
-                EventKind::ServerDisconnected,
-                json!({"url": self.cfg.base_url(), "error": reason}),
-            );
+            self.emit_kind(EventKind::ServerDisconnected, json!({"url": self.cfg.base_url(), "error": reason}));
             self.wake.notify_one();
         }
     }
@@ -327,7 +324,9 @@ impl ConnectorCore {
         match t {
             Some(Transition::Opened) => tracing::warn!(server = %name,
                 open_secs = self.cfg.breaker.open_secs, "Circuit opened: GNS3 calls are refused for now."),
-            Some(Transition::HalfOpened) => tracing::info!(server = %name, "Circuit half-open: letting probes through."),
+            Some(Transition::HalfOpened) => {
+                tracing::info!(server = %name, "Circuit half-open: letting probes through.")
+            }
             Some(Transition::Closed) => tracing::info!(server = %name, "Circuit closed."),
             None => {}
         }
@@ -368,11 +367,8 @@ impl ConnectorCore {
     /// it periodically while connected. Runs until the actor stops.
     pub async fn run_monitor(self: Rc<Self>) {
         let rc = &self.cfg.reconnect;
-        let mut backoff = Backoff::new(
-            Duration::from_millis(rc.initial_backoff_ms),
-            Duration::from_millis(rc.max_backoff_ms),
-            0.1,
-        );
+        let mut backoff =
+            Backoff::new(Duration::from_millis(rc.initial_backoff_ms), Duration::from_millis(rc.max_backoff_ms), 0.1);
         let health_interval = Duration::from_secs_f64(rc.health_interval_secs);
         loop {
             if !self.is_connected() {

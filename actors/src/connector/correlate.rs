@@ -78,9 +78,9 @@ impl Correlator {
                     && e.kinds.first() == Some(&kind)
             })
             .or_else(|| {
-                self.pending.iter().position(|e| {
-                    e.project_id == project && e.node_id.is_none() && e.kinds.contains(&kind)
-                })
+                self.pending
+                    .iter()
+                    .position(|e| e.project_id == project && e.node_id.is_none() && e.kinds.contains(&kind))
             });
         if let Some(i) = found {
             let e = &mut self.pending[i];

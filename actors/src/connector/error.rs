@@ -43,21 +43,18 @@ impl ConnectorError {
                 reason: format!("no answer within {:.1}s", d.as_secs_f64()),
                 retry_after,
             },
-            Gns3Error::Status { status, message } => {
-                ConnectorError::Gns3 { status, message, details: None }
-            }
+            Gns3Error::Status { status, message } => ConnectorError::Gns3 { status, message, details: None },
             Gns3Error::Auth(message) => ConnectorError::Auth { server: server.to_owned(), message },
-            Gns3Error::Protocol(message) => {
-                ConnectorError::Protocol { server: server.to_owned(), message }
-            }
+            Gns3Error::Protocol(message) => ConnectorError::Protocol { server: server.to_owned(), message },
         }
     }
 
     /// Seconds a client should wait before trying again, for 503 answers.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            ConnectorError::Unavailable { retry_after, .. }
-            | ConnectorError::CircuitOpen { retry_after, .. } => Some(*retry_after),
+            ConnectorError::Unavailable { retry_after, .. } | ConnectorError::CircuitOpen { retry_after, .. } => {
+                Some(*retry_after)
+            }
             ConnectorError::Mailbox(_) => Some(Duration::from_secs(1)),
             _ => None,
         }

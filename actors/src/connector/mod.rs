@@ -21,9 +21,9 @@ mod ops;
 pub mod status;
 
 pub use self::core::{ConnectorCore, EventSink};
-pub use ingest::{IngestConfig, IngestMode};
 pub use config::{ApiVersionSetting, BreakerConfig, ConnectorConfig, ReconnectConfig, RetryConfig};
 pub use error::ConnectorError;
+pub use ingest::{IngestConfig, IngestMode};
 pub use messages::*;
 pub use status::{CallStats, CircuitState, CircuitStatus, LatencyStats, ServerStatus};
 
@@ -79,7 +79,16 @@ pub struct Gns3Connector {
 impl Gns3Connector {
     pub fn new(cfg: ConnectorConfig) -> Self {
         let core = Rc::new(ConnectorCore::new(cfg.clone(), Carried::default()));
-        Self { cfg, core, events: None, ingest: None, ingest_task: None, restarts: 0, restart_run: 0, last_restart: None }
+        Self {
+            cfg,
+            core,
+            events: None,
+            ingest: None,
+            ingest_task: None,
+            restarts: 0,
+            restart_run: 0,
+            last_restart: None,
+        }
     }
 
     /// A connector that also follows GNS3's notifications and publishes events.
@@ -94,8 +103,7 @@ impl Gns3Connector {
         if self.restart_run == 0 {
             return Duration::ZERO;
         }
-        backoff::Backoff::new(RESTART_BACKOFF_INITIAL, RESTART_BACKOFF_MAX, 0.0)
-            .base(self.restart_run - 1)
+        backoff::Backoff::new(RESTART_BACKOFF_INITIAL, RESTART_BACKOFF_MAX, 0.0).base(self.restart_run - 1)
     }
 }
 

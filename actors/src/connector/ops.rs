@@ -15,9 +15,7 @@ use super::core::ConnectorCore;
 use super::error::ConnectorError;
 use super::messages::{ActionStep, NodeActionOutcome, ProjectActionOutcome};
 use crate::events::EventKind;
-use crate::gns3::{
-    Compute, Link, Node, NodeAction, Project, ProjectAction, ProjectTopology, ServerTopology,
-};
+use crate::gns3::{Compute, Link, Node, NodeAction, Project, ProjectAction, ProjectTopology, ServerTopology};
 
 /// Projects read at the same time by a topology read (GNS3 is one Python process: more
 /// concurrency only queues there).
@@ -62,11 +60,8 @@ impl ConnectorCore {
             Some(id) => vec![self.get_project(id).await?],
             None => self.list_projects().await?,
         };
-        let results: Vec<_> = stream::iter(projects)
-            .map(|p| self.project_topology(p))
-            .buffered(TOPOLOGY_CONCURRENCY)
-            .collect()
-            .await;
+        let results: Vec<_> =
+            stream::iter(projects).map(|p| self.project_topology(p)).buffered(TOPOLOGY_CONCURRENCY).collect().await;
         let mut out = Vec::with_capacity(results.len());
         for r in results {
             match r {
@@ -151,12 +146,16 @@ impl ConnectorCore {
             ProjectAction::Open => {
                 self.act("project_open", |c| async move { c.open_project(project_id).await.map(|_| 201) }).await
             }
-            ProjectAction::Close => self.act("project_close", |c| async move { c.close_project(project_id).await }).await,
+            ProjectAction::Close => {
+                self.act("project_close", |c| async move { c.close_project(project_id).await }).await
+            }
             ProjectAction::Start => {
-                self.act("project_start", |c| async move { c.bulk_node_action(project_id, NodeAction::Start).await }).await
+                self.act("project_start", |c| async move { c.bulk_node_action(project_id, NodeAction::Start).await })
+                    .await
             }
             ProjectAction::Stop => {
-                self.act("project_stop", |c| async move { c.bulk_node_action(project_id, NodeAction::Stop).await }).await
+                self.act("project_stop", |c| async move { c.bulk_node_action(project_id, NodeAction::Stop).await })
+                    .await
             }
         };
         let mut steps = Vec::with_capacity(1);

@@ -105,10 +105,7 @@ impl DeliveryConfig {
             return Err(format!("{prefix}.backlog: must be 1-100000, got {}", self.backlog));
         }
         if !(1..=1_000_000).contains(&self.dead_letter_capacity) {
-            return Err(format!(
-                "{prefix}.dead_letter_capacity: must be 1-1000000, got {}",
-                self.dead_letter_capacity
-            ));
+            return Err(format!("{prefix}.dead_letter_capacity: must be 1-1000000, got {}", self.dead_letter_capacity));
         }
         Ok(())
     }
@@ -162,9 +159,7 @@ impl DispatcherConfig {
 /// Priorities are written as in the envelope (`HIGH`) but accepted in any case.
 fn priority_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Priority>, D::Error> {
     let raw = BTreeMap::<String, String>::deserialize(d)?;
-    raw.into_iter()
-        .map(|(k, v)| v.parse::<Priority>().map(|p| (k, p)).map_err(serde::de::Error::custom))
-        .collect()
+    raw.into_iter().map(|(k, v)| v.parse::<Priority>().map(|p| (k, p)).map_err(serde::de::Error::custom)).collect()
 }
 
 #[cfg(test)]
@@ -202,8 +197,9 @@ mod tests {
         assert_eq!(c.history_size, 5);
         assert_eq!(c.priorities["node.updated"], Priority::Normal);
         assert_eq!(c.priorities["alert.raised"], Priority::High);
-        assert!(serde_json::from_value::<DispatcherConfig>(serde_json::json!({"priorities": {"a.b": "urgent"}}))
-            .is_err());
+        assert!(
+            serde_json::from_value::<DispatcherConfig>(serde_json::json!({"priorities": {"a.b": "urgent"}})).is_err()
+        );
         assert!(serde_json::from_value::<DispatcherConfig>(serde_json::json!({"histroy_size": 5})).is_err());
     }
 

@@ -62,7 +62,10 @@ pub const MAX_TYPE_LEN: usize = MAX_NAME_LEN;
 pub enum Published {
     Queued(Priority),
     /// Queued after dropping the oldest event of the given class.
-    QueuedShedding { priority: Priority, shed: Priority },
+    QueuedShedding {
+        priority: Priority,
+        shed: Priority,
+    },
     /// Not queued: full, and it was LOW/NORMAL with nothing older of its class or below to
     /// drop. Counted as shed; not an error for the publisher.
     Shed(Priority),
@@ -478,12 +481,7 @@ impl<S: EventSink> DispatcherCore<S> {
             None => Ok(Vec::new()),
         };
         let id = self.subscribe(label, filter, sink)?;
-        Ok(Subscription {
-            id,
-            epoch: self.history.epoch().to_owned(),
-            latest_seq: self.history.latest_seq(),
-            replay,
-        })
+        Ok(Subscription { id, epoch: self.history.epoch().to_owned(), latest_seq: self.history.latest_seq(), replay })
     }
 
     fn replay(&self, filter: &SubscriptionFilter, id: &str, max: usize) -> Result<Vec<HistoryEntry>, Unrecoverable> {

@@ -166,7 +166,13 @@ mod tests {
     fn keeps_the_most_recent_dead_letters_and_counts_all() {
         let mut d = DeadLetters::new(3);
         for seq in 1..=5 {
-            d.push(DeadLetters::letter(SubscriberId(1), &Arc::from("ws:a"), &entry(seq), 4, DeadLetterReason::MailboxFull));
+            d.push(DeadLetters::letter(
+                SubscriberId(1),
+                &Arc::from("ws:a"),
+                &entry(seq),
+                4,
+                DeadLetterReason::MailboxFull,
+            ));
         }
         assert_eq!(d.len(), 3);
         assert_eq!(d.total(), 5);

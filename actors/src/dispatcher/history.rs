@@ -300,7 +300,8 @@ mod tests {
     #[test]
     fn entries_hold_the_serialized_envelope() {
         let p = uuid::Uuid::new_v4();
-        let mut new = NewEvent::new(EventKind::NodeStarted, "s", Source::Module, serde_json::json!({"n": 1})).project(Some(p));
+        let mut new =
+            NewEvent::new(EventKind::NodeStarted, "s", Source::Module, serde_json::json!({"n": 1})).project(Some(p));
         new.kind = "alert.raised".into();
         let event = Event::stamp(new, "ep", 7, Priority::High);
         let e = HistoryEntry::new(&event).unwrap();

@@ -91,8 +91,11 @@ impl OverloadLog {
         if self.last.is_some_and(|t| now.duration_since(t) < OVERLOAD_LOG_EVERY) {
             return;
         }
-        tracing::warn!(shed = self.shed, refused = self.refused,
-            "Event queues full: shedding LOW/NORMAL events, refusing HIGH/CRITICAL ones.");
+        tracing::warn!(
+            shed = self.shed,
+            refused = self.refused,
+            "Event queues full: shedding LOW/NORMAL events, refusing HIGH/CRITICAL ones."
+        );
         self.shed = 0;
         self.refused = 0;
         self.last = Some(now);
@@ -104,8 +107,11 @@ impl OverloadLog {
         {
             return;
         }
-        tracing::warn!(new = total - self.dead_letters_logged, total,
-            "Deliveries given up after retries (dead letters): a subscriber is too slow.");
+        tracing::warn!(
+            new = total - self.dead_letters_logged,
+            total,
+            "Deliveries given up after retries (dead letters): a subscriber is too slow."
+        );
         self.dead_letters_logged = total;
         self.last_dead = Some(now);
     }

@@ -88,13 +88,7 @@ pub struct PriorityQueues<T> {
 impl<T> PriorityQueues<T> {
     /// `capacity` items in all (at least 1); `burst` as in the module docs (0 = strict).
     pub fn new(capacity: usize, burst: u32) -> Self {
-        Self {
-            queues: Default::default(),
-            capacity: capacity.max(1),
-            burst,
-            streak: 0,
-            guard_last: Priority::Low,
-        }
+        Self { queues: Default::default(), capacity: capacity.max(1), burst, streak: 0, guard_last: Priority::Low }
     }
 
     pub fn len(&self) -> usize {
@@ -146,10 +140,8 @@ impl<T> PriorityQueues<T> {
     /// The next item by priority, honouring the starvation guard.
     pub fn pop(&mut self) -> Option<(Priority, T)> {
         let first = Priority::ALL.into_iter().find(|p| !self.queues[*p as usize].is_empty())?;
-        let lower_waiting = Priority::ALL
-            .into_iter()
-            .filter(|p| *p > first)
-            .find(|p| !self.queues[*p as usize].is_empty());
+        let lower_waiting =
+            Priority::ALL.into_iter().filter(|p| *p > first).find(|p| !self.queues[*p as usize].is_empty());
         let chosen = match lower_waiting {
             Some(highest_lower) if self.burst > 0 && self.streak >= self.burst => {
                 self.streak = 0;

@@ -158,9 +158,7 @@ impl Deriver {
                 self.resync_hint = true;
                 Some(())
             }
-            a if a == "ping"
-                || ["compute.", "drawing.", "log.", "template."].iter().any(|p| a.starts_with(p)) =>
-            {
+            a if a == "ping" || ["compute.", "drawing.", "log.", "template."].iter().any(|p| a.starts_with(p)) => {
                 Some(())
             }
             other => {
@@ -246,12 +244,8 @@ impl Deriver {
     }
 
     fn structural(&mut self, project: Uuid, now: Instant) {
-        let b = self.burst.get_or_insert_with(|| Burst {
-            first: now,
-            last: now,
-            projects: BTreeSet::new(),
-            changes: 0,
-        });
+        let b =
+            self.burst.get_or_insert_with(|| Burst { first: now, last: now, projects: BTreeSet::new(), changes: 0 });
         b.last = now;
         b.projects.insert(project);
         b.changes += 1;

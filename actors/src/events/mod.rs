@@ -112,11 +112,10 @@ impl EventKind {
         use EventKind::*;
         match self {
             NodeStarted | NodeStopped | NodeSuspended => Group::NodeStatus,
-            NodeCreated | NodeDeleted | NodeUpdated | LinkCreated | LinkUpdated | LinkDeleted
-            | TopologyChanged => Group::TopologyChanges,
-            ProjectCreated | ProjectOpened | ProjectClosed | ProjectUpdated | ProjectDeleted => {
-                Group::ProjectStatus
+            NodeCreated | NodeDeleted | NodeUpdated | LinkCreated | LinkUpdated | LinkDeleted | TopologyChanged => {
+                Group::TopologyChanges
             }
+            ProjectCreated | ProjectOpened | ProjectClosed | ProjectUpdated | ProjectDeleted => Group::ProjectStatus,
             ServerConnected | ServerDisconnected | CircuitOpened | CircuitClosed => Group::ServerStatus,
         }
     }

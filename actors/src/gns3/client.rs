@@ -175,8 +175,7 @@ impl Gns3Client {
         let cfg = &self.inner.cfg;
         if cfg.username.is_empty() {
             return Err(Gns3Error::Auth(
-                "GNS3 v3 needs a user: set the server's username and password (GNS3_USERNAME, GNS3_PASSWORD)"
-                    .into(),
+                "GNS3 v3 needs a user: set the server's username and password (GNS3_USERNAME, GNS3_PASSWORD)".into(),
             ));
         }
         let url = format!("{}/v3/access/users/authenticate", cfg.base_url);
@@ -184,11 +183,7 @@ impl Gns3Client {
         let (status, reply) = self.exchange(self.inner.http.post(&url), Some(&body), &url).await?;
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             self.inner.session.borrow_mut().token = None;
-            return Err(Gns3Error::Auth(format!(
-                "user '{}': {}",
-                cfg.username,
-                error_message(status, &reply)
-            )));
+            return Err(Gns3Error::Auth(format!("user '{}': {}", cfg.username, error_message(status, &reply))));
         }
         if !status.is_success() {
             return Err(status_error(status, &reply));
@@ -268,9 +263,7 @@ impl Gns3Client {
                 Some(t) => req.bearer_auth(t.expose()),
                 None => req,
             },
-            ApiVersion::V2 if !cfg.username.is_empty() => {
-                req.basic_auth(&cfg.username, cfg.password.expose())
-            }
+            ApiVersion::V2 if !cfg.username.is_empty() => req.basic_auth(&cfg.username, cfg.password.expose()),
             ApiVersion::V2 => req,
         }
     }
@@ -285,11 +278,7 @@ impl Gns3Client {
         let timeout = self.inner.timeout.get();
         // The client's own default is the start-up timeout; each request carries the current one.
         let req = req.timeout(timeout);
-        let req = if body.is_some() {
-            req.insert_header(("Content-Type", "application/json"))
-        } else {
-            req
-        };
+        let req = if body.is_some() { req.insert_header(("Content-Type", "application/json")) } else { req };
         let call = async {
             let sent = match body {
                 Some(b) => req.send_json(b).await,
@@ -361,12 +350,7 @@ impl Gns3Client {
     /// Start, stop, suspend or reload one node; returns GNS3's status code. v2 answers
     /// with the node (its status may be stale), v3 with 204: the reply body is not used,
     /// read the node afterwards.
-    pub async fn node_action(
-        &self,
-        project_id: Uuid,
-        node_id: Uuid,
-        action: NodeAction,
-    ) -> Result<u16, Gns3Error> {
+    pub async fn node_action(&self, project_id: Uuid, node_id: Uuid, action: NodeAction) -> Result<u16, Gns3Error> {
         let verb = gns3_verb(action)?;
         let path = format!("/projects/{project_id}/nodes/{node_id}/{verb}");
         Ok(self.send(Method::POST, &path, None, true).await?.0.as_u16())
@@ -443,14 +427,13 @@ fn status_error(status: StatusCode, body: &[u8]) -> Gns3Error {
 /// GNS3's own words from an error body: v2 `{"message","status"}`, v3 `{"message"}`,
 /// FastAPI `{"detail"}` (string or list), or plain text ("404: Not Found").
 pub fn error_message(status: StatusCode, body: &[u8]) -> String {
-    let from_json = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
-        match (v.get("message"), v.get("detail")) {
+    let from_json =
+        serde_json::from_slice::<Value>(body).ok().and_then(|v| match (v.get("message"), v.get("detail")) {
             (Some(Value::String(m)), _) => Some(m.clone()),
             (_, Some(Value::String(d))) => Some(d.clone()),
             (_, Some(d)) if !d.is_null() => Some(d.to_string()),
             _ => None,
-        }
-    });
+        });
     let text = from_json.unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
     let text = if text.is_empty() {
         format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("error"))
@@ -472,7 +455,10 @@ mod tests {
     #[test]
     fn error_messages_of_every_shape() {
         let s = StatusCode::NOT_FOUND;
-        assert_eq!(error_message(s, br#"{"message":"Project ID x doesn't exist","status":404}"#), "Project ID x doesn't exist");
+        assert_eq!(
+            error_message(s, br#"{"message":"Project ID x doesn't exist","status":404}"#),
+            "Project ID x doesn't exist"
+        );
         assert_eq!(error_message(s, br#"{"detail":"Not Found"}"#), "Not Found");
         assert!(error_message(StatusCode::UNPROCESSABLE_ENTITY, br#"{"detail":[{"msg":"bad"}]}"#).contains("bad"));
         assert_eq!(error_message(s, b"404: Not Found"), "404: Not Found");

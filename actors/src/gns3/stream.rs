@@ -24,9 +24,7 @@ use super::error::Gns3Error;
 const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 trait WsConn:
-    Stream<Item = Result<Frame, awc::error::WsProtocolError>>
-    + Sink<Message, Error = awc::error::WsProtocolError>
-    + Unpin
+    Stream<Item = Result<Frame, awc::error::WsProtocolError>> + Sink<Message, Error = awc::error::WsProtocolError> + Unpin
 {
 }
 impl<T> WsConn for T where
@@ -88,10 +86,9 @@ impl Gns3Client {
 fn ws_error(url: &str, e: awc::error::WsClientError) -> Gns3Error {
     use awc::error::WsClientError as W;
     match e {
-        W::InvalidResponseStatus(status) => Gns3Error::Status {
-            status: status.as_u16(),
-            message: error_message(status, b""),
-        },
+        W::InvalidResponseStatus(status) => {
+            Gns3Error::Status { status: status.as_u16(), message: error_message(status, b"") }
+        }
         W::SendRequest(awc::error::SendRequestError::Connect(c)) => {
             Gns3Error::Connect { url: url.to_owned(), reason: format!("connect: {c}") }
         }

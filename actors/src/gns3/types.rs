@@ -164,9 +164,7 @@ impl FromStr for NodeAction {
             "suspend" => Ok(NodeAction::Suspend),
             "reload" => Ok(NodeAction::Reload),
             "restart" => Ok(NodeAction::Restart),
-            other => Err(format!(
-                "unknown node action '{other}' (expected start, stop, restart, suspend or reload)"
-            )),
+            other => Err(format!("unknown node action '{other}' (expected start, stop, restart, suspend or reload)")),
         }
     }
 }
@@ -206,9 +204,7 @@ impl FromStr for ProjectAction {
             "close" => Ok(ProjectAction::Close),
             "start" => Ok(ProjectAction::Start),
             "stop" => Ok(ProjectAction::Stop),
-            other => Err(format!(
-                "unknown project action '{other}' (expected open, close, start or stop)"
-            )),
+            other => Err(format!("unknown project action '{other}' (expected open, close, start or stop)")),
         }
     }
 }

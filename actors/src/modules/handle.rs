@@ -343,7 +343,14 @@ impl ModuleHandle {
         tracing::info!(module, action = %action, server, correlation_id = cid, "Module action.");
         if let Some(hook) = &self.ctx.on_action {
             let result = result.map_err(Clone::clone);
-            hook(ModuleAction { module: module.to_owned(), action, server: server.to_owned(), project_id, node_id, result });
+            hook(ModuleAction {
+                module: module.to_owned(),
+                action,
+                server: server.to_owned(),
+                project_id,
+                node_id,
+                result,
+            });
         }
     }
 }

@@ -48,7 +48,8 @@ use uuid::Uuid;
 
 use self::offline::OfflineQueue;
 use crate::dispatcher::{
-    Deliver, Inbox, InboxReady, PriorityDispatcher, Subscribe, SubscriberId, SubscriptionFilter, Unsubscribe, UpdateSubscription,
+    Deliver, Inbox, InboxReady, PriorityDispatcher, Subscribe, SubscriberId, SubscriptionFilter, Unsubscribe,
+    UpdateSubscription,
 };
 
 pub struct ModuleProxy {

@@ -261,12 +261,8 @@ impl ModuleRegistry {
             }
             self.counters.broadcasts.fetch_add(1, Relaxed);
             // Built-in modules (the sinks) take events, not bus messages.
-            let targets: Vec<Arc<ModuleSlot>> = self
-                .read()
-                .values()
-                .filter(|s| s.name != msg.from && s.kind != ModuleKind::Builtin)
-                .cloned()
-                .collect();
+            let targets: Vec<Arc<ModuleSlot>> =
+                self.read().values().filter(|s| s.name != msg.from && s.kind != ModuleKind::Builtin).cloned().collect();
             let msg = Arc::new(msg);
             let mut out = Routed::default();
             for t in targets {

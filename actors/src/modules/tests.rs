@@ -78,7 +78,13 @@ fn context(cfg: ModulesConfig) -> ModuleContext {
     let d = crate::dispatcher::PriorityDispatcher::new(DispatcherConfig::default()).start();
     let registry = ModuleRegistry::new(cfg, Some(d));
     let cache = CacheActor::new(CacheConfig::default(), None).expect("memory cache").start();
-    ModuleContext { registry, servers: Arc::new(BTreeMap::new()), default_server: "default".into(), cache, on_action: None }
+    ModuleContext {
+        registry,
+        servers: Arc::new(BTreeMap::new()),
+        default_server: "default".into(),
+        cache,
+        on_action: None,
+    }
 }
 
 #[actix_rt::test]

@@ -112,9 +112,9 @@ impl RedisServer {
             .spawn();
         let child = match spawned {
             Ok(c) => c,
-            Err(e) if e.kind() == ErrorKind::NotFound => panic!(
-                "{bin} not found: the cache tests need a real Redis; install it: apt-get install redis-server"
-            ),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                panic!("{bin} not found: the cache tests need a real Redis; install it: apt-get install redis-server")
+            }
             Err(e) => panic!("cannot run {bin}: {e}"),
         };
         self.child = Some(child);

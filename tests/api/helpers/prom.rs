@@ -122,7 +122,8 @@ pub fn parse(text: &str) -> Scrape {
         let value = parse_value(value, line);
         let (family, kind) = current.as_ref().unwrap_or_else(|| panic!("sample before any TYPE: {line}"));
         let ok = match kind.as_str() {
-            "histogram" => [format!("{family}_bucket"), format!("{family}_sum"), format!("{family}_count")].contains(&name.to_owned()),
+            "histogram" => [format!("{family}_bucket"), format!("{family}_sum"), format!("{family}_count")]
+                .contains(&name.to_owned()),
             _ => name == family,
         };
         assert!(ok, "sample {name} does not belong to family {family} ({kind})");
@@ -151,15 +152,20 @@ fn check_histograms(scrape: &Scrape) {
             groups.entry(format!("{rest:?}")).or_default().push((parse_value(le, le), s.value));
         }
         for (labels, buckets) in groups {
-            assert!(buckets.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1), "{family}{labels}: buckets not cumulative: {buckets:?}");
+            assert!(
+                buckets.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1),
+                "{family}{labels}: buckets not cumulative: {buckets:?}"
+            );
             let last = buckets.last().expect("at least one bucket");
             assert!(last.0.is_infinite(), "{family}{labels}: no +Inf bucket");
             let count = scrape
                 .samples
                 .iter()
-                .find(|s| s.name == format!("{family}_count") && {
-                    let l = format!("{:?}", s.labels);
-                    l == labels
+                .find(|s| {
+                    s.name == format!("{family}_count") && {
+                        let l = format!("{:?}", s.labels);
+                        l == labels
+                    }
                 })
                 .unwrap_or_else(|| panic!("{family}{labels}: no _count"));
             assert_eq!(count.value, last.1, "{family}{labels}: +Inf bucket != _count");

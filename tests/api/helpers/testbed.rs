@@ -28,8 +28,7 @@ use uuid::Uuid;
 use crate::app::Target;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/gns3-testbed");
-const INSTALL_HINT: &str =
-    "run `scripts/gns3-testbed install` (as root) first, or just `scripts/test`";
+const INSTALL_HINT: &str = "run `scripts/gns3-testbed install` (as root) first, or just `scripts/test`";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Flavor {
@@ -84,8 +83,7 @@ pub struct TestProject {
 
 impl TestProject {
     pub async fn delete(&self) {
-        let (status, body) =
-            self.env.call(Method::DELETE, &format!("/projects/{}", self.id), None).await;
+        let (status, body) = self.env.call(Method::DELETE, &format!("/projects/{}", self.id), None).await;
         assert_eq!(status, 204, "{:?}: deleting project {}: {body}", self.env.flavor, self.name);
     }
 }
@@ -108,13 +106,7 @@ impl Gns3Env {
         self.call_with_token(method, path, body, &self.token).await
     }
 
-    async fn call_with_token(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        token: &str,
-    ) -> (u16, Value) {
+    async fn call_with_token(&self, method: Method, path: &str, body: Option<&Value>, token: &str) -> (u16, Value) {
         let url = format!("{}{}", self.api, path);
         let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
         let mut req = client.request(method.clone(), &url);
@@ -125,21 +117,19 @@ impl Gns3Env {
             Some(b) => req.send_json(b).await,
             None => req.send().await,
         };
-        let mut res = sent.unwrap_or_else(|e| {
-            panic!("{:?}: {method} {url}: no answer from GNS3: {e}", self.flavor)
-        });
-        let bytes =
-            res.body().limit(64 << 20).await.unwrap_or_else(|e| {
-                panic!("{:?}: {method} {url}: reading the body: {e}", self.flavor)
-            });
+        let mut res = sent.unwrap_or_else(|e| panic!("{:?}: {method} {url}: no answer from GNS3: {e}", self.flavor));
+        let bytes = res
+            .body()
+            .limit(64 << 20)
+            .await
+            .unwrap_or_else(|e| panic!("{:?}: {method} {url}: reading the body: {e}", self.flavor));
         (res.status().as_u16(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
     /// Creates a project with a unique name (`<name>-<uuid>`): parallel tests never clash.
     pub async fn create_project(&self, name: &str) -> TestProject {
         let name = format!("{name}-{}", Uuid::new_v4().simple());
-        let (status, body) =
-            self.call(Method::POST, "/projects", Some(&json!({ "name": name }))).await;
+        let (status, body) = self.call(Method::POST, "/projects", Some(&json!({ "name": name }))).await;
         assert_eq!(status, 201, "{:?}: creating project {name}: {body}", self.flavor);
         TestProject { id: uuid_field(&body, "project_id"), name, env: self.clone() }
     }
@@ -152,8 +142,7 @@ impl Gns3Env {
             "compute_id": "local",
             "properties": {"qemu_path": "/usr/bin/qemu-system-x86_64", "ram": 64, "adapters": 1},
         });
-        let (status, body) =
-            self.call(Method::POST, &format!("/projects/{project}/nodes"), Some(&node)).await;
+        let (status, body) = self.call(Method::POST, &format!("/projects/{project}/nodes"), Some(&node)).await;
         assert_eq!(status, 201, "{:?}: creating qemu node {name}: {body}", self.flavor);
         uuid_field(&body, "node_id")
     }
@@ -164,16 +153,14 @@ impl Gns3Env {
             {"node_id": a, "adapter_number": 0, "port_number": 0},
             {"node_id": b, "adapter_number": 0, "port_number": 0},
         ]});
-        let (status, body) =
-            self.call(Method::POST, &format!("/projects/{project}/links"), Some(&link)).await;
+        let (status, body) = self.call(Method::POST, &format!("/projects/{project}/links"), Some(&link)).await;
         assert_eq!(status, 201, "{:?}: creating link {a} - {b}: {body}", self.flavor);
         uuid_field(&body, "link_id")
     }
 
     /// The node's status as GNS3 itself reports it ("stopped", "started", "suspended").
     pub async fn node_status(&self, project: Uuid, node: Uuid) -> String {
-        let (status, body) =
-            self.call(Method::GET, &format!("/projects/{project}/nodes/{node}"), None).await;
+        let (status, body) = self.call(Method::GET, &format!("/projects/{project}/nodes/{node}"), None).await;
         assert_eq!(status, 200, "{:?}: reading node {node}: {body}", self.flavor);
         body["status"].as_str().unwrap_or_else(|| panic!("node without status: {body}")).to_owned()
     }
@@ -199,8 +186,7 @@ pub async fn gns3(flavor: Flavor) -> Gns3Env {
     static SHARED: OnceLock<Mutex<HashMap<Flavor, Gns3Env>>> = OnceLock::new();
     let result = actix_rt::task::spawn_blocking(move || {
         // A panicking test never holds this lock while panicking: only this closure takes it.
-        let mut shared =
-            SHARED.get_or_init(Default::default).lock().expect("test-bed registry lock");
+        let mut shared = SHARED.get_or_init(Default::default).lock().expect("test-bed registry lock");
         match shared.get(&flavor) {
             Some(env) if process_alive(env.pid) => Ok(env.clone()),
             previous => {
@@ -296,8 +282,7 @@ impl Drop for Gns3Instance {
 
 /// Runs `f` on a blocking thread and panics with its error message.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, String> + Send + 'static) -> T {
-    let result =
-        actix_rt::task::spawn_blocking(f).await.expect("the test-bed thread did not panic");
+    let result = actix_rt::task::spawn_blocking(f).await.expect("the test-bed thread did not panic");
     result.unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -366,19 +351,13 @@ fn run_script(instance: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Str
     String::from_utf8(out.stdout).map_err(|e| format!("{what}: output is not UTF-8: {e}"))
 }
 
-fn run_start(
-    flavor: Flavor,
-    instance: &str,
-    port: Option<u16>,
-    fresh: bool,
-) -> Result<Gns3Env, String> {
+fn run_start(flavor: Flavor, instance: &str, port: Option<u16>, fresh: bool) -> Result<Gns3Env, String> {
     let port = port.map(|p| p.to_string());
     let mut args = vec!["start", flavor.api()];
     args.extend(port.as_deref());
     let env: &[(&str, &str)] = if fresh { &[("GNS3_TESTBED_FRESH", "1")] } else { &[] };
     let out = run_script(instance, &args, env)?;
-    parse_env(flavor, &out)
-        .map_err(|e| format!("scripts/gns3-testbed start {} printed {e}:\n{out}", flavor.api()))
+    parse_env(flavor, &out).map_err(|e| format!("scripts/gns3-testbed start {} printed {e}:\n{out}", flavor.api()))
 }
 
 /// The `KEY=VALUE` lines of `start` / `env`.
@@ -387,11 +366,8 @@ fn parse_env(flavor: Flavor, out: &str) -> Result<Gns3Env, String> {
     let get = |k: &str| vars.get(k).map(|v| v.to_string()).ok_or_else(|| format!("no {k}"));
     let opt = |k: &str| vars.get(k).map(|v| v.to_string()).unwrap_or_default();
     let url = get("GNS3_URL")?;
-    let port = url
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .ok_or_else(|| format!("a GNS3_URL without port: {url}"))?;
+    let port =
+        url.rsplit(':').next().and_then(|p| p.parse().ok()).ok_or_else(|| format!("a GNS3_URL without port: {url}"))?;
     let env = Gns3Env {
         flavor,
         version: get("GNS3_VERSION")?,

@@ -70,10 +70,20 @@ async fn a_module_runs_node_actions_on_real_gns3_and_their_events_carry_its_corr
     let mine: Vec<_> = records.iter().filter(|r| r["who"] == "operator-bot").collect();
     assert_eq!(mine.len(), 2, "{}", audit.text);
     // Newest first: the stop (ok, its correlation id), then the start (GNS3's 409).
-    assert_eq!((mine[0]["action"].as_str(), mine[0]["outcome"].as_str()), (Some("node.stop"), Some("ok")), "{}", audit.text);
+    assert_eq!(
+        (mine[0]["action"].as_str(), mine[0]["outcome"].as_str()),
+        (Some("node.stop"), Some("ok")),
+        "{}",
+        audit.text
+    );
     assert_eq!(mine[0]["correlation_id"].as_str(), Some(cid.as_str()));
     assert_eq!(mine[0]["node_id"], json!(node));
-    assert_eq!((mine[1]["action"].as_str(), mine[1]["status"].as_u64()), (Some("node.start"), Some(409)), "{}", audit.text);
+    assert_eq!(
+        (mine[1]["action"].as_str(), mine[1]["status"].as_u64()),
+        (Some("node.start"), Some(409)),
+        "{}",
+        audit.text
+    );
 
     // In process: the same through ModuleHandle; its handler sees the correlated event.
     let bot = app.state.modules.module("rust-bot").expect("in-process module");

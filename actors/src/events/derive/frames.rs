@@ -187,8 +187,7 @@ impl Deriver {
                 "project.closed" => EventKind::ProjectClosed,
                 _ => EventKind::ProjectCreated,
             };
-            let kp =
-                KnownProject { obj: event.clone(), opened: opened.unwrap_or(false), ..Default::default() };
+            let kp = KnownProject { obj: event.clone(), opened: opened.unwrap_or(false), ..Default::default() };
             self.known.projects.insert(pid, kp);
             out.push(self.event(kind, Source::Gns3, Some(pid), None, event));
             self.structural(pid, now);
@@ -230,12 +229,7 @@ impl Deriver {
         Some(())
     }
 
-    pub(super) fn project_deleted(
-        &mut self,
-        event: &Obj,
-        now: Instant,
-        out: &mut Vec<NewEvent>,
-    ) -> Option<()> {
+    pub(super) fn project_deleted(&mut self, event: &Obj, now: Instant, out: &mut Vec<NewEvent>) -> Option<()> {
         let pid = uuid_field(event, "project_id")?;
         let known = self.known.projects.remove(&pid);
         if known.is_none() && self.dead_projects.contains_key(&pid) {

@@ -22,9 +22,7 @@
 //!   listing; nodes of closed projects are stored with `status: "stopped"`. Event data is
 //!   that stored object.
 
-use super::state::{
-    merged, same_content, status_kind, Known, Obj, LINK_IGNORED, NODE_IGNORED, PROJECT_IGNORED,
-};
+use super::state::{merged, same_content, status_kind, Known, Obj, LINK_IGNORED, NODE_IGNORED, PROJECT_IGNORED};
 use crate::events::{EventKind, NewEvent, Source};
 use serde_json::Value;
 use std::collections::BTreeSet;

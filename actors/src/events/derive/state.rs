@@ -70,11 +70,8 @@ impl Known {
         let mut projects = BTreeMap::new();
         for pt in &topology.projects {
             let id = pt.project.project_id;
-            let mut kp = KnownProject {
-                obj: project_obj(&pt.project),
-                opened: pt.project.is_opened(),
-                ..Default::default()
-            };
+            let mut kp =
+                KnownProject { obj: project_obj(&pt.project), opened: pt.project.is_opened(), ..Default::default() };
             for node in &pt.nodes {
                 let mut obj = node_obj(node, id);
                 if !kp.opened || !obj.contains_key("status") {
@@ -158,11 +155,7 @@ pub(super) fn project_obj(p: &Project) -> Obj {
 pub(super) fn node_obj(n: &Node, project_id: Uuid) -> Obj {
     let obj = to_obj(
         n,
-        &[
-            ("node_type", n.node_type.is_none()),
-            ("status", n.status.is_none()),
-            ("compute_id", n.compute_id.is_none()),
-        ],
+        &[("node_type", n.node_type.is_none()), ("status", n.status.is_none()), ("compute_id", n.compute_id.is_none())],
     );
     with_project_id(obj, project_id)
 }

@@ -29,11 +29,7 @@ fn load(jsonl: &str) -> Vec<Line> {
         .expect("a project frame");
     raw.into_iter()
         .map(|l| Line {
-            stream: if l["stream"] == "controller" {
-                StreamId::Controller
-            } else {
-                StreamId::Project(project)
-            },
+            stream: if l["stream"] == "controller" { StreamId::Controller } else { StreamId::Project(project) },
             at: Duration::from_millis(l["t_ms"].as_u64().expect("t_ms")),
             frame: l["frame"].clone(),
         })
@@ -142,9 +138,7 @@ fn check_scenario(fixture: &str, expected: Vec<String>) {
         } else {
             assert_eq!(e.node_id, None);
         }
-        if let Some(status) =
-            e.kind.strip_prefix("node.").filter(|s| ["started", "stopped", "suspended"].contains(s))
-        {
+        if let Some(status) = e.kind.strip_prefix("node.").filter(|s| ["started", "stopped", "suspended"].contains(s)) {
             assert_eq!(e.data["status"], status);
         }
     }
@@ -214,10 +208,7 @@ fn node_deleted_twice_gives_one_event_in_either_order() {
         let first = d.on_frame(pair[0].stream, &pair[0].frame, t0 + pair[0].at);
         assert_eq!(first.len(), 1, "reversed: {reversed}");
         assert_eq!(first[0].kind, "node.deleted");
-        assert_eq!(
-            first[0].node_id.map(|id| id.to_string()).as_deref(),
-            pair[0].frame["event"]["node_id"].as_str()
-        );
+        assert_eq!(first[0].node_id.map(|id| id.to_string()).as_deref(), pair[0].frame["event"]["node_id"].as_str());
         // Controller form either way: the frame itself, or the known node when the compute form led.
         assert!(first[0].data.get("properties").is_some());
         let expected_name = if reversed { "B-renamed" } else { "B" };
@@ -227,8 +218,7 @@ fn node_deleted_twice_gives_one_event_in_either_order() {
         for l in &pair {
             assert!(d.on_frame(l.stream, &l.frame, t0 + l.at).is_empty());
         }
-        let update =
-            frames(&lines, "node.updated").into_iter().find(|l| l.frame["event"]["name"] == "B").unwrap();
+        let update = frames(&lines, "node.updated").into_iter().find(|l| l.frame["event"]["name"] == "B").unwrap();
         assert!(d.on_frame(update.stream, &update.frame, t0 + update.at).is_empty());
     }
 }
@@ -238,8 +228,7 @@ fn a_recreated_node_can_be_deleted_again() {
     // v2 snapshot restore keeps node ids: delete (one form), create, other form, then a real delete.
     let (mut d, lines, t0) = with_two_nodes();
     let pair = frames(&lines, "node.deleted");
-    let created =
-        frames(&lines, "node.created").into_iter().find(|l| l.frame["event"]["name"] == "B").unwrap();
+    let created = frames(&lines, "node.created").into_iter().find(|l| l.frame["event"]["name"] == "B").unwrap();
     let (s, now) = (created.stream, t0 + Duration::from_secs(40));
     assert_eq!(d.on_frame(s, &pair[0].frame, now).len(), 1);
     assert_eq!(described(&d.on_frame(s, &created.frame, now)), ["node.created B"]);
@@ -308,11 +297,9 @@ fn a_steady_trickle_of_changes_still_flushes() {
         if d.next_flush().is_some_and(|due| due <= now) {
             flushed.extend(d.flush_topology(now).map(|_| i));
         }
-        let node =
-            json!({"node_id": Uuid::new_v4(), "project_id": project, "name": "n", "status": "stopped"});
+        let node = json!({"node_id": Uuid::new_v4(), "project_id": project, "name": "n", "status": "stopped"});
         assert_eq!(
-            d.on_frame(StreamId::Project(project), &json!({"action": "node.created", "event": node}), now)
-                .len(),
+            d.on_frame(StreamId::Project(project), &json!({"action": "node.created", "event": node}), now).len(),
             1
         );
     }
@@ -351,9 +338,7 @@ fn resync_after_a_restart_reports_projects_closed_and_nodes_stopped() {
 
 #[test]
 fn resync_of_an_unchanged_server_is_silent_and_seed_emits_nothing() {
-    for s in
-        [include_str!("../fixtures/v2-resync-before.json"), include_str!("../fixtures/v3-resync-after.json")]
-    {
+    for s in [include_str!("../fixtures/v2-resync-before.json"), include_str!("../fixtures/v3-resync-after.json")] {
         let s = snapshot(s);
         let mut d = Deriver::new("default", BURST);
         d.seed(&s);
@@ -399,8 +384,16 @@ fn resync_reports_every_difference_in_a_fixed_order() {
     let mut expected: Vec<String> = projects.iter().map(|(_, k)| k.to_string()).collect();
     expected.extend(
         // RN is a copy of a running node: created and started meanwhile, in both projects.
-        ["node.updated RB-renamed", "node.created RN", "node.started RN", "node.created RN", "node.started RN", "link.deleted", "topology.changed"]
-            .map(String::from),
+        [
+            "node.updated RB-renamed",
+            "node.created RN",
+            "node.started RN",
+            "node.created RN",
+            "node.started RN",
+            "link.deleted",
+            "topology.changed",
+        ]
+        .map(String::from),
     );
     assert_eq!(described(&events), expected);
     let topo = events.last().unwrap();
@@ -465,8 +458,7 @@ fn noise_gives_no_events_and_a_restore_asks_for_a_resync() {
         assert!(d.on_frame(s, &f, t0).is_empty());
     }
     assert!(!d.take_resync_hint());
-    let restored =
-        json!({"action": "snapshot.restored", "event": {"snapshot_id": Uuid::new_v4(), "name": "snap1"}});
+    let restored = json!({"action": "snapshot.restored", "event": {"snapshot_id": Uuid::new_v4(), "name": "snap1"}});
     assert!(d.on_frame(s, &restored, t0).is_empty());
     assert!(d.take_resync_hint());
     assert!(!d.take_resync_hint());
@@ -588,16 +580,24 @@ fn observing_node_and_link_events_tracks_creation_and_deletion() {
     d.seed(&s);
     let node = open.nodes[0].clone();
     let mut delete = crate::events::NewEvent::new(
-        crate::events::EventKind::NodeDeleted, "default", Source::Gns3,
+        crate::events::EventKind::NodeDeleted,
+        "default",
+        Source::Gns3,
         serde_json::json!({"node_id": node.node_id.to_string(), "project_id": pid.to_string()}),
-    ).project(Some(pid));
+    )
+    .project(Some(pid));
     delete.node_id = Some(node.node_id);
     d.observe(&crate::events::Event::stamp(delete, "ep", 1, crate::events::Priority::Normal));
     // Resyncing against the snapshot that still has the node: it was "created" meanwhile.
     let events = d.resync(&s, Instant::now());
     assert!(described(&events).iter().any(|e| e.starts_with("node.created")), "{:?}", described(&events));
     // Malformed data is ignored.
-    let junk = crate::events::NewEvent::new(crate::events::EventKind::NodeStarted, "default", Source::Gns3, serde_json::json!(3));
+    let junk = crate::events::NewEvent::new(
+        crate::events::EventKind::NodeStarted,
+        "default",
+        Source::Gns3,
+        serde_json::json!(3),
+    );
     d.observe(&crate::events::Event::stamp(junk, "ep", 2, crate::events::Priority::High));
     assert!(d.resync(&s, Instant::now()).is_empty());
 }
