@@ -16,7 +16,7 @@
 use actix_http::ws::{Frame, Message};
 use futures_util::{SinkExt, StreamExt};
 use gns3_central::auth::token;
-use gns3_central::configuration::Settings;
+use gns3_central::config::Settings;
 use gns3_central::startup::{Application, ServeOptions};
 use gns3_central_actors::modules::ModuleKind;
 use serde_json::{json, Value};

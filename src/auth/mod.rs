@@ -353,7 +353,7 @@ mod tests {
     use super::*;
 
     fn settings(tokens: Vec<TokenSetting>) -> AuthSettings {
-        let s = crate::configuration::Settings::load_with(None, &|_| None, vec![]).unwrap();
+        let s = crate::config::Settings::load_with(None, &|_| None, vec![]).unwrap();
         AuthSettings { tokens, ..s.auth }
     }
 

@@ -96,7 +96,7 @@ mod tests {
     use actix_web::test::TestRequest;
 
     fn auth(origins: &[&str]) -> Auth {
-        let s = crate::configuration::Settings::load_with(None, &|_| None, vec![]).unwrap();
+        let s = crate::config::Settings::load_with(None, &|_| None, vec![]).unwrap();
         let settings = AuthSettings {
             tokens: vec![TokenSetting {
                 name: "ui".into(),

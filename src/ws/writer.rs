@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::dashboard::protocol;
 use super::outbound::Outbound;
-use super::protocol;
 use crate::state::AppState;
 
 /// How often a session whose writer is full looks again.

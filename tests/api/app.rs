@@ -4,7 +4,7 @@
 //! request; `get_as` / `post_json_as` send another token or none.
 
 use gns3_central::auth::TokenSetting;
-use gns3_central::configuration::Settings;
+use gns3_central::config::Settings;
 use gns3_central::startup::{Application, ServeOptions};
 use gns3_central_actors::connector::{ApiVersionSetting, ConnectorConfig};
 use serde_json::Value;
@@ -93,7 +93,7 @@ pub async fn spawn_app(settings: Settings) -> TestApp {
 pub async fn spawn_with(settings: Settings, opts: ServeOptions) -> TestApp {
     // TEST_LOG=debug (or any level) shows the service's logs on stderr, for diagnosis.
     if let Ok(level) = std::env::var("TEST_LOG") {
-        gns3_central::telemetry::init(&level, false);
+        gns3_central::observe::logs::init(&level, false);
     }
     let app = Application::build(settings, opts).await.expect("the service starts");
     let port = app.port();

@@ -174,7 +174,7 @@ async fn the_audit_file_records_every_action_and_survives_a_restart() {
 async fn the_audit_stream_in_redis_survives_a_restart_and_a_lost_redis_is_counted() {
     let mut redis = redis_server::RedisServer::start();
     let url = redis.url();
-    let with_redis = |s: &mut gns3_central::configuration::Settings| {
+    let with_redis = |s: &mut gns3_central::config::Settings| {
         s.redis.enabled = true;
         s.redis.url = gns3_central_actors::secret::Secret::new(url.clone());
         s.cluster.enabled = false;

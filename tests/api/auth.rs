@@ -22,7 +22,7 @@ const SCOPED: &str = "g3c_scoped-token-for-tests-00000000000000000000000000";
 const JWT_SECRET: &str = "jwt-secret-for-tests-0123456789abcdef";
 
 /// The service in test mode with a viewer and an operator token and HS256 JWTs.
-async fn spawn(tweak: impl FnOnce(&mut gns3_central::configuration::Settings)) -> TestApp {
+async fn spawn(tweak: impl FnOnce(&mut gns3_central::config::Settings)) -> TestApp {
     let settings = test_settings(&Target::nowhere(), |s| {
         s.auth.tokens.push(token_setting("viewer", "viewer", VIEWER, &[]));
         s.auth.tokens.push(token_setting("operator", "operator", OPERATOR, &[]));

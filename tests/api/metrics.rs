@@ -18,7 +18,7 @@ use crate::helpers::prom::{self, Scrape};
 pub const VIEWER: &str = "g3c_metrics-viewer-0123456789abcdef0123456789abcdef";
 
 /// A stand-in with one project of three nodes and no activity, and the service on it.
-pub async fn quiet_app(tweak: impl FnOnce(&mut gns3_central::configuration::Settings)) -> (Simulator, TestApp) {
+pub async fn quiet_app(tweak: impl FnOnce(&mut gns3_central::config::Settings)) -> (Simulator, TestApp) {
     let sim = Simulator::start(SimulatorOptions {
         bind: "127.0.0.1:0".parse().expect("an address"),
         projects: 1,

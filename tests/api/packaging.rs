@@ -67,7 +67,7 @@ fn the_systemd_unit_is_valid_hardened_and_fits_the_binary() {
     );
     // Room for the graceful shutdown.
     let stop: f64 = values("TimeoutStopSec").pop().and_then(|v| v.parse().ok()).expect("TimeoutStopSec");
-    let defaults = gns3_central::configuration::Settings::load_with(None, &|_| None, vec![]).expect("defaults");
+    let defaults = gns3_central::config::Settings::load_with(None, &|_| None, vec![]).expect("defaults");
     assert!(stop > defaults.shutdown.timeout_secs, "TimeoutStopSec {stop} <= shutdown.timeout_secs");
     assert_eq!(values("ExecReload"), ["/bin/kill -HUP $MAINPID"]);
 }

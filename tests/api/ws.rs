@@ -10,7 +10,7 @@ use actix_http::ws::{CloseCode, Frame, Item, Message};
 use awc::BoxedSocket;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use gns3_central::configuration::Settings;
+use gns3_central::config::Settings;
 use gns3_central::startup::ServeOptions;
 use gns3_central_actors::dispatcher::{GetDeadLetters, Priority, PublishBatch};
 use gns3_central_actors::events::{NewEvent, Source};

@@ -325,7 +325,7 @@ async fn an_inbox_on_another_thread_gets_every_event_once_in_order_with_few_wake
     let stats = d.send(GetStats).await.unwrap();
     assert_eq!((stats.totals.delivered, stats.dead_letters_total), (N, 0));
     let w = wakes.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(w >= 1 && w < N, "one wake-up per batch taken, not per event ({w})");
+    assert!((1..N).contains(&w), "one wake-up per batch taken, not per event ({w})");
     // Many short bursts, each waited for: the last event of a burst must never be left in
     // the inbox without a wake-up on its way.
     for round in 1..=300u64 {

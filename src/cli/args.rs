@@ -1,0 +1,133 @@
+//! The command line's shape (clap derive): subcommands and their arguments, each with the
+//! help text `--help` prints.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gns3-central",
+    version,
+    about = "Central hub between GNS3 servers and network-management tools.",
+    long_about = "Central hub between GNS3 servers and network-management tools: one resilient \
+connection per GNS3 server, its topology, node and project actions, served over REST.\n\n\
+Start with `gns3-central serve --test-mode` to try it with a built-in GNS3 stand-in, then open \
+http://127.0.0.1:8000/api/docs/."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the service.
+    Serve(ServeArgs),
+    /// Ask a running instance for its status; exit 1 when not ready, 2 when unreachable.
+    Status(StatusArgs),
+    /// Event statistics of a running instance: `events stats`.
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// Print the effective configuration (secrets masked); exit 1 when it is invalid.
+    CheckConfig(ConfigArg),
+    /// Run a GNS3 v2 stand-in (for demos and benchmarks).
+    Simulate(SimulateArgs),
+    /// API tokens: `token create` makes one and prints the lines for the configuration.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EventsCommand {
+    /// Counts per priority and type, queue depths, latency; exit 1 when live events are
+    /// off or the queues are nearly full, 2 when unreachable.
+    Stats(StatusArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Make a new API token: prints it once, and the [[auth.tokens]] lines (its hash) to
+    /// add to the configuration.
+    Create(TokenCreateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TokenCreateArgs {
+    /// A name for the token (shown in logs and errors), e.g. `grafana`.
+    #[arg(long)]
+    pub name: String,
+    /// viewer (reads), operator (+ node and project actions) or admin (+ refresh, reconnect...).
+    #[arg(long)]
+    pub role: String,
+    /// Limit the token to this project (UUID); repeat for several. Default: every project.
+    #[arg(long = "project", value_name = "UUID")]
+    pub projects: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ConfigArg {
+    /// Configuration file overriding config/default.toml (only the keys you change).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Address to listen on, overriding http.bind (default 127.0.0.1:8000).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// Log at debug level.
+    #[arg(long)]
+    pub debug: bool,
+    /// Log JSON lines (overrides log.format).
+    #[arg(long)]
+    pub log_json: bool,
+    /// Turn notification ingestion and event dispatch off (REST only).
+    #[arg(long)]
+    pub no_events: bool,
+    /// Run a built-in GNS3 stand-in and use it as the `default` server: needs nothing else.
+    #[arg(long)]
+    pub test_mode: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Base URL of the instance (default: from http.bind of the configuration).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Print the raw JSON status.
+    #[arg(long)]
+    pub json: bool,
+    /// API token (viewer or more) sent as `Authorization: Bearer`.
+    #[arg(long, env = "GNS3_CENTRAL_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Seconds to wait for an answer.
+    #[arg(long, default_value_t = 5.0)]
+    pub timeout: f64,
+}
+
+#[derive(Args, Debug)]
+pub struct SimulateArgs {
+    /// Port to listen on (127.0.0.1).
+    #[arg(long, default_value_t = 3080)]
+    pub port: u16,
+    /// Loopback address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Projects to create at start.
+    #[arg(long, default_value_t = 1)]
+    pub projects: usize,
+    /// Nodes per project.
+    #[arg(long, default_value_t = 5)]
+    pub nodes: usize,
+    /// Random changes per second (node start/stop, creation/deletion); 0 = none.
+    #[arg(long, default_value_t = 0.0)]
+    pub activity: f64,
+    /// Seed of the random changes, for repeatable runs.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}

@@ -1,0 +1,276 @@
+//! Modules and the bus over HTTP: registration (`POST /api/v2/modules` and the original
+//! `create_module_interface/`, admin) returning the module's token once, the status of
+//! each module, deletion, and `POST /api/v2/bus/messages` for senders that are not
+//! connected (sent as `api`; with `timeout_ms` it is a request and the reply is the
+//! answer), and the notification sinks' counters. `bus_error` maps the bus's errors to HTTP statuses for these routes.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, post, web, HttpResponse};
+use gns3_central_actors::modules::{BusDeadLetter, BusError, BusMessage, ModuleKind, ModuleStatus};
+use gns3_central_actors::sinks::SinkStatus;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering::Relaxed;
+use utoipa::{IntoParams, ToSchema};
+
+use super::body;
+use crate::auth::{token, Principal};
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+/// The sender name of messages posted over REST (no module may take it).
+pub const API_SENDER: &str = "api";
+
+pub fn bus_error(e: BusError) -> ApiError {
+    let status = match &e {
+        BusError::Invalid(_) | BusError::InvalidName { .. } => StatusCode::BAD_REQUEST,
+        BusError::UnknownModule(_) => StatusCode::NOT_FOUND,
+        BusError::Offline(_) | BusError::AlreadyRegistered(_) | BusError::TooManyModules(_) => StatusCode::CONFLICT,
+        BusError::Namespace { .. } => StatusCode::FORBIDDEN,
+        BusError::ReplyTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        BusError::InboxFull(_)
+        | BusError::TooManyPending(_)
+        | BusError::Publish(_)
+        | BusError::EventsDisabled
+        | BusError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let mut api = ApiError::new(status, e.code(), e.to_string());
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        api.retry_after = Some(1);
+    }
+    api
+}
+
+/// The answer to a registration: the token is shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct Registered {
+    pub id: String,
+    pub name: String,
+    /// The module's credential for `/ws/modules/{name}`; only its SHA-256 is kept.
+    pub token: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Where the module connects.
+    pub websocket: String,
+}
+
+/// `{"name"}` (or the original `{"module_name"}`).
+#[derive(Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    pub name: Option<String>,
+    pub module_name: Option<String>,
+}
+
+fn register(state: &AppState, raw: &Value, principal: &Principal) -> Result<HttpResponse, ApiError> {
+    let name = match (body::optional_str(raw, "name")?, body::optional_str(raw, "module_name")?) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ApiError::bad_request("invalid_body", "'name' and 'module_name' differ; give one"))
+        }
+        (Some(n), _) | (None, Some(n)) => n,
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "missing_field",
+                "the request body needs the field 'name' (or 'module_name')",
+            )
+            .with_details(json!({"field": "name"})))
+        }
+    };
+    let secret = format!("g3m_{}", &token::generate()[token::TOKEN_PREFIX.len()..]);
+    let registry = &state.modules.registry;
+    let slot = registry.register(name, ModuleKind::Remote, Some(token::digest(&secret))).map_err(bus_error)?;
+    if let Err(e) = crate::state::module_store::save(&state.settings.modules.state_file, registry) {
+        tracing::error!(error = %e, "Could not write modules.state_file; the registration is runtime-only.");
+    }
+    tracing::info!(module = %slot.name, by = %principal.name, "Module registered over REST.");
+    Ok(HttpResponse::Created().json(Registered {
+        id: slot.id.to_string(),
+        name: slot.name.clone(),
+        token: secret,
+        created_at: slot.created_at,
+        websocket: format!("/ws/modules/{}", slot.name),
+    }))
+}
+
+/// Registers a remote module (admin); the answer holds its token, shown once.
+#[utoipa::path(post, path = "/api/v2/modules", tag = "modules", request_body = RegisterRequest,
+    responses((status = 201, description = "Registered; the token is shown once", body = Registered),
+        (status = 400, description = "Missing or invalid name", body = ErrorBody),
+        (status = 409, description = "Name taken, or too many modules", body = ErrorBody)))]
+#[post("/api/v2/modules")]
+pub async fn create(
+    state: web::Data<AppState>,
+    raw: web::Json<Value>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    register(&state, &raw, &principal)
+}
+
+/// The original registration path: body `{"module_name"}`.
+#[utoipa::path(post, path = "/api/common/api/gns3-central/create_module_interface/", tag = "original API",
+    request_body = RegisterRequest,
+    responses((status = 201, description = "Registered; the token is shown once", body = Registered),
+        (status = 400, description = "Missing or invalid name", body = ErrorBody),
+        (status = 409, description = "Name taken", body = ErrorBody)))]
+#[post("/api/common/api/gns3-central/create_module_interface/")]
+pub async fn create_module_interface(
+    state: web::Data<AppState>,
+    raw: web::Json<Value>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    register(&state, &raw, &principal)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ModuleList {
+    /// Modules connected now.
+    pub connected: usize,
+    pub modules: Vec<ModuleStatus>,
+}
+
+/// Every module: connected, last seen, subscriptions, counters, mailbox depth.
+#[utoipa::path(get, path = "/api/v2/modules", tag = "modules",
+    responses((status = 200, description = "Modules and their state", body = ModuleList)))]
+#[get("/api/v2/modules")]
+pub async fn list(state: web::Data<AppState>) -> HttpResponse {
+    let r = &state.modules.registry;
+    HttpResponse::Ok().json(ModuleList { connected: r.connected_count(), modules: r.list() })
+}
+
+fn unknown(name: &str) -> ApiError {
+    bus_error(BusError::UnknownModule(name.chars().take(64).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v2/modules/{name}", tag = "modules",
+    params(("name" = String, Path, description = "Module name")),
+    responses((status = 200, description = "The module's state", body = ModuleStatus),
+        (status = 404, description = "Unknown module", body = ErrorBody)))]
+#[get("/api/v2/modules/{name}")]
+pub async fn get_one(state: web::Data<AppState>, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let slot = state.modules.registry.get(&name).ok_or_else(|| unknown(&name))?;
+    Ok(HttpResponse::Ok().json(slot.status()))
+}
+
+/// Deletes a module: its token stops working, its connection is closed (4004), the
+/// messages waiting for it are dead-lettered.
+#[utoipa::path(delete, path = "/api/v2/modules/{name}", tag = "modules",
+    params(("name" = String, Path, description = "Module name")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "Unknown module", body = ErrorBody)))]
+#[delete("/api/v2/modules/{name}")]
+pub async fn remove(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    let registry = &state.modules.registry;
+    match registry.get(&name) {
+        Some(s) if s.kind == ModuleKind::Remote => {}
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "builtin_module",
+                "built-in and in-process modules cannot be deleted",
+            ))
+        }
+        None => return Err(unknown(&name)),
+    }
+    registry.remove(&name);
+    if let Err(e) = crate::state::module_store::save(&state.settings.modules.state_file, registry) {
+        tracing::error!(error = %e, "Could not write modules.state_file.");
+    }
+    tracing::info!(module = %name, by = %principal.name, "Module deleted over REST.");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A message from a sender that is not connected (`from` is `api`).
+#[derive(Deserialize, ToSchema)]
+pub struct PostMessage {
+    /// A module name or `*`.
+    pub to: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    pub ttl: Option<u64>,
+    pub correlation_id: Option<String>,
+    /// Makes it a request: wait this long for the reply and answer with it.
+    pub timeout_ms: Option<u64>,
+}
+
+/// Sends a bus message; with `timeout_ms`, a request answered with the reply.
+#[utoipa::path(post, path = "/api/v2/bus/messages", tag = "modules", request_body = PostMessage,
+    responses((status = 202, description = "Accepted: id, modules that took it, broadcast targets that refused it"),
+        (status = 200, description = "The reply to a request", body = BusMessage),
+        (status = 400, description = "Invalid message", body = ErrorBody),
+        (status = 404, description = "Unknown target module", body = ErrorBody),
+        (status = 409, description = "Target offline and the bus refuses (or ttl 0)", body = ErrorBody),
+        (status = 503, description = "Target inbox full", body = ErrorBody),
+        (status = 504, description = "No reply in time", body = ErrorBody)))]
+#[post("/api/v2/bus/messages")]
+pub async fn post_message(state: web::Data<AppState>, raw: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+    let m: PostMessage = serde_json::from_value(raw.into_inner())
+        .map_err(|e| ApiError::bad_request("invalid_body", format!("the message does not fit: {e}")))?;
+    let registry = &state.modules.registry;
+    let cfg = registry.config();
+    let mut msg = BusMessage::new(API_SENDER, &m.to, &m.kind, m.payload);
+    msg.ttl = cfg.ttl(m.ttl).map_err(|e| bus_error(BusError::Invalid(e)))?.as_millis() as u64;
+    msg.correlation_id = m.correlation_id;
+    if let Some(ms) = m.timeout_ms {
+        let timeout = cfg.request_timeout(Some(ms)).map_err(|e| bus_error(BusError::Invalid(e)))?;
+        let reply = registry.request(msg, timeout).await.map_err(bus_error)?;
+        return Ok(HttpResponse::Ok().json(reply));
+    }
+    let id = msg.id.clone();
+    let routed = registry.route(msg).map_err(bus_error)?;
+    Ok(HttpResponse::Accepted().json(json!({"id": id, "accepted": routed.accepted, "refused": routed.refused})))
+}
+
+/// Bus counters.
+#[utoipa::path(get, path = "/api/v2/bus/stats", tag = "modules",
+    responses((status = 200, description = "Routed, broadcast, refused, requests, replies, timeouts, pending, dead letters")))]
+#[get("/api/v2/bus/stats")]
+pub async fn stats(state: web::Data<AppState>) -> HttpResponse {
+    let r = &state.modules.registry;
+    let c = &r.counters;
+    HttpResponse::Ok().json(json!({
+        "modules": r.len(), "connected": r.connected_count(),
+        "routed": c.routed.load(Relaxed), "broadcasts": c.broadcasts.load(Relaxed), "refused": c.refused.load(Relaxed),
+        "requests": c.requests.load(Relaxed), "replies": c.replies.load(Relaxed), "timeouts": c.timeouts.load(Relaxed),
+        "late_replies": c.late_replies.load(Relaxed), "pending_requests": r.pending_requests(),
+        "dead_letters": r.dead_letters().total(),
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct LimitQuery {
+    /// At most this many (1-1000, default 100).
+    pub limit: Option<usize>,
+}
+
+/// The most recent bus dead letters, oldest first.
+#[utoipa::path(get, path = "/api/v2/bus/dead-letters", tag = "modules", params(LimitQuery),
+    responses((status = 200, description = "Dead letters", body = Vec<BusDeadLetter>)))]
+#[get("/api/v2/bus/dead-letters")]
+pub async fn dead_letters(state: web::Data<AppState>, q: web::Query<LimitQuery>) -> HttpResponse {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    HttpResponse::Ok().json(state.modules.registry.dead_letters().recent(limit))
+}
+
+/// The notification sinks and their counters (URLs are not shown).
+#[utoipa::path(get, path = "/api/v2/sinks", tag = "modules",
+    responses((status = 200, description = "Sinks and their counters", body = Vec<SinkStatus>)))]
+#[get("/api/v2/sinks")]
+pub async fn sinks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.sinks.iter().map(|s| s.status()).collect::<Vec<_>>())
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create)
+        .service(create_module_interface)
+        .service(list)
+        .service(get_one)
+        .service(remove)
+        .service(post_message)
+        .service(stats)
+        .service(dead_letters)
+        .service(sinks);
+}

@@ -1,0 +1,85 @@
+//! A server's projects: list, read, and the project actions open/close/start/stop
+//! (start/stop are GNS3's bulk calls on every node of the project).
+
+use actix_web::{get, post, web, HttpResponse};
+use gns3_central_actors::connector::{GetProject, ListProjects, ProjectActionOutcome, RunProjectAction};
+use gns3_central_actors::gns3::{Project, ProjectAction};
+
+use crate::auth::Principal;
+use crate::error::{parse_uuid, ApiError, ErrorBody};
+use crate::state::AppState;
+
+/// Every project of a GNS3 server (opened and closed).
+#[utoipa::path(get, path = "/api/v2/servers/{server}/projects", tag = "projects",
+    params(("server" = String, Path, description = "Configured server name")),
+    responses(
+        (status = 200, description = "Projects as GNS3 reports them", body = Vec<Project>),
+        (status = 404, description = "Unknown server", body = ErrorBody),
+        (status = 503, description = "GNS3 unreachable or circuit open (see Retry-After)", body = ErrorBody)))]
+#[get("/api/v2/servers/{server}/projects")]
+pub async fn list_projects(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    let mut projects = state.ask(&path.into_inner(), ListProjects).await?;
+    // A project-scoped credential sees only its projects.
+    projects.retain(|p| principal.allows_project(&p.project_id));
+    Ok(HttpResponse::Ok().json(projects))
+}
+
+/// One project.
+#[utoipa::path(get, path = "/api/v2/servers/{server}/projects/{project_id}", tag = "projects",
+    params(("server" = String, Path, description = "Configured server name"),
+           ("project_id" = String, Path, description = "Project UUID")),
+    responses(
+        (status = 200, description = "The project", body = Project),
+        (status = 400, description = "project_id is not a UUID", body = ErrorBody),
+        (status = 404, description = "Unknown server or project (GNS3's message)", body = ErrorBody),
+        (status = 503, description = "GNS3 unreachable or circuit open", body = ErrorBody)))]
+#[get("/api/v2/servers/{server}/projects/{project_id}")]
+pub async fn get_project(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (server, project) = path.into_inner();
+    let project_id = parse_uuid("project_id", &project)?;
+    let project = state.ask(&server, GetProject { project_id }).await?;
+    Ok(HttpResponse::Ok().json(project))
+}
+
+/// Opens or closes a project, or starts/stops all of its nodes.
+#[utoipa::path(post, path = "/api/v2/servers/{server}/projects/{project_id}/actions/{action}",
+    tag = "projects",
+    params(("server" = String, Path, description = "Configured server name"),
+           ("project_id" = String, Path, description = "Project UUID"),
+           ("action" = String, Path, description = "`open`, `close`, `start` or `stop`")),
+    responses(
+        (status = 200, description = "Done; the project as GNS3 reports it afterwards", body = ProjectActionOutcome),
+        (status = 400, description = "Unknown action or bad id", body = ErrorBody),
+        (status = 403, description = "GNS3 refused (e.g. project not opened)", body = ErrorBody),
+        (status = 404, description = "Unknown server or project", body = ErrorBody),
+        (status = 409, description = "GNS3 refused; its message is passed through", body = ErrorBody),
+        (status = 503, description = "GNS3 unreachable or circuit open", body = ErrorBody)))]
+#[post("/api/v2/servers/{server}/projects/{project_id}/actions/{action}")]
+pub async fn project_action(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+    principal: crate::auth::Principal,
+) -> Result<HttpResponse, ApiError> {
+    let (server, project, action) = path.into_inner();
+    let action: ProjectAction = action.parse().map_err(|m: String| ApiError::bad_request("invalid_action", m))?;
+    let project_id = parse_uuid("project_id", &project)?;
+    let outcome = state.ask(&server, RunProjectAction { project_id, action }).await;
+    state.audit.record(
+        crate::observe::audit::AuditRecord::new(
+            &principal.name,
+            principal.role.as_str(),
+            "rest",
+            format!("project.{}", action.as_str()),
+        )
+        .target(&server, Some(project_id), None)
+        .result(&outcome, |o| &o.correlation_id),
+    );
+    Ok(HttpResponse::Ok().json(outcome?))
+}

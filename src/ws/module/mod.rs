@@ -1,0 +1,78 @@
+//! `/ws/modules/{name}`: a registered module's connection. The upgrade is authenticated
+//! against the module registry, not the API tokens: the credential (sent the dashboard's
+//! three ways: header, `?token=`, `bearer.<token>` subprotocol) must be the token given
+//! when that very module was registered. Another module's token gets 403 `wrong_module`,
+//! an API or dashboard token 403 `not_a_module_token`, anything else 401 — all before
+//! the upgrade. The session itself is `module_session.rs`.
+
+pub mod actions;
+pub mod protocol;
+pub mod session;
+
+use actix_web::http::StatusCode;
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+use gns3_central_actors::modules::{AuthFailure, ModuleSlot};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use crate::auth::{check_origin, credential_of, token, unauthorized};
+use crate::error::ApiError;
+use crate::state::AppState;
+use session::ModuleSession;
+
+/// The module a credential may connect as, and the subprotocol to echo.
+pub fn authorize_module(
+    req: &HttpRequest,
+    state: &AppState,
+    name: &str,
+) -> Result<(Arc<ModuleSlot>, Option<String>), ApiError> {
+    check_origin(req, &state.auth)?;
+    let (credential, protocol) = credential_of(req)?;
+    let digest = token::digest(&credential);
+    match state.modules.registry.authenticate(name, &digest) {
+        Ok(slot) => Ok((slot, protocol)),
+        Err(AuthFailure::OtherModule(owner)) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_module",
+            format!("this token is module '{owner}''s; a module token connects only as its own module"),
+        )),
+        Err(_) if state.auth.authenticate_bearer(&credential).is_ok() => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_a_module_token",
+            "an API or dashboard token cannot connect as a module; register the module \
+             (POST /api/v2/modules) and connect with the token it gives",
+        )),
+        Err(_) => Err(unauthorized("invalid_token", "the token is not this module's")),
+    }
+}
+
+/// Upgrades to a module session (protocol: README "Module protocol").
+#[get("/ws/modules/{name}")]
+pub async fn module_socket(
+    req: HttpRequest,
+    payload: web::Payload,
+    name: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let (slot, protocol) = authorize_module(&req, &state, &name).inspect_err(|e| state.auth.refused.count(e))?;
+    let cfg = state.settings.websocket.clone();
+    if state.sessions.active() >= cfg.max_sessions {
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_sessions",
+            format!("at most {} WebSocket sessions at once", cfg.max_sessions),
+        );
+        e.retry_after = Some(1);
+        return Err(e.into());
+    }
+    let mut res = ws::handshake(&req)?;
+    if let Some(p) = protocol {
+        res.insert_header((actix_web::http::header::SEC_WEBSOCKET_PROTOCOL, p));
+    }
+    let flushed = Arc::new(AtomicU64::new(0));
+    let session = ModuleSession::new(state.clone(), slot, flushed.clone());
+    let codec = actix_http::ws::Codec::new().max_size(cfg.max_frame_bytes);
+    let frames = ws::WebsocketContext::with_codec(session, payload, codec);
+    Ok(super::piped(res, frames, flushed))
+}
