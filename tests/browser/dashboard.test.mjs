@@ -384,7 +384,7 @@ test('a project of 500 nodes renders, and a burst of 500 status events updates r
   assert.equal(rebuilt, 0, 'rows are updated in place, not rebuilt');
   assert.ok(kept >= rows - 5, `${kept} of ${rows} rows kept`);
   assert.ok(agree, 'every circle has its row\'s status');
-  // Generous for a shared 2-core machine; the figures are printed for the README.
+  // Generous for a shared 2-core machine; the figures are printed for docs/dashboard.md.
   assert.ok(longest < 1000, `longest main-thread task during the burst: ${longest} ms`);
   // When the service published the last of those events (its own share of the delay).
   const events = (await service.api(op, 'GET', `/api/v2/events?since=${seen}&limit=1000&types=node.started&projects=${big.project_id}`)).body.events;

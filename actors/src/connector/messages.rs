@@ -33,7 +33,7 @@ pub struct SetPollInterval(pub std::time::Duration);
 #[rtype(result = "()")]
 pub struct StopIngest;
 
-/// Test hook (README "Supervision"): makes the connector panic in its handler, so the
+/// Test hook (docs/operations.md#supervision): makes the connector panic in its handler, so the
 /// supervision of a panicking actor can be seen. Only the `--test-mode` debug route sends it.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]

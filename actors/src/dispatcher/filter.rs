@@ -1,5 +1,5 @@
 //! `SubscriptionFilter`: what one subscriber wants, from the names of the WebSocket
-//! protocol (DESIGN.md): groups (`node_status`, `topology_changes`, `project_status`,
+//! protocol (docs/websocket.md): groups (`node_status`, `topology_changes`, `project_status`,
 //! `server_status`, `all`), exact types (`node.started`, or a module's `alert.raised`),
 //! globs with a simple `*` wildcard (`node.*`, `*.deleted`), and an optional set of
 //! projects. Events without a project (server and circuit events) pass a project filter.

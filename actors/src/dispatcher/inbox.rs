@@ -5,7 +5,7 @@
 //! event instead (two allocations, the channel's atomics and a task wake-up, from the
 //! dispatcher's thread to the subscriber's): with 1,000 subscribers under a flood that
 //! was 1-3 microseconds per delivery, and a CRITICAL event waited for the fan-out in
-//! progress and then its own (README "Measured", dispatcher).
+//! progress and then its own (docs/benchmarks.md#event-dispatcher).
 //!
 //! Events come out in the order they went in (seq order): an inbox never reorders.
 //! Full (`capacity` events waiting) is `SinkStatus::Full`, so the dispatcher's retries

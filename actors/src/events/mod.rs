@@ -1,4 +1,4 @@
-//! The event model every consumer sees (DESIGN.md "Event envelope"): typed, prioritised
+//! The event model every consumer sees (docs/architecture.md#event-envelope): typed, prioritised
 //! events derived from GNS3's notifications, from the connector (server and circuit
 //! state) and from modules. A producer builds a `NewEvent`; the dispatcher stamps it
 //! with `epoch`, `seq`, `id` and its priority and turns it into an `Event`.
@@ -94,7 +94,7 @@ impl EventKind {
         EventKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
-    /// DESIGN.md's defaults: server/circuit CRITICAL; node status and project open/close
+    /// Defaults (docs/architecture.md): server/circuit CRITICAL; node status and project open/close
     /// HIGH; created/deleted/topology NORMAL; cosmetic updates LOW.
     pub fn default_priority(self) -> Priority {
         use EventKind::*;

@@ -1,4 +1,4 @@
-//! `[modules]` settings: the bus's bounds and policies (README "Modules"). Owned by the
+//! `[modules]` settings: the bus's bounds and policies (docs/modules.md). Owned by the
 //! actors crate like the dispatcher's section; the edge only loads and validates it.
 
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,5 @@
 //! Modules: the NMS modules (monitoring, security, analysis...) that use gns3-central
-//! through one simplified interface, and the bus between them (README "Modules").
+//! through one simplified interface, and the bus between them (docs/modules.md).
 //!
 //! One `ModuleProxy` actor per registered module (here), supervised, on the bus's own
 //! arbiter. It owns the module's inbox: bus messages routed to it (`Inbound`), its event
