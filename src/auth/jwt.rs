@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use uuid::Uuid;
 
 use super::{unauthorized, JwtSettings, Principal, Role};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 pub struct JwtVerifier {
     key: DecodingKey,
@@ -77,20 +77,20 @@ impl JwtVerifier {
         use jsonwebtoken::errors::ErrorKind;
         let data =
             decode::<serde_json::Map<String, Value>>(jwt, &self.key, &self.validation).map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => unauthorized("token_expired", "the JWT has expired"),
-                ErrorKind::InvalidSignature => unauthorized("invalid_token", "the JWT signature is not valid"),
+                ErrorKind::ExpiredSignature => unauthorized(Code::TokenExpired, "the JWT has expired"),
+                ErrorKind::InvalidSignature => unauthorized(Code::InvalidToken, "the JWT signature is not valid"),
                 ErrorKind::MissingRequiredClaim(c) => {
-                    unauthorized("invalid_token", format!("the JWT has no '{c}' claim"))
+                    unauthorized(Code::InvalidToken, format!("the JWT has no '{c}' claim"))
                 }
-                _ => unauthorized("invalid_token", format!("the JWT is not valid: {e}")),
+                _ => unauthorized(Code::InvalidToken, format!("the JWT is not valid: {e}")),
             })?;
         let claims = data.claims;
         let role = claims
             .get(&self.role_claim)
             .and_then(Value::as_str)
-            .ok_or_else(|| unauthorized("invalid_token", format!("the JWT has no '{}' claim", self.role_claim)))
+            .ok_or_else(|| unauthorized(Code::InvalidToken, format!("the JWT has no '{}' claim", self.role_claim)))
             .and_then(|r| {
-                Role::parse(r).map_err(|e| unauthorized("invalid_token", format!("JWT '{}': {e}", self.role_claim)))
+                Role::parse(r).map_err(|e| unauthorized(Code::InvalidToken, format!("JWT '{}': {e}", self.role_claim)))
             })?;
         let projects = match claims.get(&self.projects_claim) {
             None | Some(Value::Null) => None,
@@ -98,18 +98,21 @@ impl JwtVerifier {
                 let mut set = BTreeSet::new();
                 for item in items {
                     let id = item.as_str().and_then(|s| Uuid::parse_str(s).ok()).ok_or_else(|| {
-                        unauthorized("invalid_token", format!("JWT '{}' must list project UUIDs", self.projects_claim))
+                        unauthorized(
+                            Code::InvalidToken,
+                            format!("JWT '{}' must list project UUIDs", self.projects_claim),
+                        )
                     })?;
                     set.insert(id);
                 }
                 // An empty list would mean "no project": refuse rather than guess.
                 if set.is_empty() {
-                    return Err(unauthorized("invalid_token", format!("JWT '{}' is empty", self.projects_claim)));
+                    return Err(unauthorized(Code::InvalidToken, format!("JWT '{}' is empty", self.projects_claim)));
                 }
                 Some(set)
             }
             Some(_) => {
-                return Err(unauthorized("invalid_token", format!("JWT '{}' must be an array", self.projects_claim)))
+                return Err(unauthorized(Code::InvalidToken, format!("JWT '{}' must be an array", self.projects_claim)))
             }
         };
         let name = claims.get("sub").and_then(Value::as_str).unwrap_or("jwt").to_owned();

@@ -141,7 +141,7 @@ pub fn gate(req: ServiceRequest, auth: &Auth) -> Result<ServiceRequest, Box<Serv
         Ok(p) => p,
         Err(e) => {
             auth.refused.count(&e);
-            tracing::debug!(path = %req.path(), code = e.code, "Request refused: not authenticated.");
+            tracing::debug!(path = %req.path(), code = e.code.as_str(), "Request refused: not authenticated.");
             let mut res = e.error_response();
             res.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
             return Err(Box::new(req.into_response(res)));
@@ -153,7 +153,7 @@ pub fn gate(req: ServiceRequest, auth: &Auth) -> Result<ServiceRequest, Box<Serv
     });
     if let Err(e) = verdict {
         auth.refused.count(&e);
-        tracing::debug!(path = %req.path(), who = %principal.name, code = e.code, "Request refused: forbidden.");
+        tracing::debug!(path = %req.path(), who = %principal.name, code = e.code.as_str(), "Request refused: forbidden.");
         return Err(Box::new(req.into_response(e.error_response())));
     }
     req.extensions_mut().insert(principal);

@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use std::future::{ready, Ready};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 pub use ws::{authenticate_ws, check_origin, credential_of, WsAuth};
 
@@ -148,7 +148,7 @@ impl Principal {
         }
         Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "insufficient_role",
+            Code::InsufficientRole,
             format!("this needs the {} role; the credential '{}' has {}", role.as_str(), self.name, self.role.as_str()),
         )
         .with_details(serde_json::json!({ "required": role, "role": self.role })))
@@ -184,11 +184,11 @@ impl Principal {
 }
 
 fn out_of_scope(message: String) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "project_out_of_scope", message)
+    ApiError::new(StatusCode::FORBIDDEN, Code::ProjectOutOfScope, message)
 }
 
 /// 401 with the reason; the middleware adds `WWW-Authenticate: Bearer`.
-pub fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
+pub fn unauthorized(code: crate::error::Code, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, code, message)
 }
 
@@ -202,7 +202,7 @@ impl FromRequest for Principal {
             req.extensions()
                 .get::<Principal>()
                 .cloned()
-                .ok_or_else(|| unauthorized("missing_token", "send 'Authorization: Bearer <token>'")),
+                .ok_or_else(|| unauthorized(Code::MissingToken, "send 'Authorization: Bearer <token>'")),
         )
     }
 }
@@ -322,7 +322,7 @@ impl Auth {
         }
         match &self.jwt {
             Some(v) if jwt::looks_like_jwt(bearer) => v.verify(bearer),
-            _ => Err(unauthorized("invalid_token", "the bearer token is not valid")),
+            _ => Err(unauthorized(Code::InvalidToken, "the bearer token is not valid")),
         }
     }
 
@@ -336,14 +336,14 @@ impl Auth {
 /// The token of an `Authorization: Bearer <token>` header.
 pub fn bearer_of(headers: &actix_web::http::header::HeaderMap) -> Result<&str, ApiError> {
     let Some(value) = headers.get(actix_web::http::header::AUTHORIZATION) else {
-        return Err(unauthorized("missing_token", "send 'Authorization: Bearer <token>'"));
+        return Err(unauthorized(Code::MissingToken, "send 'Authorization: Bearer <token>'"));
     };
-    let value = value.to_str().map_err(|_| unauthorized("invalid_token", "the Authorization header is not text"))?;
+    let value = value.to_str().map_err(|_| unauthorized(Code::InvalidToken, "the Authorization header is not text"))?;
     let mut parts = value.trim().splitn(2, ' ');
     let scheme = parts.next().unwrap_or("");
     let cred = parts.next().unwrap_or("").trim();
     if !scheme.eq_ignore_ascii_case("bearer") || cred.is_empty() {
-        return Err(unauthorized("invalid_token", "the Authorization header must be 'Bearer <token>'"));
+        return Err(unauthorized(Code::InvalidToken, "the Authorization header must be 'Bearer <token>'"));
     }
     Ok(cred)
 }

@@ -10,7 +10,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::HttpRequest;
 
 use super::{bearer_of, unauthorized, Auth, Principal};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 /// A successful WebSocket authentication.
 #[derive(Debug, Clone)]
@@ -50,7 +50,7 @@ pub fn credential_of(req: &HttpRequest) -> Result<(String, Option<String>), ApiE
         }
     }
     Err(unauthorized(
-        "missing_token",
+        Code::MissingToken,
         "send the token as 'Authorization: Bearer <token>', '?token=<token>' \
          or the WebSocket protocol 'bearer.<token>'",
     ))
@@ -62,7 +62,7 @@ pub fn check_origin(req: &HttpRequest, auth: &Auth) -> Result<(), ApiError> {
     let refuse = || {
         ApiError::new(
             StatusCode::FORBIDDEN,
-            "origin_not_allowed",
+            Code::OriginNotAllowed,
             format!("WebSocket connections from origin '{origin}' are not allowed (see auth.allowed_origins)"),
         )
     };

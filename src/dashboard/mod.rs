@@ -10,6 +10,7 @@
 //! a browser revalidates each load and gets `304` until the binary changes, so a new
 //! version is never hidden behind a stale cache.
 
+use crate::error::Code;
 use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse, ResponseError};
 use sha2::{Digest, Sha256};
@@ -58,7 +59,7 @@ fn etags() -> &'static [String] {
 fn serve(req: &HttpRequest, name: &str) -> HttpResponse {
     let Some(i) = ASSETS.iter().position(|a| a.name == name) else {
         let shown: String = name.chars().take(64).collect();
-        return crate::error::ApiError::not_found("unknown_route", format!("no dashboard file '{shown}'"))
+        return crate::error::ApiError::not_found(Code::UnknownRoute, format!("no dashboard file '{shown}'"))
             .error_response();
     };
     let (asset, etag) = (&ASSETS[i], &etags()[i]);

@@ -12,10 +12,13 @@ use std::fmt;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+mod code;
+pub use code::Code;
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub details: Option<Value>,
     /// Seconds, sent as `Retry-After` (503 answers).
@@ -40,7 +43,7 @@ pub struct ErrorDetail {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: Code, message: impl Into<String>) -> Self {
         Self { status, code, message: message.into(), details: None, retry_after: None }
     }
 
@@ -49,31 +52,23 @@ impl ApiError {
         self
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: Code, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn not_found(code: Code, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
     pub fn unknown_server(name: &str) -> Self {
-        Self::not_found("unknown_server", format!("no GNS3 server named '{name}' is configured"))
-    }
-
-    pub fn not_implemented(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "not_implemented",
-            format!("{what} is not available in this version of gns3-central yet"),
-        )
+        Self::not_found(Code::UnknownServer, format!("no GNS3 server named '{name}' is configured"))
     }
 }
 
 /// Parses an id from a path or body, naming the field when it is not a UUID.
 pub fn parse_uuid(field: &str, raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| {
-        ApiError::bad_request("invalid_id", format!("{field} must be a UUID, got '{raw}'"))
+        ApiError::bad_request(Code::InvalidId, format!("{field} must be a UUID, got '{raw}'"))
             .with_details(serde_json::json!({ "field": field }))
     })
 }
@@ -96,7 +91,7 @@ impl ResponseError for ApiError {
         }
         res.json(ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_owned(),
+                code: self.code.as_str().to_owned(),
                 message: self.message.clone(),
                 details: self.details.clone(),
             },
@@ -110,25 +105,25 @@ impl From<ConnectorError> for ApiError {
         let message = err.to_string();
         let mut api = match &err {
             ConnectorError::Unavailable { server, .. } => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "gns3_unavailable", message)
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::Gns3Unavailable, message)
                     .with_details(serde_json::json!({ "server": server }))
             }
             ConnectorError::CircuitOpen { server, .. } => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "circuit_open", message)
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::CircuitOpen, message)
                     .with_details(serde_json::json!({ "server": server }))
             }
             ConnectorError::Mailbox(_) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "connector_unavailable", message)
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::ConnectorUnavailable, message)
             }
             ConnectorError::Gns3 { status, message, details } => {
                 let (status_code, code) = match *status {
-                    400 | 422 => (StatusCode::from_u16(*status), "gns3_rejected"),
-                    401 => (Ok(StatusCode::BAD_GATEWAY), "gns3_auth_failed"),
-                    403 => (Ok(StatusCode::FORBIDDEN), "gns3_forbidden"),
-                    404 => (Ok(StatusCode::NOT_FOUND), "not_found"),
-                    409 => (Ok(StatusCode::CONFLICT), "gns3_conflict"),
-                    s if (400..500).contains(&s) => (StatusCode::from_u16(s), "gns3_rejected"),
-                    _ => (Ok(StatusCode::BAD_GATEWAY), "gns3_error"),
+                    400 | 422 => (StatusCode::from_u16(*status), Code::Gns3Rejected),
+                    401 => (Ok(StatusCode::BAD_GATEWAY), Code::Gns3AuthFailed),
+                    403 => (Ok(StatusCode::FORBIDDEN), Code::Gns3Forbidden),
+                    404 => (Ok(StatusCode::NOT_FOUND), Code::NotFound),
+                    409 => (Ok(StatusCode::CONFLICT), Code::Gns3Conflict),
+                    s if (400..500).contains(&s) => (StatusCode::from_u16(s), Code::Gns3Rejected),
+                    _ => (Ok(StatusCode::BAD_GATEWAY), Code::Gns3Error),
                 };
                 let mut d = serde_json::json!({ "gns3_status": status });
                 if let (Some(Value::Object(extra)), Value::Object(map)) = (details, &mut d) {
@@ -136,10 +131,14 @@ impl From<ConnectorError> for ApiError {
                 }
                 ApiError::new(status_code.unwrap_or(StatusCode::BAD_GATEWAY), code, message.clone()).with_details(d)
             }
-            ConnectorError::Auth { server, .. } => ApiError::new(StatusCode::BAD_GATEWAY, "gns3_auth_failed", message)
-                .with_details(serde_json::json!({ "server": server })),
-            ConnectorError::Protocol { server, .. } => ApiError::new(StatusCode::BAD_GATEWAY, "gns3_protocol", message)
-                .with_details(serde_json::json!({ "server": server })),
+            ConnectorError::Auth { server, .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, Code::Gns3AuthFailed, message)
+                    .with_details(serde_json::json!({ "server": server }))
+            }
+            ConnectorError::Protocol { server, .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, Code::Gns3Protocol, message)
+                    .with_details(serde_json::json!({ "server": server }))
+            }
         };
         api.retry_after = retry_after;
         api
@@ -150,7 +149,7 @@ impl From<actix::MailboxError> for ApiError {
     fn from(err: actix::MailboxError) -> Self {
         let mut api = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "connector_unavailable",
+            Code::ConnectorUnavailable,
             format!("the GNS3 connector did not answer: {err}"),
         );
         api.retry_after = Some(1);

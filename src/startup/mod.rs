@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use crate::auth::{Auth, Role};
 use crate::config::Settings;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::http::{openapi, routes};
 use crate::simulate::{Simulator, SimulatorOptions};
 use crate::state::AppState;
@@ -219,64 +219,64 @@ impl Application {
         let app_state = state.clone();
         let metrics = state.metrics.clone();
         let test_mode = opts.test_mode;
-        let mut http = HttpServer::new(move || {
-            App::new()
-                .app_data(app_state.clone())
-                .app_data(routes::json_config(max_body))
-                .app_data(web::PayloadConfig::new(max_body))
-                .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                    ApiError::bad_request("invalid_query", format!("bad query string: {e}")).into()
-                }))
-                .app_data(
-                    web::PathConfig::default()
-                        .error_handler(|e, _| ApiError::bad_request("invalid_path", format!("bad path: {e}")).into()),
-                )
-                .wrap_fn({
-                    let auth = auth.clone();
-                    move |req, srv| match crate::auth::middleware::gate(req, &auth) {
-                        Ok(req) => Either::Left(srv.call(req)),
-                        Err(res) => Either::Right(std::future::ready(Ok(*res))),
-                    }
-                })
-                .wrap_fn({
-                    let metrics = metrics.clone();
-                    move |req, srv| {
-                        let method = req.method().clone();
-                        let path = req.path().to_owned();
-                        // The pattern (`/api/v2/servers/{server}`), never the raw path: bounded series.
-                        let route = req.match_pattern();
-                        let begin = Instant::now();
-                        let fut = srv.call(req);
-                        let metrics = metrics.clone();
-                        async move {
-                            let res = fut.await?;
-                            let took = begin.elapsed();
-                            let status = res.status().as_u16();
-                            metrics.record_http(method.as_str(), route.as_deref(), status, took);
-                            tracing::debug!(
-                                %method, %path, status, ms = took.as_secs_f64() * 1000.0,
-                                "Request served."
-                            );
-                            Ok(res)
+        let mut http =
+            HttpServer::new(move || {
+                App::new()
+                    .app_data(app_state.clone())
+                    .app_data(routes::json_config(max_body))
+                    .app_data(web::PayloadConfig::new(max_body))
+                    .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                        ApiError::bad_request(Code::InvalidQuery, format!("bad query string: {e}")).into()
+                    }))
+                    .app_data(web::PathConfig::default().error_handler(|e, _| {
+                        ApiError::bad_request(Code::InvalidPath, format!("bad path: {e}")).into()
+                    }))
+                    .wrap_fn({
+                        let auth = auth.clone();
+                        move |req, srv| match crate::auth::middleware::gate(req, &auth) {
+                            Ok(req) => Either::Left(srv.call(req)),
+                            Err(res) => Either::Right(std::future::ready(Ok(*res))),
                         }
-                    }
-                })
-                .configure(routes::configure)
-                // Test hooks (README "Supervision"), only with --test-mode.
-                .configure(|cfg| {
-                    if test_mode {
-                        routes::debug::configure(cfg)
-                    }
-                })
-                .configure(crate::ws::configure)
-                .configure(openapi::configure)
-                .configure(crate::dashboard::configure)
-                .default_service(web::to(unknown_route))
-        })
-        .shutdown_timeout(settings.http.shutdown_timeout_secs)
-        // Signals are handled in `run_until_stopped`: WebSocket sessions get 1001 first.
-        .disable_signals()
-        .listen(listener)?;
+                    })
+                    .wrap_fn({
+                        let metrics = metrics.clone();
+                        move |req, srv| {
+                            let method = req.method().clone();
+                            let path = req.path().to_owned();
+                            // The pattern (`/api/v2/servers/{server}`), never the raw path: bounded series.
+                            let route = req.match_pattern();
+                            let begin = Instant::now();
+                            let fut = srv.call(req);
+                            let metrics = metrics.clone();
+                            async move {
+                                let res = fut.await?;
+                                let took = begin.elapsed();
+                                let status = res.status().as_u16();
+                                metrics.record_http(method.as_str(), route.as_deref(), status, took);
+                                tracing::debug!(
+                                    %method, %path, status, ms = took.as_secs_f64() * 1000.0,
+                                    "Request served."
+                                );
+                                Ok(res)
+                            }
+                        }
+                    })
+                    .configure(routes::configure)
+                    // Test hooks (README "Supervision"), only with --test-mode.
+                    .configure(|cfg| {
+                        if test_mode {
+                            routes::debug::configure(cfg)
+                        }
+                    })
+                    .configure(crate::ws::configure)
+                    .configure(openapi::configure)
+                    .configure(crate::dashboard::configure)
+                    .default_service(web::to(unknown_route))
+            })
+            .shutdown_timeout(settings.http.shutdown_timeout_secs)
+            // Signals are handled in `run_until_stopped`: WebSocket sessions get 1001 first.
+            .disable_signals()
+            .listen(listener)?;
         if settings.http.workers > 0 {
             http = http.workers(settings.http.workers);
         }
@@ -463,7 +463,7 @@ async fn stop_signal() {
 /// Unknown paths and methods get the JSON error body too.
 async fn unknown_route(req: HttpRequest) -> HttpResponse {
     use actix_web::ResponseError;
-    ApiError::not_found("unknown_route", format!("no route for {} {} (see /api/docs/)", req.method(), req.path()))
+    ApiError::not_found(Code::UnknownRoute, format!("no route for {} {} (see /api/docs/)", req.method(), req.path()))
         .error_response()
 }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::Settings;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 pub mod live;
 pub mod module_store;
@@ -75,7 +75,7 @@ impl AppState {
         self.dispatcher.as_ref().ok_or_else(|| {
             ApiError::new(
                 actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                "events_disabled",
+                Code::EventsDisabled,
                 "live events are off (the service runs with --no-events)",
             )
         })

@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, web, HttpResponse};
 
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, Code, ErrorBody};
 use crate::observe::audit::store::QueryError;
 use crate::observe::audit::{AuditPage, AuditQuery};
 use crate::state::AppState;
@@ -20,13 +20,13 @@ use crate::state::AppState;
 pub async fn audit(state: web::Data<AppState>, query: web::Query<AuditQuery>) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     if q.limit.is_some_and(|l| l == 0 || l > 500) {
-        return Err(ApiError::bad_request("invalid_query", "limit: must be 1-500"));
+        return Err(ApiError::bad_request(Code::InvalidQuery, "limit: must be 1-500"));
     }
     match state.audit.query(q).await {
         Ok(page) => Ok(HttpResponse::Ok().json(page)),
-        Err(QueryError::Bad(m)) => Err(ApiError::bad_request("invalid_query", m)),
+        Err(QueryError::Bad(m)) => Err(ApiError::bad_request(Code::InvalidQuery, m)),
         Err(QueryError::Unavailable(m)) => {
-            let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable", m);
+            let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::AuditUnavailable, m);
             e.retry_after = Some(1);
             Err(e)
         }

@@ -5,25 +5,26 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::error::{parse_uuid, ApiError};
+use crate::error::{parse_uuid, ApiError, Code};
 
 /// The body must be a JSON object.
 pub fn object(body: &Value) -> Result<&serde_json::Map<String, Value>, ApiError> {
-    body.as_object().ok_or_else(|| ApiError::bad_request("invalid_body", "the request body must be a JSON object"))
+    body.as_object().ok_or_else(|| ApiError::bad_request(Code::InvalidBody, "the request body must be a JSON object"))
 }
 
 /// A required string field.
 pub fn required_str<'a>(body: &'a Value, field: &str) -> Result<&'a str, ApiError> {
     match object(body)?.get(field) {
         None | Some(Value::Null) => {
-            Err(ApiError::bad_request("missing_field", format!("the request body needs the field '{field}'"))
+            Err(ApiError::bad_request(Code::MissingField, format!("the request body needs the field '{field}'"))
                 .with_details(serde_json::json!({ "field": field })))
         }
         Some(Value::String(s)) => Ok(s),
-        Some(other) => {
-            Err(ApiError::bad_request("invalid_type", format!("'{field}' must be a string, got {}", type_name(other)))
-                .with_details(serde_json::json!({ "field": field })))
-        }
+        Some(other) => Err(ApiError::bad_request(
+            Code::InvalidType,
+            format!("'{field}' must be a string, got {}", type_name(other)),
+        )
+        .with_details(serde_json::json!({ "field": field }))),
     }
 }
 

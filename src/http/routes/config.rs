@@ -7,7 +7,7 @@ use actix_web::{get, patch, web, HttpResponse};
 use serde_json::{json, Value};
 
 use crate::config::live::{Change, Refusal};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, Code, ErrorBody};
 use crate::state::AppState;
 
 /// The effective configuration (secrets masked), with the live changes made so far.
@@ -47,15 +47,15 @@ async fn patch(state: &AppState, body: &Value) -> Result<(HttpResponse, Option<V
             let res = HttpResponse::Ok().json(json!({"applied": applied, "config": state.live.masked().await}));
             Ok((res, Some(applied)))
         }
-        Err(Refusal::Invalid(msg)) => Err(ApiError::bad_request("invalid_config", msg)),
+        Err(Refusal::Invalid(msg)) => Err(ApiError::bad_request(Code::InvalidConfig, msg)),
         Err(Refusal::UnknownKeys(keys)) => {
-            let mut e = ApiError::bad_request("unknown_key", format!("no such setting: {}", keys.join(", ")));
+            let mut e = ApiError::bad_request(Code::UnknownKey, format!("no such setting: {}", keys.join(", ")));
             e.details = Some(json!({"keys": keys}));
             Err(e)
         }
         Err(Refusal::RestartRequired(keys)) => {
             let mut e = ApiError::bad_request(
-                "restart_required",
+                Code::RestartRequired,
                 format!(
                     "these settings cannot change while the service runs (change the file and restart): {}",
                     keys.join(", ")

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
-use crate::error::{parse_uuid, ApiError, ErrorBody};
+use crate::error::{parse_uuid, ApiError, Code, ErrorBody};
 use crate::state::AppState;
 
 /// Most events one history page may hold.
@@ -73,7 +73,7 @@ fn filter_of(q: &HistoryQuery, principal: &Principal) -> Result<Option<Subscript
     let names = if names.is_empty() { vec!["all".to_owned()] } else { names };
     SubscriptionFilter::new(names, projects)
         .map(Some)
-        .map_err(|e| ApiError::bad_request("invalid_filter", e.to_string()))
+        .map_err(|e| ApiError::bad_request(Code::InvalidFilter, e.to_string()))
 }
 
 /// Past events, oldest first: after `since`, or the most recent `limit`.
@@ -91,7 +91,7 @@ pub async fn history(
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(100);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_limit", format!("limit must be 1-{MAX_LIMIT}, got {limit}")));
+        return Err(ApiError::bad_request(Code::InvalidLimit, format!("limit must be 1-{MAX_LIMIT}, got {limit}")));
     }
     let filter = filter_of(&query, &principal)?;
     let page = state
@@ -105,7 +105,7 @@ pub async fn history(
         "oldest_seq": page.oldest_seq, "truncated": page.truncated,
     });
     let head = serde_json::to_vec(&head)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Code::Internal, e.to_string()))?;
     body.extend_from_slice(&head[..head.len() - 1]);
     body.extend_from_slice(b",\"events\":[");
     for (i, e) in page.entries.iter().enumerate() {
@@ -122,9 +122,9 @@ fn unrecoverable(e: Unrecoverable) -> ApiError {
     let message = e.to_string();
     match e {
         Unrecoverable::OtherEpoch { .. } | Unrecoverable::TooOld { .. } => {
-            ApiError::new(StatusCode::GONE, "history_lost", message)
+            ApiError::new(StatusCode::GONE, Code::HistoryLost, message)
         }
-        _ => ApiError::bad_request("invalid_since", message),
+        _ => ApiError::bad_request(Code::InvalidSince, message),
     }
 }
 
@@ -171,7 +171,7 @@ pub async fn dead_letters(
     principal.require_unscoped("the dead letters")?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_limit", format!("limit must be 1-{MAX_LIMIT}, got {limit}")));
+        return Err(ApiError::bad_request(Code::InvalidLimit, format!("limit must be 1-{MAX_LIMIT}, got {limit}")));
     }
     Ok(HttpResponse::Ok().json(state.dispatcher()?.send(GetDeadLetters { limit }).await?))
 }
@@ -187,7 +187,7 @@ pub async fn dead_letters(
 pub async fn cluster(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let Some(bridge) = &state.cluster else {
         return Err(ApiError::not_found(
-            "not_clustered",
+            Code::NotClustered,
             "this instance does not share events through Redis (enable [redis] and [cluster])",
         ));
     };

@@ -19,7 +19,7 @@ pub mod topology;
 
 use actix_web::{error::JsonPayloadError, web, HttpRequest};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 /// The JSON extractor's limits and error mapping.
 pub fn json_config(max_body_bytes: usize) -> web::JsonConfig {
@@ -30,26 +30,26 @@ fn json_error(err: JsonPayloadError) -> ApiError {
     use actix_web::http::StatusCode;
     match err {
         JsonPayloadError::ContentType => ApiError::bad_request(
-            "invalid_content_type",
+            Code::InvalidContentType,
             "the request body must be JSON sent with 'Content-Type: application/json'",
         ),
         JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            Code::BodyTooLarge,
             format!("the request body has {length} bytes; the limit is {limit}"),
         ),
         JsonPayloadError::Overflow { limit } => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            Code::BodyTooLarge,
             format!("the request body is larger than the limit of {limit} bytes"),
         ),
         JsonPayloadError::Deserialize(e) if e.is_data() => {
-            ApiError::bad_request("invalid_body", format!("the request body does not fit: {e}"))
+            ApiError::bad_request(Code::InvalidBody, format!("the request body does not fit: {e}"))
         }
         JsonPayloadError::Deserialize(e) => {
-            ApiError::bad_request("invalid_json", format!("the request body is not valid JSON: {e}"))
+            ApiError::bad_request(Code::InvalidJson, format!("the request body is not valid JSON: {e}"))
         }
-        other => ApiError::bad_request("invalid_body", format!("could not read the request body: {other}")),
+        other => ApiError::bad_request(Code::InvalidBody, format!("could not read the request body: {other}")),
     }
 }
 

@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::body;
 use crate::auth::{token, Principal};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, Code, ErrorBody};
 use crate::state::AppState;
 
 /// The sender name of messages posted over REST (no module may take it).
@@ -34,7 +34,7 @@ pub fn bus_error(e: BusError) -> ApiError {
         | BusError::EventsDisabled
         | BusError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     };
-    let mut api = ApiError::new(status, e.code(), e.to_string());
+    let mut api = ApiError::new(status, Code::from(&e), e.to_string());
     if status == StatusCode::SERVICE_UNAVAILABLE {
         api.retry_after = Some(1);
     }
@@ -63,12 +63,12 @@ pub struct RegisterRequest {
 fn register(state: &AppState, raw: &Value, principal: &Principal) -> Result<HttpResponse, ApiError> {
     let name = match (body::optional_str(raw, "name")?, body::optional_str(raw, "module_name")?) {
         (Some(a), Some(b)) if a != b => {
-            return Err(ApiError::bad_request("invalid_body", "'name' and 'module_name' differ; give one"))
+            return Err(ApiError::bad_request(Code::InvalidBody, "'name' and 'module_name' differ; give one"))
         }
         (Some(n), _) | (None, Some(n)) => n,
         (None, None) => {
             return Err(ApiError::bad_request(
-                "missing_field",
+                Code::MissingField,
                 "the request body needs the field 'name' (or 'module_name')",
             )
             .with_details(json!({"field": "name"})))
@@ -166,7 +166,7 @@ pub async fn remove(
         Some(_) => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "builtin_module",
+                Code::BuiltinModule,
                 "built-in and in-process modules cannot be deleted",
             ))
         }
@@ -208,7 +208,7 @@ pub struct PostMessage {
 #[post("/api/v2/bus/messages")]
 pub async fn post_message(state: web::Data<AppState>, raw: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     let m: PostMessage = serde_json::from_value(raw.into_inner())
-        .map_err(|e| ApiError::bad_request("invalid_body", format!("the message does not fit: {e}")))?;
+        .map_err(|e| ApiError::bad_request(Code::InvalidBody, format!("the message does not fit: {e}")))?;
     let registry = &state.modules.registry;
     let cfg = registry.config();
     let mut msg = BusMessage::new(API_SENDER, &m.to, &m.kind, m.payload);

@@ -4,7 +4,7 @@ use actix_web::{get, post, web, HttpResponse};
 use gns3_central_actors::connector::{GetNode, ListLinks, ListNodes, NodeActionOutcome, RunNodeAction};
 use gns3_central_actors::gns3::{Link, Node, NodeAction};
 
-use crate::error::{parse_uuid, ApiError, ErrorBody};
+use crate::error::{parse_uuid, ApiError, Code, ErrorBody};
 use crate::observe::audit::AuditRecord;
 use crate::state::AppState;
 
@@ -73,7 +73,7 @@ pub async fn node_action(
     principal: crate::auth::Principal,
 ) -> Result<HttpResponse, ApiError> {
     let (server, project, node, action) = path.into_inner();
-    let action: NodeAction = action.parse().map_err(|m: String| ApiError::bad_request("invalid_action", m))?;
+    let action: NodeAction = action.parse().map_err(|m: String| ApiError::bad_request(Code::InvalidAction, m))?;
     let project_id = parse_uuid("project_id", &project)?;
     let node_id = parse_uuid("node_id", &node)?;
     let outcome = state.ask(&server, RunNodeAction { project_id, node_id, action }).await;

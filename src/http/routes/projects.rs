@@ -6,7 +6,7 @@ use gns3_central_actors::connector::{GetProject, ListProjects, ProjectActionOutc
 use gns3_central_actors::gns3::{Project, ProjectAction};
 
 use crate::auth::Principal;
-use crate::error::{parse_uuid, ApiError, ErrorBody};
+use crate::error::{parse_uuid, ApiError, Code, ErrorBody};
 use crate::state::AppState;
 
 /// Every project of a GNS3 server (opened and closed).
@@ -68,7 +68,7 @@ pub async fn project_action(
     principal: crate::auth::Principal,
 ) -> Result<HttpResponse, ApiError> {
     let (server, project, action) = path.into_inner();
-    let action: ProjectAction = action.parse().map_err(|m: String| ApiError::bad_request("invalid_action", m))?;
+    let action: ProjectAction = action.parse().map_err(|m: String| ApiError::bad_request(Code::InvalidAction, m))?;
     let project_id = parse_uuid("project_id", &project)?;
     let outcome = state.ask(&server, RunProjectAction { project_id, action }).await;
     state.audit.record(

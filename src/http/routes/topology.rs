@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::body;
 use crate::auth::Principal;
-use crate::error::{parse_uuid, ApiError, ErrorBody, ErrorDetail};
+use crate::error::{parse_uuid, ApiError, Code, ErrorBody, ErrorDetail};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -59,7 +59,7 @@ impl Rendered {
             return Ok(self);
         }
         let internal = |e: serde_json::Error| {
-            ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, Code::Internal, e.to_string())
         };
         let mut v: serde_json::Value = serde_json::from_slice(&self.0).map_err(internal)?;
         let keep = |projects: &mut serde_json::Value| {
@@ -96,7 +96,7 @@ pub async fn read_all(state: &AppState) -> Result<Rendered, ApiError> {
                 unavailable.push(UnavailableServer {
                     server,
                     error: ErrorDetail {
-                        code: e.code.to_owned(),
+                        code: e.code.as_str().to_owned(),
                         message: e.message.clone(),
                         details: e.details.clone(),
                     },
@@ -165,8 +165,9 @@ pub async fn read_one(state: &AppState, server: &str, project_id: Option<Uuid>) 
         };
         state.cache.do_send(PutProjects::new(server, list).fetched_since(started));
     }
-    let json = serde_json::to_vec(&topology)
-        .map_err(|e| ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let json = serde_json::to_vec(&topology).map_err(|e| {
+        ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, Code::Internal, e.to_string())
+    })?;
     Ok(Rendered(json.into()))
 }
 
@@ -265,7 +266,7 @@ pub async fn refresh_scoped(state: &AppState, raw: &[u8]) -> Result<Rendered, Ap
         return read_all(state).await;
     }
     let value: serde_json::Value = serde_json::from_slice(raw)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("the request body is not valid JSON: {e}")))?;
+        .map_err(|e| ApiError::bad_request(Code::InvalidJson, format!("the request body is not valid JSON: {e}")))?;
     let server = body::optional_str(&value, "server")?;
     let project_id = body::optional_uuid(&value, "project_id")?;
     match (server, project_id) {

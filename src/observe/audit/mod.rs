@@ -77,7 +77,7 @@ impl AuditRecord {
     /// The outcome of an `ApiError` result; the correlation id from the error's details.
     pub fn failed(mut self, e: &crate::error::ApiError) -> Self {
         self.outcome = "error".into();
-        self.error_code = Some(e.code.to_owned());
+        self.error_code = Some(e.code.as_str().to_owned());
         self.status = Some(e.status.as_u16());
         if self.correlation_id.is_none() {
             self.correlation_id =

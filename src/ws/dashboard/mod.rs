@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use super::{authorize, piped};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use session::WsSession;
 
@@ -27,7 +27,7 @@ pub async fn events_socket(
     if state.sessions.active() >= cfg.max_sessions {
         let mut e = ApiError::new(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_sessions",
+            Code::TooManySessions,
             format!("at most {} WebSocket sessions at once", cfg.max_sessions),
         );
         e.retry_after = Some(1);

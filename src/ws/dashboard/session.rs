@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use super::protocol::{self, ClientFrame};
 use super::topology::read_topology;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use crate::ws::outbound::{Class, Frame, Pushed};
 use crate::ws::writer::{pump, Socket, Writer};
@@ -116,7 +116,7 @@ impl WsSession {
 
     fn api_error(&mut self, ctx: &mut ws::WebsocketContext<Self>, e: &ApiError, rid: Option<&Value>) {
         self.counters().error_frames.fetch_add(1, Ordering::Relaxed);
-        self.reply(ctx, protocol::error(e.code, &e.message, rid, e.details.clone()));
+        self.reply(ctx, protocol::error(e.code.as_str(), &e.message, rid, e.details.clone()));
     }
 
     fn pump(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
@@ -179,7 +179,7 @@ impl WsSession {
         if !self.principal.may_see(id) {
             return Err(ApiError::new(
                 actix_web::http::StatusCode::FORBIDDEN,
-                "forbidden",
+                Code::Forbidden,
                 format!("project {id} is not visible to {}", self.principal.name),
             ));
         }
@@ -360,7 +360,8 @@ impl WsSession {
         rid: Option<Value>,
     ) {
         let checked = (|| {
-            let action: NodeAction = action.parse().map_err(|m: String| ApiError::bad_request("invalid_action", m))?;
+            let action: NodeAction =
+                action.parse().map_err(|m: String| ApiError::bad_request(Code::InvalidAction, m))?;
             let node_id = crate::error::parse_uuid("node_id", node)?;
             let project_id = self.parse_project(project)?;
             let server = server.unwrap_or_else(|| self.state.default_server.clone());

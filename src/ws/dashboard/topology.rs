@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::http::routes::topology;
 use crate::state::AppState;
 use crate::ws::SessionPrincipal;
@@ -27,7 +27,7 @@ pub async fn read_topology(
     };
     let Some(visible) = &principal.projects else { return Ok(body) };
     narrow_topology(&body, visible)
-        .map_err(|e| ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+        .map_err(|e| ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, Code::Internal, e.to_string()))
 }
 
 /// Keeps only the visible projects of a topology answer (every server's, or one server's).

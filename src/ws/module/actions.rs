@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::protocol as proto;
 use super::session::ModuleSession;
-use crate::error::{parse_uuid, ApiError};
+use crate::error::{parse_uuid, ApiError, Code};
 use crate::ws::dashboard::protocol;
 use crate::ws::dashboard::topology::read_topology;
 use crate::ws::{Role, SessionPrincipal};
@@ -49,7 +49,8 @@ impl ModuleSession {
         rid: Option<Value>,
     ) {
         let checked = (|| {
-            let action: NodeAction = action.parse().map_err(|m: String| ApiError::bad_request("invalid_action", m))?;
+            let action: NodeAction =
+                action.parse().map_err(|m: String| ApiError::bad_request(Code::InvalidAction, m))?;
             let node_id = parse_uuid("node_id", node)?;
             let (server, project_id) = self.target(server, project)?;
             Ok::<_, ApiError>((action, project_id, node_id, server))
@@ -100,7 +101,7 @@ impl ModuleSession {
     ) {
         let checked = (|| {
             let action: ProjectAction =
-                action.parse().map_err(|m: String| ApiError::bad_request("invalid_action", m))?;
+                action.parse().map_err(|m: String| ApiError::bad_request(Code::InvalidAction, m))?;
             let (server, project_id) = self.target(server, project)?;
             Ok::<_, ApiError>((action, project_id, server))
         })();

@@ -17,7 +17,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use crate::auth::{check_origin, credential_of, token, unauthorized};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use session::ModuleSession;
 
@@ -34,16 +34,16 @@ pub fn authorize_module(
         Ok(slot) => Ok((slot, protocol)),
         Err(AuthFailure::OtherModule(owner)) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "wrong_module",
+            Code::WrongModule,
             format!("this token is module '{owner}''s; a module token connects only as its own module"),
         )),
         Err(_) if state.auth.authenticate_bearer(&credential).is_ok() => Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "not_a_module_token",
+            Code::NotAModuleToken,
             "an API or dashboard token cannot connect as a module; register the module \
              (POST /api/v2/modules) and connect with the token it gives",
         )),
-        Err(_) => Err(unauthorized("invalid_token", "the token is not this module's")),
+        Err(_) => Err(unauthorized(Code::InvalidToken, "the token is not this module's")),
     }
 }
 
@@ -60,7 +60,7 @@ pub async fn module_socket(
     if state.sessions.active() >= cfg.max_sessions {
         let mut e = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_sessions",
+            Code::TooManySessions,
             format!("at most {} WebSocket sessions at once", cfg.max_sessions),
         );
         e.retry_after = Some(1);

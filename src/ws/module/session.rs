@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::protocol::{self as proto, ModuleFrame, OutgoingEvent, OutgoingMessage};
-use crate::error::{parse_uuid, ApiError};
+use crate::error::{parse_uuid, ApiError, Code};
 use crate::state::AppState;
 use crate::ws::dashboard::protocol;
 use crate::ws::outbound::{Class, Frame, Pushed};
@@ -114,7 +114,7 @@ impl ModuleSession {
 
     pub(super) fn api_error(&mut self, ctx: &mut ws::WebsocketContext<Self>, e: &ApiError, rid: Option<&Value>) {
         self.state.sessions.counters.error_frames.fetch_add(1, Ordering::Relaxed);
-        self.reply(ctx, protocol::error(e.code, &e.message, rid, e.details.clone()));
+        self.reply(ctx, protocol::error(e.code.as_str(), &e.message, rid, e.details.clone()));
     }
 
     fn pump(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
@@ -295,7 +295,7 @@ impl ModuleSession {
     fn on_publish(&mut self, ctx: &mut ws::WebsocketContext<Self>, e: OutgoingEvent, rid: Option<Value>) {
         let checked = (|| {
             check_event_namespace(self.name(), &e.kind)
-                .map_err(|b| ApiError::new(actix_web::http::StatusCode::FORBIDDEN, b.code(), b.to_string()))?;
+                .map_err(|b| ApiError::new(actix_web::http::StatusCode::FORBIDDEN, Code::from(&b), b.to_string()))?;
             let project_id = e.project_id.as_deref().map(|p| parse_uuid("project_id", p)).transpose()?;
             let node_id = e.node_id.as_deref().map(|n| parse_uuid("node_id", n)).transpose()?;
             let dispatcher = self.state.dispatcher()?.clone();
