@@ -9,7 +9,7 @@
 //! A tokio `Mutex` holds the settings: one change at a time, from planning to the last
 //! message sent, so two concurrent PATCHes cannot interleave.
 
-use gns3_central_actors::dispatcher::Priority;
+use gns3_central_actors::events::Priority;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -18,6 +18,7 @@ pub mod error;
 pub mod ingest;
 pub mod messages;
 mod ops;
+pub mod publish;
 pub mod status;
 
 pub use self::core::{ConnectorCore, EventSink};

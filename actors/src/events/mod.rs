@@ -13,10 +13,10 @@ use std::fmt;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub use crate::dispatcher::queue::Priority;
+mod priority;
+pub use priority::Priority;
 
 pub mod derive;
-pub mod sink;
 pub use derive::{Deriver, StreamId};
 
 /// The event types gns3-central derives itself.

@@ -5,8 +5,8 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use super::config::SinkFormat;
-use crate::dispatcher::Priority;
 use crate::events::Event;
+use crate::events::Priority;
 
 /// One line for people: `[HIGH] node.started on default: R1 (node …, project …)`.
 pub fn headline(e: &Event) -> String {

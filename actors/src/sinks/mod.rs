@@ -50,7 +50,7 @@ pub struct SinkStatus {
     pub format: SinkFormat,
     pub types: Vec<String>,
     #[schema(value_type = String)]
-    pub min_priority: crate::dispatcher::Priority,
+    pub min_priority: crate::events::Priority,
     /// POSTs the webhook accepted.
     pub delivered: u64,
     pub attempts: u64,

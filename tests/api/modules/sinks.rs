@@ -3,7 +3,7 @@
 //! retries, then the event is dead-lettered; one that refuses (4xx) is not retried.
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use gns3_central_actors::dispatcher::Priority;
+use gns3_central_actors::events::Priority;
 use gns3_central_actors::sinks::{SinkConfig, SinkFormat};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};

@@ -3,13 +3,15 @@
 //! and a HIGH or CRITICAL event the full queues refuse is published again after the
 //! dispatcher's `retry_after` (never dropped; the connector's stream reading waits
 //! meanwhile, which is the backpressure the design asks for). Server and circuit events
-//! take the dispatcher's express lane, past whatever waits in its mailbox.
+//! take the dispatcher's express lane, past whatever waits in its mailbox. `gated` wraps
+//! a sink for several instances on one Redis: it drops events while another instance holds
+//! the server's ingestion lease.
 
 use actix::Addr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::connector::EventSink;
+use super::EventSink;
 use crate::dispatcher::{DispatchError, ExpressLane, PriorityDispatcher, Publish};
 use crate::events::Priority;
 
@@ -49,4 +51,9 @@ pub fn dispatcher_sink(addr: Addr<PriorityDispatcher>, lane: Option<ExpressLane>
             }
         })
     })
+}
+
+/// A sink that drops events while `gate` is closed (another instance ingests the server).
+pub fn gated(sink: EventSink, gate: tokio::sync::watch::Receiver<bool>) -> EventSink {
+    Rc::new(move |event| if *gate.borrow() { sink(event) } else { Box::pin(async {}) })
 }

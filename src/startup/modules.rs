@@ -1,0 +1,71 @@
+//! The audit trail (Redis, a file, or memory), the modules and their bus (registrations
+//! kept across restarts in `modules.state_file`), and the notification sinks.
+
+use gns3_central_actors::cache::CacheActor;
+use gns3_central_actors::modules::{ModuleContext, ModuleRegistry};
+use gns3_central_actors::sinks::SinkHandle;
+use std::sync::Arc;
+
+use super::connectors::Connectors;
+use super::events::Events;
+use crate::config::Settings;
+use crate::observe::audit::Audit;
+
+pub(super) struct Parts {
+    pub audit: Arc<Audit>,
+    pub modules: ModuleContext,
+    pub sinks: Vec<SinkHandle>,
+}
+
+pub(super) async fn start(
+    settings: &Settings,
+    events: &Events,
+    connectors: &Connectors,
+    cache: &actix::Addr<CacheActor>,
+) -> std::io::Result<Parts> {
+    let audit = Arc::new(Audit::start(audit_store(settings)?));
+    let modules = ModuleContext {
+        registry: ModuleRegistry::new(settings.modules.clone(), events.dispatcher.clone()),
+        servers: Arc::new(connectors.servers.clone()),
+        default_server: connectors.default_server.clone(),
+        cache: cache.clone(),
+        on_action: Some(audit_module_actions(audit.clone())),
+    };
+    crate::state::module_store::load(&settings.modules.state_file, &modules.registry)?;
+    let sinks = gns3_central_actors::sinks::start_sinks(&settings.sinks, events.dispatcher.as_ref(), &modules.registry)
+        .await
+        .map_err(std::io::Error::other)?;
+    Ok(Parts { audit, modules, sinks })
+}
+
+/// Redis when configured, else the file in `audit.dir`, else memory (with a warning).
+fn audit_store(settings: &Settings) -> std::io::Result<crate::observe::audit::store::Store> {
+    use crate::observe::audit::store::{Ring, Store};
+    let cap = settings.audit.max_records;
+    if let Some(redis) = settings.redis_config() {
+        let info = redis.connection_info().map_err(std::io::Error::other)?;
+        return Store::redis(info, &settings.cache.prefix, cap, settings.cluster.redis_timeout())
+            .map_err(std::io::Error::other);
+    }
+    if !settings.audit.dir.trim().is_empty() {
+        return Store::open_file(&settings.audit.dir, cap);
+    }
+    tracing::warn!("No Redis and no audit.dir: the audit trail is kept in memory only and lost at exit.");
+    Ok(Store::Memory(Ring::new(cap)))
+}
+
+/// In-process modules' actions go to the audit trail as remote modules' do (`via: "module"`).
+fn audit_module_actions(audit: Arc<crate::observe::audit::Audit>) -> gns3_central_actors::modules::handle::ActionHook {
+    Arc::new(move |a: gns3_central_actors::modules::handle::ModuleAction| {
+        let record = crate::observe::audit::AuditRecord::new(&a.module, "module", "module", a.action).target(
+            &a.server,
+            Some(a.project_id),
+            a.node_id,
+        );
+        let record = match a.result {
+            Ok(cid) => record.correlation((!cid.is_empty()).then_some(cid.as_str())),
+            Err(e) => record.failed(&crate::error::ApiError::from(e)),
+        };
+        audit.record(record);
+    })
+}
