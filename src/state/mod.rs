@@ -38,7 +38,7 @@ pub struct AppState {
     /// The accepted credentials (the HTTP middleware and `auth::authenticate_ws` use them).
     pub auth: Arc<crate::auth::Auth>,
     /// Open WebSocket sessions (closed with 1001 on shutdown) and their counters.
-    pub sessions: Arc<crate::ws::SessionRegistry>,
+    pub sessions: Arc<sessions::SessionRegistry>,
     /// Registered modules, the bus, and what they reach (`gns3_central_actors::modules`).
     pub modules: gns3_central_actors::modules::ModuleContext,
     /// The notification sinks (the built-in `notifications` module).

@@ -304,7 +304,6 @@ impl<S: EventSink> DispatcherCore<S> {
 
     /// `publish`, handing a refused event back to the caller (to publish it again later).
     // The error gives the caller its own event back, by value: it is not an allocation to save.
-    #[allow(clippy::result_large_err)]
     pub fn offer(&mut self, event: NewEvent, now: Instant) -> Result<Published, Rejected> {
         let kind = EventKind::parse(&event.kind);
         if kind.is_none() && !valid_type_name(&event.kind) {

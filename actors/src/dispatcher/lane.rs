@@ -39,7 +39,6 @@ impl Lane {
 
     /// Adds an event; `Ok(true)` when the lane was empty (wake the dispatcher), `Err`
     /// with the event when the lane is full.
-    #[allow(clippy::result_large_err)] // the caller's own event, given back
     pub fn push(&self, event: NewEvent) -> Result<bool, NewEvent> {
         let mut q = self.lock();
         if q.len() >= self.capacity {

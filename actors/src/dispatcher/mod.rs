@@ -234,7 +234,6 @@ impl Handler<RunTurn> for PriorityDispatcher {
 impl PriorityDispatcher {
     /// Queues one event, then dispatches: a CRITICAL one at once, others in a turn run
     /// here when the mailbox has had a whole turn's time (see the module docs).
-    #[allow(clippy::result_large_err)] // see `DispatcherCore::offer`
     fn accept(&mut self, event: NewEvent, ctx: &mut Context<Self>) -> Result<Published, Rejected> {
         let now = Instant::now();
         let outcome = self.core.offer(event, now);

@@ -316,5 +316,4 @@ fn uuid_field(data: &Value, field: &str) -> Option<Uuid> {
 }
 
 #[cfg(test)]
-#[path = "apply_tests.rs"]
 pub(crate) mod tests;
