@@ -1,5 +1,5 @@
 //! `ApiError`: the one error type of the HTTP edge. Every failure leaves the service as
-//! `{"error":{"code","message","details"}}` with the status DESIGN.md gives: 400 bad input
+//! `{"error":{"code","message","details"}}` with the status docs/api.md#error-codes gives: 400 bad input
 //! (checked before GNS3 is called), 404 unknown ids, GNS3's own 403/404/409 passed through
 //! with its message, 502 when GNS3 misbehaves, 503 + `Retry-After` when it is unreachable.
 

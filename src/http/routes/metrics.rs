@@ -1,5 +1,5 @@
 //! `GET /metrics`: asks every part for its own statistics at scrape time and writes them
-//! as Prometheus families (names: README "Metrics"). Nothing here counts: a number shown
+//! as Prometheus families (names: docs/operations.md#metrics). Nothing here counts: a number shown
 //! here is the same one `/api/v2/events/stats`, `/api/v2/status`, `/api/v2/ws/stats` and
 //! `/api/v2/auth/stats` report. Access: a viewer, or anyone with `auth.metrics_open`.
 
