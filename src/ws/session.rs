@@ -116,6 +116,12 @@ pub(crate) trait Session: Socket {
         self.reply(ctx, frames::error(code, message, rid, None));
     }
 
+    /// The answer to a frame that did not parse.
+    fn frame_error(&mut self, ctx: &mut ws::WebsocketContext<Self>, e: &frames::FrameError) {
+        self.core().counters().error_frames.fetch_add(1, Ordering::Relaxed);
+        self.reply(ctx, e.to_frame());
+    }
+
     fn api_error(&mut self, ctx: &mut ws::WebsocketContext<Self>, e: &ApiError, rid: Option<&Value>) {
         self.core().counters().error_frames.fetch_add(1, Ordering::Relaxed);
         self.reply(ctx, frames::error(e.code, &e.message, rid, e.details.clone()));

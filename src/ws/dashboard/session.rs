@@ -397,10 +397,7 @@ impl Session for WsSession {
         let (rid, frame) = protocol::parse(text);
         let rid = rid.as_ref();
         match frame {
-            Err(e) => {
-                self.core.counters().error_frames.fetch_add(1, Ordering::Relaxed);
-                self.reply(ctx, e.to_frame());
-            }
+            Err(e) => self.frame_error(ctx, &e),
             Ok(ClientFrame::Ping) => self.reply(ctx, frames::pong(rid)),
             Ok(ClientFrame::Subscribe { subscriptions, projects, since }) => {
                 self.on_subscribe(ctx, subscriptions, projects, since, rid.cloned())

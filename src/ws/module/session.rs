@@ -282,10 +282,7 @@ impl Session for ModuleSession {
         let rid = rid.as_ref();
         let frame = match frame {
             Ok(f) => f,
-            Err(e) => {
-                self.core.state.sessions.counters.error_frames.fetch_add(1, Ordering::Relaxed);
-                return self.reply(ctx, e.to_frame());
-            }
+            Err(e) => return self.frame_error(ctx, &e),
         };
         match frame {
             ModuleFrame::Ping => self.reply(ctx, frames::pong(rid)),
