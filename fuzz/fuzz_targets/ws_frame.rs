@@ -1,4 +1,4 @@
-//! Fuzzes the WebSocket client-frame parser (`gns3_central::ws::protocol::parse`) with
+//! Fuzzes the WebSocket client-frame parser (`gns3_central::ws::dashboard::protocol::parse`) with
 //! any text a client could send, and checks what the session does with the result, not
 //! only that nothing panics: an error's `error` frame is a JSON object with
 //! `type: "error"`, a non-empty code and the same request id; a request id that comes
@@ -10,7 +10,7 @@
 
 use gns3_central::actors::dispatcher::filter::MAX_NAMES;
 use gns3_central::actors::dispatcher::SubscriptionFilter;
-use gns3_central::ws::protocol::{parse, ClientFrame};
+use gns3_central::ws::dashboard::protocol::{parse, ClientFrame};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -31,12 +31,12 @@ fuzz_target!(|data: &[u8]| {
     }
     match result {
         Err(e) => {
-            assert!(!e.code.is_empty(), "empty error code");
+            assert!(!e.code.as_str().is_empty(), "empty error code");
             assert_eq!(e.request_id, rid, "the error's request_id differs from the one returned");
             let frame = e.to_frame();
             let v: Value = serde_json::from_str(&frame).expect("the error frame is valid JSON");
             assert_eq!(v["type"], "error", "{frame}");
-            assert_eq!(v["code"].as_str(), Some(e.code), "{frame}");
+            assert_eq!(v["code"].as_str(), Some(e.code.as_str()), "{frame}");
             assert!(v["message"].is_string(), "{frame}");
             match (v.get("request_id"), &rid) {
                 (None, None) => {}

@@ -1,6 +1,10 @@
-//! The WebSocket edge: `/ws/gns3/events/` upgrades to one `WsSession` actor per
-//! connection (frames in `protocol.rs`, the bounded outbound buffer in `outbound.rs`, the
-//! principal's view of the topology in `topology.rs`).
+//! The WebSocket edge: `/ws/gns3/events/` upgrades to one dashboard `WsSession` per
+//! connection (`dashboard/`), `/ws/modules/{name}` to one `ModuleSession` (`module/`).
+//! What both share is the core here: the upgrade (`upgrade.rs`), the frame helpers
+//! (`frames.rs`), the session glue and connection state (`session.rs`), the writer and
+//! its bounded outbound buffer (`writer.rs`, `outbound.rs`), the pipe (`pipe.rs`) and the
+//! principal's view of the topology (`topology.rs`); `dashboard/` and `module/` import
+//! from the core, never from each other, and the core imports neither.
 //! This module owns what lives outside a session: the `[websocket]` settings, the
 //! caller's identity (`authorize`, the one seam access control replaces), the registry
 //! that closes every session with 1001 on shutdown, and the counters of
@@ -15,20 +19,21 @@
 //! bounded queue.
 
 pub mod dashboard;
+pub mod frames;
 pub mod module;
 pub mod outbound;
 mod pipe;
+pub(crate) mod session;
+pub mod topology;
+pub(crate) mod upgrade;
 pub(crate) mod writer;
 
 pub use crate::config::websocket::{WsSettings, CLIENT_TIMEOUT, HEARTBEAT_INTERVAL};
 pub use crate::state::sessions::{SessionRegistry, Shutdown, WsCounters, WsStats};
 
-use actix_web::{web, HttpRequest, HttpResponse};
-use bytes::Bytes;
+use actix_web::{web, HttpRequest};
 use serde::Serialize;
 use std::collections::BTreeSet;
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -64,17 +69,6 @@ pub fn authorize(req: &HttpRequest, state: &AppState) -> Result<(SessionPrincipa
     let ws = crate::auth::authenticate_ws(req, &state.auth).inspect_err(|e| state.auth.refused.count(e))?;
     let p = ws.principal;
     Ok((SessionPrincipal { name: p.name, role: p.role, projects: p.projects }, ws.protocol))
-}
-
-/// The response of an upgrade, fed by the session's own task (see the module doc): the
-/// session keeps running while its client does not read, and `flushed` counts the bytes
-/// the HTTP writer took.
-pub(crate) fn piped(
-    mut res: actix_web::HttpResponseBuilder,
-    frames: impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> + 'static,
-    flushed: Arc<AtomicU64>,
-) -> HttpResponse {
-    res.streaming(pipe::spawn_pipe(frames, flushed))
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -1,10 +1,10 @@
-//! `Writer`: what both kinds of WebSocket session (dashboards, `session.rs`; modules,
-//! `module_session.rs`) keep for their socket: the bounded `Outbound` buffer, the bytes
-//! handed to the WebSocket context against the bytes the HTTP writer took (`flushed`,
-//! counted by the pipe), and the closing flag. Frames are handed to the socket only while
-//! fewer than `unflushed_bytes` wait in the writer; the rest wait in `Outbound`, which
-//! applies the shedding policy. `pump` hands what fits and looks again every `PUMP_RETRY`
-//! while frames wait.
+//! `Writer`: what both kinds of WebSocket session (dashboards, `dashboard/session.rs`;
+//! modules, `module/session.rs`) keep for their socket, in their `Core` (`session.rs`):
+//! the bounded `Outbound` buffer, the bytes handed to the WebSocket context against the
+//! bytes the HTTP writer took (`flushed`, counted by the pipe), and the closing flag.
+//! Frames are handed to the socket only while fewer than `unflushed_bytes` wait in the
+//! writer; the rest wait in `Outbound`, which applies the shedding policy. `pump` hands
+//! what fits and looks again every `PUMP_RETRY` while frames wait.
 
 use actix::prelude::*;
 use actix_web::web;
@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::dashboard::protocol;
+use super::frames;
 use super::outbound::Outbound;
 use crate::state::AppState;
 
@@ -139,7 +139,7 @@ impl Writer {
     pub fn flush_all<A: Actor<Context = ws::WebsocketContext<A>>>(&mut self, ctx: &mut ws::WebsocketContext<A>) {
         let missed = self.queue.take_missed();
         if missed.total() > 0 {
-            self.write(ctx, protocol::missed(missed.low, missed.normal).into());
+            self.write(ctx, frames::missed(missed.low, missed.normal).into());
         }
         while let Some(f) = self.queue.pop() {
             self.write(ctx, f.text);
@@ -154,7 +154,7 @@ pub(crate) fn pump<A: Socket>(act: &mut A, ctx: &mut ws::WebsocketContext<A>) {
     while !w.queue.is_empty() && w.has_room() {
         let missed = w.queue.take_missed();
         if missed.total() > 0 {
-            w.write(ctx, protocol::missed(missed.low, missed.normal).into());
+            w.write(ctx, frames::missed(missed.low, missed.normal).into());
         }
         if let Some(f) = w.queue.pop() {
             w.write(ctx, f.text);

@@ -1,12 +1,13 @@
-//! `WsSession`: one actor per WebSocket connection. It owns the client's subscription
-//! (one dispatcher subscriber, its filter rebuilt on every subscribe/unsubscribe), the
+//! `WsSession`: one actor per dashboard connection. It owns the client's subscription
+//! (one dispatcher subscriber, its filter rebuilt on every subscribe/unsubscribe) and the
 //! caller's `SessionPrincipal` (checked before actions, applied to subscriptions,
-//! topology and actions), the heartbeat, an action rate limit, and its `Writer`
-//! (`writer.rs`): frames are handed to the socket only while fewer than `unflushed_bytes`
-//! wait in the HTTP writer, the rest wait in the bounded `Outbound` buffer, which sheds LOW
-//! then NORMAL events; the session closes with 4008 when a frame that may not be shed does
-//! not fit. Registered in `started`, unregistered in `stopping`; the registry holds only
-//! a `Recipient<Shutdown>`.
+//! topology and actions). The rest is the shared `Core` (`ws/session.rs`): the heartbeat,
+//! the action rate limit, and the `Writer` (`writer.rs`): frames are handed to the socket
+//! only while fewer than `unflushed_bytes` wait in the HTTP writer, the rest wait in the
+//! bounded `Outbound` buffer, which sheds LOW then NORMAL events (counted in the WebSocket
+//! stats); the session closes with 4008 when a frame that may not be shed does not fit.
+//! Registered in `started`, unregistered in `stopping`; the registry holds only a
+//! `Recipient<Shutdown>`.
 
 use actix::prelude::*;
 use actix_web::web;
@@ -22,22 +23,21 @@ use gns3_central_actors::gns3::NodeAction;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::protocol::{self, ClientFrame};
-use super::topology::read_topology;
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
-use crate::ws::outbound::{Class, Frame, Pushed};
-use crate::ws::writer::{pump, Socket, Writer};
-use crate::ws::{SessionPrincipal, Shutdown, WsSettings};
+use crate::ws::frames::{self, ActionTarget};
+use crate::ws::outbound::{Class, Missed, Pushed};
+use crate::ws::session::{merge_names, Core, Session};
+use crate::ws::topology::{read_topology, send_topology};
+use crate::ws::writer::{Socket, Writer};
+use crate::ws::{SessionPrincipal, Shutdown};
 
 pub struct WsSession {
-    id: Uuid,
-    state: web::Data<AppState>,
+    core: Core,
     principal: SessionPrincipal,
-    cfg: WsSettings,
     names: Vec<String>,
     projects: Option<Vec<Uuid>>,
     sub: Option<SubscriberId>,
@@ -46,96 +46,30 @@ pub struct WsSession {
     inbox: Option<Arc<Inbox>>,
     /// Live events up to this seq were sent in the replay: dropped when they arrive.
     replayed_to: u64,
-    out: Writer,
-    last_heard: Instant,
-    tokens: f64,
-    refilled: Instant,
 }
 
 impl WsSession {
     pub fn new(state: web::Data<AppState>, principal: SessionPrincipal, flushed: Arc<AtomicU64>) -> Self {
-        let cfg = state.settings.websocket.clone();
         Self {
-            id: Uuid::new_v4(),
+            core: Core::new(state, flushed),
             principal,
             names: Vec::new(),
             projects: None,
             sub: None,
             inbox: None,
             replayed_to: 0,
-            out: Writer::new(state.clone(), flushed),
-            last_heard: Instant::now(),
-            tokens: f64::from(cfg.action_burst),
-            refilled: Instant::now(),
-            cfg,
-            state,
         }
-    }
-
-    fn counters(&self) -> &crate::ws::WsCounters {
-        &self.state.sessions.counters
-    }
-
-    /// Queues a frame and hands what the writer can take.
-    fn send(&mut self, ctx: &mut ws::WebsocketContext<Self>, class: Class, text: Bytes) {
-        if self.out.closing() {
-            return;
-        }
-        let q = &mut self.out.queue;
-        let before = q.missed();
-        match q.push(Frame { class, text }) {
-            Pushed::Queued => {
-                self.counters().peak_queued_bytes.fetch_max(self.out.queue.bytes() as u64, Ordering::Relaxed);
-            }
-            Pushed::Shed => {
-                let after = self.out.queue.missed();
-                let c = self.counters();
-                c.shed_low.fetch_add(after.low.saturating_sub(before.low), Ordering::Relaxed);
-                c.shed_normal.fetch_add(after.normal.saturating_sub(before.normal), Ordering::Relaxed);
-                c.peak_queued_bytes.fetch_max(self.out.queue.bytes() as u64, Ordering::Relaxed);
-            }
-            Pushed::Overflow => {
-                self.counters().closed_slow.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(session = %self.id, queued = self.out.queue.len(), bytes = self.out.queue.bytes(),
-                    "Closing a slow WebSocket consumer.");
-                self.close(ctx, ws::CloseCode::Other(4008), "slow consumer");
-                return;
-            }
-        }
-        self.pump(ctx);
-    }
-
-    fn reply(&mut self, ctx: &mut ws::WebsocketContext<Self>, text: impl Into<Bytes>) {
-        self.send(ctx, Class::Keep, text.into());
-    }
-
-    fn error(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: &str, message: &str, rid: Option<&Value>) {
-        self.counters().error_frames.fetch_add(1, Ordering::Relaxed);
-        self.reply(ctx, protocol::error(code, message, rid, None));
-    }
-
-    fn api_error(&mut self, ctx: &mut ws::WebsocketContext<Self>, e: &ApiError, rid: Option<&Value>) {
-        self.counters().error_frames.fetch_add(1, Ordering::Relaxed);
-        self.reply(ctx, protocol::error(e.code.as_str(), &e.message, rid, e.details.clone()));
-    }
-
-    fn pump(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        pump(self, ctx);
-    }
-
-    fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: ws::CloseCode, why: &str) {
-        self.out.close(ctx, code, why);
     }
 
     fn welcome(&mut self, ctx: &mut ws::WebsocketContext<Self>, epoch: Option<String>, last_seq: Option<u64>) {
-        let c = &self.cfg;
+        let c = &self.core.cfg;
         let frame = json!({
             "type": "welcome",
-            "session_id": self.id,
+            "session_id": self.core.id,
             "epoch": epoch,
             "last_seq": last_seq,
-            "events_enabled": self.state.dispatcher.is_some(),
-            "default_server": self.state.default_server,
+            "events_enabled": self.core.state.dispatcher.is_some(),
+            "default_server": self.core.state.default_server,
             "principal": self.principal,
             "limits": {
                 "max_frame_bytes": c.max_frame_bytes,
@@ -150,28 +84,6 @@ impl WsSession {
             },
         });
         self.reply(ctx, frame.to_string());
-    }
-
-    fn on_text(&mut self, ctx: &mut ws::WebsocketContext<Self>, text: &str) {
-        let (rid, frame) = protocol::parse(text);
-        let rid = rid.as_ref();
-        match frame {
-            Err(e) => {
-                self.counters().error_frames.fetch_add(1, Ordering::Relaxed);
-                self.reply(ctx, e.to_frame());
-            }
-            Ok(ClientFrame::Ping) => self.reply(ctx, protocol::pong(rid)),
-            Ok(ClientFrame::Subscribe { subscriptions, projects, since }) => {
-                self.on_subscribe(ctx, subscriptions, projects, since, rid.cloned())
-            }
-            Ok(ClientFrame::Unsubscribe { subscriptions }) => self.on_unsubscribe(ctx, subscriptions, rid.cloned()),
-            Ok(ClientFrame::NodeAction { action, project_id, node_id, server }) => {
-                self.on_node_action(ctx, &action, &project_id, &node_id, server, rid.cloned())
-            }
-            Ok(ClientFrame::RequestTopology { project_id, server }) => {
-                self.on_topology(ctx, project_id, server, rid.cloned())
-            }
-        }
     }
 
     fn parse_project(&self, raw: &str) -> Result<Uuid, ApiError> {
@@ -194,18 +106,13 @@ impl WsSession {
         since: Option<String>,
         rid: Option<Value>,
     ) {
-        let Some(dispatcher) = self.state.dispatcher.clone() else {
-            return self.error(ctx, "events_disabled", "live events are off (--no-events)", rid.as_ref());
+        let Some(dispatcher) = self.core.state.dispatcher.clone() else {
+            return self.error(ctx, Code::EventsDisabled, "live events are off (--no-events)", rid.as_ref());
         };
-        let mut merged = self.names.clone();
-        for n in names {
-            if !merged.contains(&n) {
-                merged.push(n);
-            }
-        }
-        if merged.len() > self.cfg.max_subscriptions {
-            let msg = format!("at most {} subscription names per session", self.cfg.max_subscriptions);
-            return self.error(ctx, "too_many_subscriptions", &msg, rid.as_ref());
+        let merged = merge_names(&self.names, names);
+        if merged.len() > self.core.cfg.max_subscriptions {
+            let msg = format!("at most {} subscription names per session", self.core.cfg.max_subscriptions);
+            return self.error(ctx, Code::TooManySubscriptions, &msg, rid.as_ref());
         }
         let projects = match projects {
             Some(list) => match list.iter().map(|p| self.parse_project(p)).collect::<Result<Vec<_>, _>>() {
@@ -218,11 +125,11 @@ impl WsSession {
             }
         };
         if projects.as_ref().is_some_and(|p| p.is_empty()) && self.principal.projects.is_some() {
-            return self.error(ctx, "forbidden", "no project is visible to this session", rid.as_ref());
+            return self.error(ctx, Code::Forbidden, "no project is visible to this session", rid.as_ref());
         }
         let filter = match SubscriptionFilter::new(merged.iter(), projects.clone().unwrap_or_default()) {
             Ok(f) => f,
-            Err(e) => return self.error(ctx, "invalid_subscription", &e.to_string(), rid.as_ref()),
+            Err(e) => return self.error(ctx, Code::InvalidSubscription, &e.to_string(), rid.as_ref()),
         };
         match (self.sub, &since) {
             (Some(id), None) => {
@@ -232,11 +139,11 @@ impl WsSession {
                             Ok(Ok(())) => {
                                 act.names = merged;
                                 act.projects = projects;
-                                act.reply(ctx, protocol::subscribed(&act.names, act.projects.as_deref(), rid.as_ref()));
+                                act.reply(ctx, frames::subscribed(&act.names, act.projects.as_deref(), rid.as_ref()));
                             }
-                            Ok(Err(e)) => act.error(ctx, "subscribe_failed", &e.to_string(), rid.as_ref()),
+                            Ok(Err(e)) => act.error(ctx, Code::SubscribeFailed, &e.to_string(), rid.as_ref()),
                             Err(_) => {
-                                act.error(ctx, "events_unavailable", "the dispatcher is not running", rid.as_ref())
+                                act.error(ctx, Code::EventsUnavailable, "the dispatcher is not running", rid.as_ref())
                             }
                         }
                     });
@@ -248,11 +155,11 @@ impl WsSession {
                 }
                 let inbox = self.inbox.get_or_insert_with(|| Inbox::new(ctx.address().recipient())).clone();
                 let msg = SubscribeWithReplay {
-                    label: format!("ws:{}", self.id),
+                    label: format!("ws:{}", self.core.id),
                     filter,
                     sink: inbox.into(),
                     since: since.clone(),
-                    max_replay: self.cfg.max_replay,
+                    max_replay: self.core.cfg.max_replay,
                 };
                 // `wait` holds the mailbox: no live event is handled before the replay.
                 let fut = dispatcher.send(msg).into_actor(self).map(move |res, act, ctx| match res {
@@ -261,13 +168,13 @@ impl WsSession {
                         act.replayed_to = sub.latest_seq;
                         act.names = merged;
                         act.projects = projects;
-                        act.reply(ctx, protocol::subscribed(&act.names, act.projects.as_deref(), rid.as_ref()));
+                        act.reply(ctx, frames::subscribed(&act.names, act.projects.as_deref(), rid.as_ref()));
                         if since.is_some() {
                             act.send_replay(ctx, sub, rid);
                         }
                     }
-                    Ok(Err(e)) => act.error(ctx, "subscribe_failed", &e.to_string(), rid.as_ref()),
-                    Err(_) => act.error(ctx, "events_unavailable", "the dispatcher is not running", rid.as_ref()),
+                    Ok(Err(e)) => act.error(ctx, Code::SubscribeFailed, &e.to_string(), rid.as_ref()),
+                    Err(_) => act.error(ctx, Code::EventsUnavailable, "the dispatcher is not running", rid.as_ref()),
                 });
                 ctx.wait(fut);
             }
@@ -289,15 +196,15 @@ impl WsSession {
                     "message": why.to_string(), "details": details,
                     "epoch": sub.epoch, "latest_seq": sub.latest_seq, "request_id": rid,
                 });
-                let state = self.state.clone();
+                let state = self.core.state.clone();
                 let principal = self.principal.clone();
                 let fut = async move { read_topology(&state, &principal, None, None).await }.into_actor(self).map(
                     move |res, act, ctx| {
                         let frame = match res {
-                            Ok(topology) => protocol::splice(head, "topology", &topology),
+                            Ok(topology) => frames::splice(head, "topology", &topology),
                             Err(e) => {
                                 let err = json!({"code": e.code, "message": e.message});
-                                protocol::splice(head, "topology_error", err.to_string().as_bytes())
+                                frames::splice(head, "topology_error", err.to_string().as_bytes())
                             }
                         };
                         act.reply(ctx, frame);
@@ -310,44 +217,30 @@ impl WsSession {
 
     fn on_unsubscribe(&mut self, ctx: &mut ws::WebsocketContext<Self>, names: Vec<String>, rid: Option<Value>) {
         let remaining: Vec<String> = self.names.iter().filter(|n| !names.contains(n)).cloned().collect();
-        let (Some(dispatcher), Some(id)) = (self.state.dispatcher.clone(), self.sub) else {
+        let (Some(dispatcher), Some(id)) = (self.core.state.dispatcher.clone(), self.sub) else {
             self.names = remaining;
-            return self.reply(ctx, protocol::subscribed(&self.names, self.projects.as_deref(), rid.as_ref()));
+            return self.reply(ctx, frames::subscribed(&self.names, self.projects.as_deref(), rid.as_ref()));
         };
         if remaining.is_empty() {
             dispatcher.do_send(Unsubscribe { id });
             self.sub = None;
             self.names.clear();
-            return self.reply(ctx, protocol::subscribed(&self.names, self.projects.as_deref(), rid.as_ref()));
+            return self.reply(ctx, frames::subscribed(&self.names, self.projects.as_deref(), rid.as_ref()));
         }
         let filter = match SubscriptionFilter::new(remaining.iter(), self.projects.clone().unwrap_or_default()) {
             Ok(f) => f,
-            Err(e) => return self.error(ctx, "invalid_subscription", &e.to_string(), rid.as_ref()),
+            Err(e) => return self.error(ctx, Code::InvalidSubscription, &e.to_string(), rid.as_ref()),
         };
         let fut =
             dispatcher.send(UpdateSubscription { id, filter }).into_actor(self).map(move |res, act, ctx| match res {
                 Ok(Ok(())) => {
                     act.names = remaining;
-                    act.reply(ctx, protocol::subscribed(&act.names, act.projects.as_deref(), rid.as_ref()));
+                    act.reply(ctx, frames::subscribed(&act.names, act.projects.as_deref(), rid.as_ref()));
                 }
-                Ok(Err(e)) => act.error(ctx, "subscribe_failed", &e.to_string(), rid.as_ref()),
-                Err(_) => act.error(ctx, "events_unavailable", "the dispatcher is not running", rid.as_ref()),
+                Ok(Err(e)) => act.error(ctx, Code::SubscribeFailed, &e.to_string(), rid.as_ref()),
+                Err(_) => act.error(ctx, Code::EventsUnavailable, "the dispatcher is not running", rid.as_ref()),
             });
         ctx.wait(fut);
-    }
-
-    /// Takes one token of the action bucket; false when it is empty.
-    fn take_token(&mut self) -> bool {
-        let now = Instant::now();
-        let refill = now.duration_since(self.refilled).as_secs_f64() * self.cfg.actions_per_second;
-        self.tokens = (self.tokens + refill).min(f64::from(self.cfg.action_burst));
-        self.refilled = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
     }
 
     fn on_node_action(
@@ -364,8 +257,8 @@ impl WsSession {
                 action.parse().map_err(|m: String| ApiError::bad_request(Code::InvalidAction, m))?;
             let node_id = crate::error::parse_uuid("node_id", node)?;
             let project_id = self.parse_project(project)?;
-            let server = server.unwrap_or_else(|| self.state.default_server.clone());
-            self.state.connector(&server)?;
+            let server = server.unwrap_or_else(|| self.core.state.default_server.clone());
+            self.core.state.connector(&server)?;
             Ok::<_, ApiError>((action, project_id, node_id, server))
         })();
         let (action, project_id, node_id, server) = match checked {
@@ -374,18 +267,13 @@ impl WsSession {
         };
         if !self.principal.may_act() {
             let msg = format!("{} may not run node actions", self.principal.name);
-            return self.error(ctx, "forbidden", &msg, rid.as_ref());
+            return self.error(ctx, Code::Forbidden, &msg, rid.as_ref());
         }
-        if !self.take_token() {
-            self.counters().rate_limited.fetch_add(1, Ordering::Relaxed);
-            let msg = format!(
-                "too many node actions (at most {} per second, bursts of {})",
-                self.cfg.actions_per_second, self.cfg.action_burst
-            );
-            return self.error(ctx, "rate_limited", &msg, rid.as_ref());
+        if !self.take_action_token(ctx, "node actions", rid.as_ref()) {
+            return;
         }
-        self.counters().actions.fetch_add(1, Ordering::Relaxed);
-        let state = self.state.clone();
+        self.core.counters().actions.fetch_add(1, Ordering::Relaxed);
+        let state = self.core.state.clone();
         let srv = server.clone();
         let who = (self.principal.name.clone(), self.principal.role.as_str());
         let fut = async move {
@@ -402,20 +290,10 @@ impl WsSession {
             );
             outcome
         };
+        let target = ActionTarget { action, project_id, node_id: Some(node_id) };
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
-            let frame = match res {
-                Ok(outcome) => json!({
-                    "type": "action_result", "request_id": rid, "ok": true, "server": server,
-                    "correlation_id": outcome.correlation_id, "outcome": outcome,
-                }),
-                Err(e) => json!({
-                    "type": "action_result", "request_id": rid, "ok": false, "server": server,
-                    "action": action, "project_id": project_id, "node_id": node_id,
-                    "correlation_id": e.details.as_ref().and_then(|d| d.get("correlation_id")).cloned(),
-                    "error": {"code": e.code, "message": e.message, "status": e.status.as_u16(), "details": e.details},
-                }),
-            };
-            act.reply(ctx, frame.to_string());
+            let frame = frames::action_result(rid.as_ref(), &server, &target, &res, |o| &o.correlation_id);
+            act.reply(ctx, frame);
         }));
     }
 
@@ -430,27 +308,7 @@ impl WsSession {
             Ok(p) => p,
             Err(e) => return self.api_error(ctx, &e, rid.as_ref()),
         };
-        let state = self.state.clone();
-        let principal = self.principal.clone();
-        let srv = server.clone();
-        let fut = async move { read_topology(&state, &principal, srv.as_deref(), project_id).await };
-        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
-            Ok(body) => {
-                let head = json!({"type": "topology", "request_id": rid, "server": server, "project_id": project_id});
-                act.reply(ctx, protocol::splice(head, "topology", &body));
-            }
-            Err(e) => act.api_error(ctx, &e, rid.as_ref()),
-        }));
-    }
-
-    fn heartbeat(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        if self.last_heard.elapsed() > Duration::from_millis(self.cfg.client_timeout_ms) {
-            self.counters().closed_timeout.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(session = %self.id, "Closing a silent WebSocket client.");
-            self.close(ctx, ws::CloseCode::Policy, "client timeout");
-            return;
-        }
-        self.out.ping(ctx);
+        send_topology(self, ctx, self.principal.clone(), server, project_id, rid);
     }
 }
 
@@ -459,12 +317,9 @@ impl Actor for WsSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         // Room for bursts: the dispatcher retries a full mailbox, then dead-letters.
-        ctx.set_mailbox_capacity(1024);
-        self.state.sessions.register(self.id, ctx.address().recipient());
-        tracing::debug!(session = %self.id, principal = %self.principal.name, "WebSocket session opened.");
-        let hb = Duration::from_millis(self.cfg.heartbeat_interval_ms);
-        ctx.run_interval(hb, |act, ctx| act.heartbeat(ctx));
-        match self.state.dispatcher.clone() {
+        self.open(ctx, 1024);
+        tracing::debug!(session = %self.core.id, principal = %self.principal.name, "WebSocket session opened.");
+        match self.core.state.dispatcher.clone() {
             Some(d) => {
                 let fut = d.send(GetPosition).into_actor(self).map(|res, act, ctx| match res {
                     Ok(p) => act.welcome(ctx, Some(p.epoch), Some(p.last_seq)),
@@ -477,11 +332,11 @@ impl Actor for WsSession {
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
-        self.state.sessions.unregister(self.id);
-        if let (Some(d), Some(id)) = (&self.state.dispatcher, self.sub.take()) {
+        self.unregister();
+        if let (Some(d), Some(id)) = (&self.core.state.dispatcher, self.sub.take()) {
             d.do_send(Unsubscribe { id });
         }
-        tracing::debug!(session = %self.id, "WebSocket session closed.");
+        tracing::debug!(session = %self.core.id, "WebSocket session closed.");
         Running::Stop
     }
 }
@@ -514,48 +369,62 @@ impl Handler<Shutdown> for WsSession {
     type Result = ();
 
     fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
-        // What waits in the outbound buffer (events delivered before the stop, urgent
-        // ones included) goes to the socket ahead of the close frame, whatever the writer
-        // holds: the buffer is bounded and the process is about to exit.
-        self.out.flush_all(ctx);
-        self.close(ctx, ws::CloseCode::Away, "server shutting down");
+        self.shutdown(ctx);
     }
 }
 
 impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
     fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
-        self.last_heard = Instant::now();
-        match msg {
-            Ok(ws::Message::Text(text)) => self.on_text(ctx, &text),
-            Ok(ws::Message::Binary(_)) | Ok(ws::Message::Continuation(_)) => {
-                self.error(ctx, "unsupported_frame", "frames are JSON text; binary frames are not accepted", None)
-            }
-            // Answered only while the writer has room: a client that pings without reading
-            // must not grow what waits for it (a pong may be skipped, RFC 6455 5.5.3).
-            Ok(ws::Message::Ping(m)) => {
-                self.out.pong(ctx, &m);
-            }
-            Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
-            Ok(ws::Message::Close(reason)) => {
-                self.out.closed_by_peer();
-                ctx.close(reason);
-                ctx.stop();
-            }
-            Err(ws::ProtocolError::Overflow) => {
-                self.counters().closed_oversized.fetch_add(1, Ordering::Relaxed);
-                let why = format!("frame larger than {} bytes", self.cfg.max_frame_bytes);
-                self.close(ctx, ws::CloseCode::Size, &why);
-            }
-            Err(e) => {
-                tracing::debug!(session = %self.id, error = %e, "WebSocket protocol error.");
-                self.close(ctx, ws::CloseCode::Protocol, "protocol error");
-            }
-        }
+        self.on_message(msg, ctx);
     }
 }
 
 impl Socket for WsSession {
     fn writer(&mut self) -> &mut Writer {
-        &mut self.out
+        &mut self.core.out
+    }
+}
+
+impl Session for WsSession {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
+
+    fn on_text(&mut self, ctx: &mut ws::WebsocketContext<Self>, text: &str) {
+        let (rid, frame) = protocol::parse(text);
+        let rid = rid.as_ref();
+        match frame {
+            Err(e) => self.frame_error(ctx, &e),
+            Ok(ClientFrame::Ping) => self.reply(ctx, frames::pong(rid)),
+            Ok(ClientFrame::Subscribe { subscriptions, projects, since }) => {
+                self.on_subscribe(ctx, subscriptions, projects, since, rid.cloned())
+            }
+            Ok(ClientFrame::Unsubscribe { subscriptions }) => self.on_unsubscribe(ctx, subscriptions, rid.cloned()),
+            Ok(ClientFrame::NodeAction { action, project_id, node_id, server }) => {
+                self.on_node_action(ctx, &action, &project_id, &node_id, server, rid.cloned())
+            }
+            Ok(ClientFrame::RequestTopology { project_id, server }) => {
+                self.on_topology(ctx, project_id, server, rid.cloned())
+            }
+        }
+    }
+
+    fn pushed(&mut self, pushed: &Pushed, before: Missed) {
+        let (c, q) = (self.core.counters(), &self.core.out.queue);
+        if let Pushed::Shed = pushed {
+            let after = q.missed();
+            c.shed_low.fetch_add(after.low.saturating_sub(before.low), Ordering::Relaxed);
+            c.shed_normal.fetch_add(after.normal.saturating_sub(before.normal), Ordering::Relaxed);
+        }
+        c.peak_queued_bytes.fetch_max(q.bytes() as u64, Ordering::Relaxed);
+    }
+
+    fn overflowed(&mut self) {
+        let q = &self.core.out.queue;
+        tracing::warn!(session = %self.core.id, queued = q.len(), bytes = q.bytes(), "Closing a slow WebSocket consumer.");
     }
 }

@@ -3,7 +3,8 @@
 //! three ways: header, `?token=`, `bearer.<token>` subprotocol) must be the token given
 //! when that very module was registered. Another module's token gets 403 `wrong_module`,
 //! an API or dashboard token 403 `not_a_module_token`, anything else 401 — all before
-//! the upgrade. The session itself is `module_session.rs`.
+//! the upgrade. The session itself is `session.rs` (its GNS3 side `actions.rs`, its frames
+//! `protocol.rs`).
 
 pub mod actions;
 pub mod protocol;
@@ -11,11 +12,10 @@ pub mod session;
 
 use actix_web::http::StatusCode;
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use actix_web_actors::ws;
 use gns3_central_actors::modules::{AuthFailure, ModuleSlot};
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use super::upgrade::upgrade;
 use crate::auth::{check_origin, credential_of, token, unauthorized};
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
@@ -56,23 +56,5 @@ pub async fn module_socket(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (slot, protocol) = authorize_module(&req, &state, &name).inspect_err(|e| state.auth.refused.count(e))?;
-    let cfg = state.settings.websocket.clone();
-    if state.sessions.active() >= cfg.max_sessions {
-        let mut e = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Code::TooManySessions,
-            format!("at most {} WebSocket sessions at once", cfg.max_sessions),
-        );
-        e.retry_after = Some(1);
-        return Err(e.into());
-    }
-    let mut res = ws::handshake(&req)?;
-    if let Some(p) = protocol {
-        res.insert_header((actix_web::http::header::SEC_WEBSOCKET_PROTOCOL, p));
-    }
-    let flushed = Arc::new(AtomicU64::new(0));
-    let session = ModuleSession::new(state.clone(), slot, flushed.clone());
-    let codec = actix_http::ws::Codec::new().max_size(cfg.max_frame_bytes);
-    let frames = ws::WebsocketContext::with_codec(session, payload, codec);
-    Ok(super::piped(res, frames, flushed))
+    upgrade(&req, payload, &state, protocol, |flushed| ModuleSession::new(state.clone(), slot, flushed))
 }

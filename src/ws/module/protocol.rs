@@ -1,11 +1,13 @@
-//! The frames of `/ws/modules/{name}` (README "Module protocol"): what a module may send,
-//! parsed with the dashboard protocol's parser (same error codes), and the replies built
-//! for it. Bus messages travel inside a `message` object shaped like the bus envelope,
+//! The frames of `/ws/modules/{name}` (docs/modules.md#module-protocol): what a module may send,
+//! parsed with the shared parser (`ws/frames.rs`, the dashboard's error codes), and the
+//! `message` frame that carries a bus message to it. Bus messages travel inside a `message` object shaped like the bus envelope,
 //! since the frame's own `type` names the frame.
 
 use gns3_central_actors::modules::BusMessage;
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::ws::frames::{parse_as, FrameError};
 
 /// The parts of a bus message a module gives; the bus fills in the rest (`id`, `from`,
 /// `timestamp`, and `ttl` when absent).
@@ -115,8 +117,8 @@ pub const MODULE_FRAME_TYPES: [&str; 13] = [
     "ping",
 ];
 
-pub fn parse(text: &str) -> (Option<Value>, Result<ModuleFrame, crate::ws::dashboard::protocol::FrameError>) {
-    crate::ws::dashboard::protocol::parse_as(text, &MODULE_FRAME_TYPES)
+pub fn parse(text: &str) -> (Option<Value>, Result<ModuleFrame, FrameError>) {
+    parse_as(text, &MODULE_FRAME_TYPES)
 }
 
 /// `{"type":"message","message":<envelope>}`: a bus message for the module (serialized
@@ -129,13 +131,6 @@ pub fn message(m: &BusMessage) -> String {
         message: &'a BusMessage,
     }
     serde_json::to_string(&MessageFrame { kind: "message", message: m }).unwrap_or_default()
-}
-
-pub fn with_request_id(mut v: Value, request_id: Option<&Value>) -> String {
-    if let (Some(id), Some(o)) = (request_id, v.as_object_mut()) {
-        o.insert("request_id".into(), id.clone());
-    }
-    v.to_string()
 }
 
 #[cfg(test)]
@@ -153,7 +148,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let code = |t: &str| parse(t).1.err().map(|e| e.code);
+        let code = |t: &str| parse(t).1.err().map(|e| e.code.as_str());
         assert_eq!(code("{"), Some("invalid_json"));
         assert_eq!(code(r#"{"type":"send"}"#), Some("missing_field"));
         assert_eq!(code(r#"{"type":"send","message":{"to":"b","bogus":1}}"#), Some("invalid_field"));

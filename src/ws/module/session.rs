@@ -6,123 +6,53 @@
 //! (`publish`, only in the module's namespace) or a connector (actions, with their
 //! correlation id, through the audit hook).
 //!
-//! Outbound it works as the dashboard session does, with the same `Writer` (`writer.rs`):
+//! Outbound it works as the dashboard session does, on the same `Core` (`ws/session.rs`):
 //! a bounded `Outbound` buffer handed to the socket while the writer holds less than
-//! `unflushed_bytes`, LOW and NORMAL events shed first; bus messages and replies are never
-//! shed, and when one does not fit the module is closed with 4008 (it shows as
-//! disconnected, and messages for it wait in its offline queue again).
+//! `unflushed_bytes`, LOW and NORMAL events shed first (counted in the module's stats as
+//! dead-lettered); bus messages and replies are never shed, and when one does not fit the
+//! module is closed with 4008 (it shows as disconnected, and messages for it wait in its
+//! offline queue again).
 
 use actix::prelude::*;
 use actix_web::web;
 use actix_web_actors::ws;
-use bytes::Bytes;
 use gns3_central_actors::dispatcher::{Publish, SubscriptionFilter};
 use gns3_central_actors::events::{NewEvent, Source};
 use gns3_central_actors::modules::envelope::check_event_namespace;
 use gns3_central_actors::modules::{Attach, BusError, BusMessage, Detach, ModuleSlot, SetFilter, ToModule};
-use gns3_central_actors::sinks::ratelimit::TokenBucket;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use uuid::Uuid;
 
 use super::protocol::{self as proto, ModuleFrame, OutgoingEvent, OutgoingMessage};
 use crate::error::{parse_uuid, ApiError, Code};
 use crate::state::AppState;
-use crate::ws::dashboard::protocol;
-use crate::ws::outbound::{Class, Frame, Pushed};
-use crate::ws::writer::{pump, Socket, Writer};
-use crate::ws::{Shutdown, WsSettings};
+use crate::ws::frames::{self, with_request_id};
+use crate::ws::outbound::{Class, Missed, Pushed};
+use crate::ws::session::{merge_names, Core, Session};
+use crate::ws::writer::{Socket, Writer};
+use crate::ws::Shutdown;
 
 pub struct ModuleSession {
-    pub(super) id: Uuid,
-    pub(super) state: web::Data<AppState>,
+    pub(super) core: Core,
     pub(super) slot: Arc<ModuleSlot>,
-    pub(super) cfg: WsSettings,
     pub(super) names: Vec<String>,
     pub(super) projects: Option<Vec<Uuid>>,
-    pub(super) out: Writer,
-    pub(super) last_heard: Instant,
-    /// Node and project actions: the dashboard's limit (`websocket.actions_per_second`,
-    /// `action_burst`), per module connection.
-    pub(super) actions: TokenBucket,
 }
 
 impl ModuleSession {
     pub fn new(state: web::Data<AppState>, slot: Arc<ModuleSlot>, flushed: Arc<AtomicU64>) -> Self {
-        let cfg = state.settings.websocket.clone();
-        Self {
-            id: Uuid::new_v4(),
-            out: Writer::new(state.clone(), flushed),
-            names: Vec::new(),
-            projects: None,
-            last_heard: Instant::now(),
-            actions: TokenBucket::new(cfg.action_burst, cfg.actions_per_second, Instant::now()),
-            cfg,
-            slot,
-            state,
-        }
+        Self { core: Core::new(state, flushed), slot, names: Vec::new(), projects: None }
     }
 
     pub(super) fn name(&self) -> &str {
         &self.slot.name
     }
 
-    fn send(&mut self, ctx: &mut ws::WebsocketContext<Self>, class: Class, text: Bytes) {
-        if self.out.closing() {
-            return;
-        }
-        let before = self.out.queue.missed().total();
-        match self.out.queue.push(Frame { class, text }) {
-            Pushed::Queued => {}
-            Pushed::Shed => {
-                // LOW/NORMAL events shed for this module (it is told with a `missed` frame).
-                let shed = self.out.queue.missed().total().saturating_sub(before);
-                self.slot.stats.dead_lettered.fetch_add(shed, Ordering::Relaxed);
-            }
-            Pushed::Overflow => {
-                self.state.sessions.counters.closed_slow.fetch_add(1, Ordering::Relaxed);
-                self.slot.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
-                self.slot.stats.error("closed with 4008: the module did not read its messages");
-                tracing::warn!(module = %self.slot.name, queued = self.out.queue.len(), "Closing a module that does not read.");
-                self.close(ctx, ws::CloseCode::Other(4008), "slow consumer");
-                return;
-            }
-        }
-        self.pump(ctx);
-    }
-
-    pub(super) fn reply(&mut self, ctx: &mut ws::WebsocketContext<Self>, text: impl Into<Bytes>) {
-        self.send(ctx, Class::Keep, text.into());
-    }
-
-    pub(super) fn error(
-        &mut self,
-        ctx: &mut ws::WebsocketContext<Self>,
-        code: &str,
-        message: &str,
-        rid: Option<&Value>,
-    ) {
-        self.state.sessions.counters.error_frames.fetch_add(1, Ordering::Relaxed);
-        self.reply(ctx, protocol::error(code, message, rid, None));
-    }
-
     fn bus_error(&mut self, ctx: &mut ws::WebsocketContext<Self>, e: &BusError, rid: Option<&Value>) {
-        self.error(ctx, e.code(), &e.to_string(), rid);
-    }
-
-    pub(super) fn api_error(&mut self, ctx: &mut ws::WebsocketContext<Self>, e: &ApiError, rid: Option<&Value>) {
-        self.state.sessions.counters.error_frames.fetch_add(1, Ordering::Relaxed);
-        self.reply(ctx, protocol::error(e.code.as_str(), &e.message, rid, e.details.clone()));
-    }
-
-    fn pump(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        pump(self, ctx);
-    }
-
-    fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: ws::CloseCode, why: &str) {
-        self.out.close(ctx, code, why);
+        self.error(ctx, Code::from(e), &e.to_string(), rid);
     }
 
     /// A bus message from what the module gave; `from` is always this module.
@@ -131,7 +61,7 @@ impl ModuleSession {
         let kind =
             m.kind.or(kind.map(str::to_owned)).ok_or_else(|| BusError::Invalid("message.type is required".into()))?;
         let mut b = BusMessage::new(self.name(), &to, &kind, m.payload);
-        b.ttl = self.state.modules.registry.config().ttl(m.ttl).map_err(BusError::Invalid)?.as_millis() as u64;
+        b.ttl = self.core.state.modules.registry.config().ttl(m.ttl).map_err(BusError::Invalid)?.as_millis() as u64;
         b.correlation_id = m.correlation_id;
         Ok(b)
     }
@@ -142,14 +72,206 @@ impl ModuleSession {
             Err(e) => return self.bus_error(ctx, &e, rid),
         };
         let id = msg.id.clone();
-        match self.state.modules.registry.route(msg) {
+        match self.core.state.modules.registry.route(msg) {
             Ok(r) if rid.is_some() => {
                 let ack = json!({"type": "sent", "id": id, "accepted": r.accepted, "refused": r.refused});
-                self.reply(ctx, proto::with_request_id(ack, rid));
+                self.reply(ctx, with_request_id(ack, rid));
             }
             Ok(_) => {}
             Err(e) => self.bus_error(ctx, &e, rid),
         }
+    }
+
+    fn on_request(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        m: OutgoingMessage,
+        timeout: Option<u64>,
+        rid: Option<Value>,
+    ) {
+        let registry = self.core.state.modules.registry.clone();
+        let built = self.build(m, None, None).and_then(|m| {
+            let t = registry.config().request_timeout(timeout).map_err(BusError::Invalid)?;
+            Ok((m, t))
+        });
+        let (msg, timeout) = match built {
+            Ok(x) => x,
+            Err(e) => return self.bus_error(ctx, &e, rid.as_ref()),
+        };
+        let id = msg.id.clone();
+        let fut = async move { registry.request(msg, timeout).await };
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
+            Ok(reply) => {
+                let frame = json!({"type": "reply", "id": id, "message": reply});
+                act.reply(ctx, with_request_id(frame, rid.as_ref()));
+            }
+            Err(e) => act.bus_error(ctx, &e, rid.as_ref()),
+        }));
+    }
+
+    fn on_subscribe(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        names: Vec<String>,
+        projects: Option<Vec<String>>,
+        rid: Option<Value>,
+    ) {
+        let merged = merge_names(&self.names, names);
+        let projects = match projects {
+            Some(list) => match list.iter().map(|p| parse_uuid("projects", p)).collect::<Result<Vec<_>, _>>() {
+                Ok(ids) => Some(ids),
+                Err(e) => return self.api_error(ctx, &e, rid.as_ref()),
+            },
+            None => self.projects.clone(),
+        };
+        self.apply_filter(ctx, merged, projects, rid);
+    }
+
+    fn apply_filter(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        names: Vec<String>,
+        projects: Option<Vec<Uuid>>,
+        rid: Option<Value>,
+    ) {
+        if self.core.state.dispatcher.is_none() {
+            return self.error(ctx, Code::EventsDisabled, "live events are off (--no-events)", rid.as_ref());
+        }
+        if names.len() > self.core.cfg.max_subscriptions {
+            let msg = format!("at most {} subscription names per module", self.core.cfg.max_subscriptions);
+            return self.error(ctx, Code::TooManySubscriptions, &msg, rid.as_ref());
+        }
+        let filter = match SubscriptionFilter::new(names.iter(), projects.clone().unwrap_or_default()) {
+            Ok(f) => f,
+            Err(e) => return self.error(ctx, Code::InvalidSubscription, &e.to_string(), rid.as_ref()),
+        };
+        let fut = self.slot.addr.send(SetFilter(filter)).into_actor(self).map(move |res, act, ctx| match res {
+            Ok(Ok(())) => {
+                act.names = names;
+                act.projects = projects;
+                act.reply(ctx, frames::subscribed(&act.names, act.projects.as_deref(), rid.as_ref()));
+            }
+            Ok(Err(e)) => act.bus_error(ctx, &e, rid.as_ref()),
+            Err(_) => act.error(ctx, Code::ModuleUnavailable, "the module's proxy is not running", rid.as_ref()),
+        });
+        ctx.wait(fut);
+    }
+
+    fn on_publish(&mut self, ctx: &mut ws::WebsocketContext<Self>, e: OutgoingEvent, rid: Option<Value>) {
+        let checked = (|| {
+            check_event_namespace(self.name(), &e.kind)
+                .map_err(|b| ApiError::new(actix_web::http::StatusCode::FORBIDDEN, Code::from(&b), b.to_string()))?;
+            let project_id = e.project_id.as_deref().map(|p| parse_uuid("project_id", p)).transpose()?;
+            let node_id = e.node_id.as_deref().map(|n| parse_uuid("node_id", n)).transpose()?;
+            let dispatcher = self.core.state.dispatcher()?.clone();
+            Ok::<_, ApiError>((project_id, node_id, dispatcher))
+        })();
+        let (project_id, node_id, dispatcher) = match checked {
+            Ok(c) => c,
+            Err(err) => return self.api_error(ctx, &err, rid.as_ref()),
+        };
+        let event = NewEvent {
+            kind: e.kind,
+            server: e.server.unwrap_or_else(|| self.core.state.default_server.clone()),
+            project_id,
+            node_id,
+            timestamp: chrono::Utc::now(),
+            correlation_id: e.correlation_id,
+            source: Source::Module,
+            data: e.data,
+        };
+        let stats = self.slot.stats.clone();
+        ctx.spawn(dispatcher.send(Publish(event)).into_actor(self).map(move |res, act, ctx| match res {
+            Ok(Ok(())) => {
+                stats.events_published.fetch_add(1, Ordering::Relaxed);
+                if rid.is_some() {
+                    act.reply(ctx, with_request_id(json!({"type": "published"}), rid.as_ref()));
+                }
+            }
+            Ok(Err(e)) => act.error(ctx, Code::PublishFailed, &e.to_string(), rid.as_ref()),
+            Err(_) => act.error(ctx, Code::EventsUnavailable, "the dispatcher is not running", rid.as_ref()),
+        }));
+    }
+}
+
+impl Actor for ModuleSession {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.open(ctx, self.core.state.settings.modules.session_mailbox);
+        tracing::info!(module = %self.slot.name, session = %self.core.id, "Module connected.");
+        let welcome = json!({
+            "type": "welcome", "session_id": self.core.id, "module": self.slot.name, "module_id": self.slot.id,
+            "events_enabled": self.core.state.dispatcher.is_some(), "default_server": self.core.state.default_server,
+            "limits": {"max_frame_bytes": self.core.cfg.max_frame_bytes, "max_subscriptions": self.core.cfg.max_subscriptions,
+                "queue_frames": self.core.cfg.queue_frames, "queue_bytes": self.core.cfg.queue_bytes,
+                "heartbeat_interval_ms": self.core.cfg.heartbeat_interval_ms, "client_timeout_ms": self.core.cfg.client_timeout_ms},
+        });
+        self.reply(ctx, welcome.to_string());
+        // `wait`: queued messages (sent by the proxy during Attach) come after the welcome,
+        // and no frame of the module is handled before it is attached.
+        let attach = Attach { session: self.core.id, link: ctx.address().recipient() };
+        let fut = self.slot.addr.send(attach).into_actor(self).map(|res, act, ctx| {
+            if !matches!(res, Ok(Ok(()))) {
+                act.error(ctx, Code::ModuleUnavailable, "the module could not be attached", None);
+                act.close(ctx, ws::CloseCode::Other(4004), "module unavailable");
+            }
+        });
+        ctx.wait(fut);
+    }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        self.unregister();
+        self.slot.addr.do_send(Detach { session: self.core.id });
+        tracing::info!(module = %self.slot.name, session = %self.core.id, "Module disconnected.");
+        Running::Stop
+    }
+}
+
+impl Handler<ToModule> for ModuleSession {
+    type Result = ();
+    fn handle(&mut self, msg: ToModule, ctx: &mut Self::Context) {
+        match msg {
+            ToModule::Message(m) => self.send(ctx, Class::Keep, proto::message(&m).into()),
+            ToModule::Event(d) => self.send(ctx, Class::of(d.event.priority), d.json),
+            ToModule::Replaced { deleted: true } => self.close(ctx, ws::CloseCode::Other(4004), "module deleted"),
+            ToModule::Replaced { deleted: false } => {
+                self.close(ctx, ws::CloseCode::Other(4009), "replaced by a new connection")
+            }
+        }
+    }
+}
+
+impl Handler<Shutdown> for ModuleSession {
+    type Result = ();
+    fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
+        self.shutdown(ctx);
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for ModuleSession {
+    fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        self.on_message(msg, ctx);
+    }
+}
+
+impl Socket for ModuleSession {
+    fn writer(&mut self) -> &mut Writer {
+        &mut self.core.out
+    }
+
+    fn pumped(&mut self) {
+        self.slot.stats.session_depth.store(self.core.out.queue.len() as u64, Ordering::Relaxed);
+    }
+}
+
+impl Session for ModuleSession {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut Core {
+        &mut self.core
     }
 
     fn on_text(&mut self, ctx: &mut ws::WebsocketContext<Self>, text: &str) {
@@ -157,13 +279,10 @@ impl ModuleSession {
         let rid = rid.as_ref();
         let frame = match frame {
             Ok(f) => f,
-            Err(e) => {
-                self.state.sessions.counters.error_frames.fetch_add(1, Ordering::Relaxed);
-                return self.reply(ctx, e.to_frame());
-            }
+            Err(e) => return self.frame_error(ctx, &e),
         };
         match frame {
-            ModuleFrame::Ping => self.reply(ctx, protocol::pong(rid)),
+            ModuleFrame::Ping => self.reply(ctx, frames::pong(rid)),
             ModuleFrame::Send { message } => {
                 let m = self.build(message, None, None);
                 self.route(ctx, m, rid)
@@ -202,237 +321,33 @@ impl ModuleSession {
                 self.on_topology(ctx, project_id, server, rid.cloned())
             }
             ModuleFrame::NetworkSummary => {
-                let modules = self.state.modules.clone();
+                let modules = self.core.state.modules.clone();
                 let rid = rid.cloned();
                 let fut = async move { modules.network_summary().await };
                 ctx.spawn(fut.into_actor(self).map(move |s, act, ctx| {
-                    act.reply(ctx, proto::with_request_id(json!({"type": "summary", "summary": s}), rid.as_ref()));
+                    act.reply(ctx, with_request_id(json!({"type": "summary", "summary": s}), rid.as_ref()));
                 }));
             }
         }
     }
 
-    fn on_request(
-        &mut self,
-        ctx: &mut ws::WebsocketContext<Self>,
-        m: OutgoingMessage,
-        timeout: Option<u64>,
-        rid: Option<Value>,
-    ) {
-        let registry = self.state.modules.registry.clone();
-        let built = self.build(m, None, None).and_then(|m| {
-            let t = registry.config().request_timeout(timeout).map_err(BusError::Invalid)?;
-            Ok((m, t))
-        });
-        let (msg, timeout) = match built {
-            Ok(x) => x,
-            Err(e) => return self.bus_error(ctx, &e, rid.as_ref()),
-        };
-        let id = msg.id.clone();
-        let fut = async move { registry.request(msg, timeout).await };
-        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
-            Ok(reply) => {
-                let frame = json!({"type": "reply", "id": id, "message": reply});
-                act.reply(ctx, proto::with_request_id(frame, rid.as_ref()));
-            }
-            Err(e) => act.bus_error(ctx, &e, rid.as_ref()),
-        }));
+    fn pushed(&mut self, pushed: &Pushed, before: Missed) {
+        if let Pushed::Shed = pushed {
+            // LOW/NORMAL events shed for this module (it is told with a `missed` frame).
+            let shed = self.core.out.queue.missed().total().saturating_sub(before.total());
+            self.slot.stats.dead_lettered.fetch_add(shed, Ordering::Relaxed);
+        }
     }
 
-    fn on_subscribe(
-        &mut self,
-        ctx: &mut ws::WebsocketContext<Self>,
-        names: Vec<String>,
-        projects: Option<Vec<String>>,
-        rid: Option<Value>,
-    ) {
-        let mut merged = self.names.clone();
-        for n in names {
-            if !merged.contains(&n) {
-                merged.push(n);
-            }
-        }
-        let projects = match projects {
-            Some(list) => match list.iter().map(|p| parse_uuid("projects", p)).collect::<Result<Vec<_>, _>>() {
-                Ok(ids) => Some(ids),
-                Err(e) => return self.api_error(ctx, &e, rid.as_ref()),
-            },
-            None => self.projects.clone(),
-        };
-        self.apply_filter(ctx, merged, projects, rid);
+    fn overflowed(&mut self) {
+        self.slot.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        self.slot.stats.error("closed with 4008: the module did not read its messages");
+        tracing::warn!(module = %self.slot.name, queued = self.core.out.queue.len(), "Closing a module that does not read.");
     }
 
-    fn apply_filter(
-        &mut self,
-        ctx: &mut ws::WebsocketContext<Self>,
-        names: Vec<String>,
-        projects: Option<Vec<Uuid>>,
-        rid: Option<Value>,
-    ) {
-        if self.state.dispatcher.is_none() {
-            return self.error(ctx, "events_disabled", "live events are off (--no-events)", rid.as_ref());
-        }
-        if names.len() > self.cfg.max_subscriptions {
-            let msg = format!("at most {} subscription names per module", self.cfg.max_subscriptions);
-            return self.error(ctx, "too_many_subscriptions", &msg, rid.as_ref());
-        }
-        let filter = match SubscriptionFilter::new(names.iter(), projects.clone().unwrap_or_default()) {
-            Ok(f) => f,
-            Err(e) => return self.error(ctx, "invalid_subscription", &e.to_string(), rid.as_ref()),
-        };
-        let fut = self.slot.addr.send(SetFilter(filter)).into_actor(self).map(move |res, act, ctx| match res {
-            Ok(Ok(())) => {
-                act.names = names;
-                act.projects = projects;
-                act.reply(ctx, protocol::subscribed(&act.names, act.projects.as_deref(), rid.as_ref()));
-            }
-            Ok(Err(e)) => act.bus_error(ctx, &e, rid.as_ref()),
-            Err(_) => act.error(ctx, "module_unavailable", "the module's proxy is not running", rid.as_ref()),
-        });
-        ctx.wait(fut);
-    }
-
-    fn on_publish(&mut self, ctx: &mut ws::WebsocketContext<Self>, e: OutgoingEvent, rid: Option<Value>) {
-        let checked = (|| {
-            check_event_namespace(self.name(), &e.kind)
-                .map_err(|b| ApiError::new(actix_web::http::StatusCode::FORBIDDEN, Code::from(&b), b.to_string()))?;
-            let project_id = e.project_id.as_deref().map(|p| parse_uuid("project_id", p)).transpose()?;
-            let node_id = e.node_id.as_deref().map(|n| parse_uuid("node_id", n)).transpose()?;
-            let dispatcher = self.state.dispatcher()?.clone();
-            Ok::<_, ApiError>((project_id, node_id, dispatcher))
-        })();
-        let (project_id, node_id, dispatcher) = match checked {
-            Ok(c) => c,
-            Err(err) => return self.api_error(ctx, &err, rid.as_ref()),
-        };
-        let event = NewEvent {
-            kind: e.kind,
-            server: e.server.unwrap_or_else(|| self.state.default_server.clone()),
-            project_id,
-            node_id,
-            timestamp: chrono::Utc::now(),
-            correlation_id: e.correlation_id,
-            source: Source::Module,
-            data: e.data,
-        };
-        let stats = self.slot.stats.clone();
-        ctx.spawn(dispatcher.send(Publish(event)).into_actor(self).map(move |res, act, ctx| match res {
-            Ok(Ok(())) => {
-                stats.events_published.fetch_add(1, Ordering::Relaxed);
-                if rid.is_some() {
-                    act.reply(ctx, proto::with_request_id(json!({"type": "published"}), rid.as_ref()));
-                }
-            }
-            Ok(Err(e)) => act.error(ctx, "publish_failed", &e.to_string(), rid.as_ref()),
-            Err(_) => act.error(ctx, "events_unavailable", "the dispatcher is not running", rid.as_ref()),
-        }));
-    }
-
-    fn heartbeat(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        let silence = self.last_heard.elapsed();
-        if silence > Duration::from_millis(self.cfg.client_timeout_ms) {
-            self.state.sessions.counters.closed_timeout.fetch_add(1, Ordering::Relaxed);
-            self.close(ctx, ws::CloseCode::Policy, "client timeout");
-            return;
-        }
-        if silence < Duration::from_millis(self.cfg.heartbeat_interval_ms) {
+    fn beat(&mut self, silence: Duration) {
+        if silence < Duration::from_millis(self.core.cfg.heartbeat_interval_ms) {
             self.slot.stats.seen();
         }
-        self.out.ping(ctx);
-    }
-}
-
-impl Actor for ModuleSession {
-    type Context = ws::WebsocketContext<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(self.state.settings.modules.session_mailbox);
-        self.state.sessions.register(self.id, ctx.address().recipient());
-        tracing::info!(module = %self.slot.name, session = %self.id, "Module connected.");
-        let hb = Duration::from_millis(self.cfg.heartbeat_interval_ms);
-        ctx.run_interval(hb, |act, ctx| act.heartbeat(ctx));
-        let welcome = json!({
-            "type": "welcome", "session_id": self.id, "module": self.slot.name, "module_id": self.slot.id,
-            "events_enabled": self.state.dispatcher.is_some(), "default_server": self.state.default_server,
-            "limits": {"max_frame_bytes": self.cfg.max_frame_bytes, "max_subscriptions": self.cfg.max_subscriptions,
-                "queue_frames": self.cfg.queue_frames, "queue_bytes": self.cfg.queue_bytes,
-                "heartbeat_interval_ms": self.cfg.heartbeat_interval_ms, "client_timeout_ms": self.cfg.client_timeout_ms},
-        });
-        self.reply(ctx, welcome.to_string());
-        // `wait`: queued messages (sent by the proxy during Attach) come after the welcome,
-        // and no frame of the module is handled before it is attached.
-        let attach = Attach { session: self.id, link: ctx.address().recipient() };
-        let fut = self.slot.addr.send(attach).into_actor(self).map(|res, act, ctx| {
-            if !matches!(res, Ok(Ok(()))) {
-                act.error(ctx, "module_unavailable", "the module could not be attached", None);
-                act.close(ctx, ws::CloseCode::Other(4004), "module unavailable");
-            }
-        });
-        ctx.wait(fut);
-    }
-
-    fn stopping(&mut self, _: &mut Self::Context) -> Running {
-        self.state.sessions.unregister(self.id);
-        self.slot.addr.do_send(Detach { session: self.id });
-        tracing::info!(module = %self.slot.name, session = %self.id, "Module disconnected.");
-        Running::Stop
-    }
-}
-
-impl Handler<ToModule> for ModuleSession {
-    type Result = ();
-    fn handle(&mut self, msg: ToModule, ctx: &mut Self::Context) {
-        match msg {
-            ToModule::Message(m) => self.send(ctx, Class::Keep, proto::message(&m).into()),
-            ToModule::Event(d) => self.send(ctx, Class::of(d.event.priority), d.json),
-            ToModule::Replaced { deleted: true } => self.close(ctx, ws::CloseCode::Other(4004), "module deleted"),
-            ToModule::Replaced { deleted: false } => {
-                self.close(ctx, ws::CloseCode::Other(4009), "replaced by a new connection")
-            }
-        }
-    }
-}
-
-impl Handler<Shutdown> for ModuleSession {
-    type Result = ();
-    fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
-        self.close(ctx, ws::CloseCode::Away, "server shutting down");
-    }
-}
-
-impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for ModuleSession {
-    fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
-        self.last_heard = Instant::now();
-        match msg {
-            Ok(ws::Message::Text(text)) => self.on_text(ctx, &text),
-            Ok(ws::Message::Binary(_)) | Ok(ws::Message::Continuation(_)) => {
-                self.error(ctx, "unsupported_frame", "frames are JSON text; binary frames are not accepted", None)
-            }
-            Ok(ws::Message::Ping(m)) => {
-                self.out.pong(ctx, &m);
-            }
-            Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
-            Ok(ws::Message::Close(reason)) => {
-                self.out.closed_by_peer();
-                ctx.close(reason);
-                ctx.stop();
-            }
-            Err(ws::ProtocolError::Overflow) => {
-                self.state.sessions.counters.closed_oversized.fetch_add(1, Ordering::Relaxed);
-                let why = format!("frame larger than {} bytes", self.cfg.max_frame_bytes);
-                self.close(ctx, ws::CloseCode::Size, &why);
-            }
-            Err(_) => self.close(ctx, ws::CloseCode::Protocol, "protocol error"),
-        }
-    }
-}
-
-impl Socket for ModuleSession {
-    fn writer(&mut self) -> &mut Writer {
-        &mut self.out
-    }
-
-    fn pumped(&mut self) {
-        self.slot.stats.session_depth.store(self.out.queue.len() as u64, Ordering::Relaxed);
     }
 }

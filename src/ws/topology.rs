@@ -1,16 +1,43 @@
 //! What a session's principal sees of the topology: the answer the REST routes give
 //! (from the cache when it holds it, else from GNS3), narrowed to the principal's
-//! projects when it is limited to some.
+//! projects when it is limited to some; and the `topology` frame both sockets answer a
+//! `request_topology` with (a module reads as an operator of every project).
 
+use actix::prelude::*;
+use actix_web_actors::ws;
 use bytes::Bytes;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
+use super::frames;
+use super::session::Session;
 use crate::error::{ApiError, Code};
 use crate::http::routes::topology;
 use crate::state::AppState;
 use crate::ws::SessionPrincipal;
+
+/// Reads the topology `principal` sees (one server's, one project's, or every server's)
+/// and answers with a `topology` frame, or the error frame of the REST answer.
+pub(crate) fn send_topology<A: Session>(
+    act: &A,
+    ctx: &mut ws::WebsocketContext<A>,
+    principal: SessionPrincipal,
+    server: Option<String>,
+    project_id: Option<Uuid>,
+    rid: Option<Value>,
+) {
+    let state = act.core().state.clone();
+    let srv = server.clone();
+    let fut = async move { read_topology(&state, &principal, srv.as_deref(), project_id).await };
+    ctx.spawn(fut.into_actor(act).map(move |res, act, ctx| match res {
+        Ok(body) => {
+            let head = json!({"type": "topology", "request_id": rid, "server": server, "project_id": project_id});
+            act.reply(ctx, frames::splice(head, "topology", &body));
+        }
+        Err(e) => act.api_error(ctx, &e, rid.as_ref()),
+    }));
+}
 
 /// The topology the REST routes serve (from the cache when it holds it), narrowed to the
 /// principal's projects.
