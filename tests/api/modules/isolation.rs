@@ -14,6 +14,10 @@ use crate::app::{spawn_app, test_settings, Target};
 async fn a_module_that_stops_reading_or_panics_delays_no_other() {
     let app = spawn_app(test_settings(&Target::nowhere(), |s| {
         s.websocket.unflushed_bytes = 64 * 1024;
+        // Room for `live` to lag on a busy machine: its buffer is bounded by queue_bytes
+        // (4 MiB, ~950 messages with their events) rather than by 1,024 frames, so a
+        // pause of ~250 ms does not shed its events; `stuck` still overflows (12 MB).
+        s.websocket.queue_frames = 8192;
         s.modules.handler_backoff_ms = 1;
         s.modules.handler_max_retries = 1;
     }))
