@@ -22,6 +22,7 @@ from .models import (
     NodeStatus,
     ResumeFailed,
     SendResult,
+    StreamItem,
     Topology,
 )
 from .module import ModuleInterface, create_gns3_interface
@@ -49,6 +50,7 @@ __all__ = [
     "SendResult",
     "ServiceUnavailable",
     "ServiceUnreachable",
+    "StreamItem",
     "Topology",
     "__version__",
     "create_gns3_interface",
