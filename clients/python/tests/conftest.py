@@ -8,9 +8,9 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from service import Redis, Service  # noqa: E402
+from service import Redis, Service
 
-from gns3central import Central  # noqa: E402
+from gns3central import Central
 
 
 @pytest.fixture(scope="module")

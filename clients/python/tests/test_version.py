@@ -1,8 +1,9 @@
 """The package is versioned with the service."""
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 import gns3central
 
