@@ -3,8 +3,14 @@
 1. request/reply between two modules: ``--requests`` sequential requests, latency
    percentiles (target p99 <= 5 ms);
 2. one module receiving: a sender process puts ``--messages`` bus messages on the bus
-   (``send(wait=False)``) and the receiving module's handler counts them; rate = messages
-   / time from the first to the last one received (target >= 20,000/s).
+   (``send(wait=False)``, at most 3,000 unreceived: the receiver acks every 1,000 with a
+   bus message) and the receiving module's handler counts them; rate = messages / time
+   from the first to the last one received (target >= 20,000/s);
+3. the receive side alone: ``--messages`` wait in the offline queue of a module that is
+   not connected, which then connects and drains them (the started service allows that
+   many: ``modules.offline_queue``, ``inbox_capacity``, ``session_mailbox`` and
+   ``websocket.queue_frames``, since the queue is
+   handed to the session at once).
 
     python bench/bench_bus.py [--url URL --token ADMIN_TOKEN] [--requests 2000] [--messages 50000]
 
@@ -32,10 +38,25 @@ from gns3central import BusMessage, Central, create_gns3_interface  # noqa: E402
 LIMIT = 60.0
 
 
-async def sender(url: str, name: str, token: str, to: str, count: int) -> None:
+WINDOW = 1000  # the receiver acks every WINDOW messages; at most 3 windows unreceived
+
+
+async def sender(url: str, name: str, token: str, to: str, count: int, flow: bool = True) -> None:
     m = await create_gns3_interface(name, url=url, token=token).initialize()
+    acked = 0
+    progress = asyncio.Event()
+
+    def on_ack(msg: BusMessage) -> None:
+        nonlocal acked
+        acked = int(msg.payload["received"])
+        progress.set()
+
+    m.on_message(on_ack, types=["bench.ack"])
     payload = {"n": 0, "text": "x" * 64}
     for i in range(count):
+        while flow and i - acked >= 3 * WINDOW:  # flow control: the service's buffers stay small
+            progress.clear()
+            await asyncio.wait_for(progress.wait(), LIMIT)
         payload["n"] = i
         await m.send(to, "bench.msg", payload, wait=False)
     await m.ping()  # every frame before it was handled
@@ -78,6 +99,8 @@ async def run(url: str, admin: str, requests: int, messages: int) -> None:
         first = first if first is not None else now
         last = now
         received += 1
+        if received % WINDOW == 0:
+            b._spawn(b.send(msg.sender, "bench.ack", {"received": received}, wait=False))
         if received >= messages:
             done.set()
 
@@ -96,11 +119,49 @@ async def run(url: str, admin: str, requests: int, messages: int) -> None:
     await a.close()
     await b.close()
 
+    # 3. The receive side alone: the messages wait in the offline queue of a module that is
+    # not connected (the service must allow that many: --offline-queue), then it connects
+    # and drains them.
+    async with Central(url, admin) as c:
+        reg = await c.create_module(f"benchd{suffix}")
+    sender_proc = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--sender", url, regs["c"].name, regs["c"].token, reg.name, str(messages), "nowait"
+    )
+    await asyncio.wait_for(sender_proc.wait(), LIMIT)
+    async with Central(url, admin) as c:
+        queued = (await c.module(reg.name))["mailbox_depth"]
+    drained = 0
+    t_first: Optional[float] = None
+    t_last = 0.0
+    all_in = asyncio.Event()
+
+    def drain(msg: BusMessage) -> None:
+        nonlocal drained, t_first, t_last
+        t_last = time.perf_counter()
+        t_first = t_first if t_first is not None else t_last
+        drained += 1
+        if drained >= queued:
+            all_in.set()
+
+    d = create_gns3_interface(reg.name, url=url, token=reg.token)
+    d.on_message(drain)
+    await d.initialize()
+    try:
+        await asyncio.wait_for(all_in.wait(), LIMIT)
+    except asyncio.TimeoutError:
+        pass
+    span = (t_last - t_first) if t_first is not None else 0.0
+    print(
+        f"drain: {drained}/{queued} queued messages in {span:.3f} s = "
+        f"{drained / span if span > 0 else 0:,.0f} messages/s"
+    )
+    await d.close()
+
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--sender":
         url, name, token, to, count = sys.argv[2:7]
-        asyncio.run(sender(url, name, token, to, int(count)))
+        asyncio.run(sender(url, name, token, to, int(count), flow=len(sys.argv) < 8))
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url")
@@ -113,7 +174,12 @@ def main() -> None:
         return
     from service import Service
 
-    svc = Service()
+    n = max(1024, args.messages)
+    # the whole offline queue is handed to the session at once: its buffer must hold it
+    svc = Service(
+        modules_config=f"offline_queue = {n}\ninbox_capacity = {n}\nsession_mailbox = {n}\n\n"
+        f"[websocket]\nqueue_frames = {n}\nqueue_bytes = {n * 400}"
+    )
     try:
         asyncio.run(run(svc.url, svc.token, args.requests, args.messages))
     finally:

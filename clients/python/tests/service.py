@@ -84,7 +84,7 @@ class Redis:
 class Service:
     """One ``serve --test-mode`` process; :meth:`restart` keeps port, token and data."""
 
-    def __init__(self, redis: Optional[Redis] = None, port: Optional[int] = None) -> None:
+    def __init__(self, redis: Optional[Redis] = None, port: Optional[int] = None, modules_config: str = "") -> None:
         self.dir = tempfile.mkdtemp(prefix="gns3central-svc-")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -94,7 +94,7 @@ class Service:
         with open(self.config, "w") as f:
             f.write(
                 "[modules]\n"
-                f'state_file = "{self.dir}/modules.json"\n\n'
+                f'state_file = "{self.dir}/modules.json"\n{modules_config}\n'
                 "[[auth.tokens]]\n"
                 'name = "tests"\nrole = "admin"\n'
                 f'hash = "sha256:{digest}"\n'

@@ -159,10 +159,13 @@ async def test_a_killed_module_reconnects_and_gets_its_offline_queue_in_order(
     sender = await new_module(service, "sender")
     victim = await new_module(service, "victim", backoff_initial=2.0, backoff_max=2.0)
     got: list[int] = []
+    first_four = asyncio.Event()
     arrived = asyncio.Event()
 
     def on_msg(msg: BusMessage) -> None:
         got.append(msg.payload["n"])
+        if len(got) == 4:
+            first_four.set()
         if len(got) == 12:
             arrived.set()
 
@@ -170,6 +173,8 @@ async def test_a_killed_module_reconnects_and_gets_its_offline_queue_in_order(
     try:
         for n in range(1, 5):
             await sender.send(victim.name, "seq.n", {"n": n})
+        # (what was on the wire when the connection is cut is lost: no acknowledgement)
+        await asyncio.wait_for(first_four.wait(), T)
         # Killed mid-stream: the TCP connection is cut without a close frame.
         assert victim._ws is not None and victim._ws.transport is not None
         victim._ws.transport.abort()

@@ -254,31 +254,31 @@ class ModuleInterface:
             msg = await self._messages.get()
             answer: Any = None
             failed: Optional[BaseException] = None
-            for types, handler in list(self._msg_handlers):
+            for types, handler in self._msg_handlers:
                 if types is not None and msg.type not in types:
                     continue
                 try:
-                    r = await _maybe_await(handler(msg))
+                    r = handler(msg)
+                    if inspect.isawaitable(r):
+                        r = await r
                 except Exception as e:
                     log.exception("gns3central: module %s: message handler failed", self.name)
                     failed = e
                     continue
                 if answer is None:
                     answer = r
-            if msg.is_request and (answer is not None or failed is not None):
-                payload = (
-                    answer
-                    if failed is None or answer is not None
-                    else {"error": {"code": "handler_failed", "message": str(failed)}}
-                )
-                frame = {
-                    "type": "reply",
-                    "message": {"to": msg.reply_to, "correlation_id": msg.id, "payload": payload},
-                }
-                try:
-                    await self._send_frame(frame)
-                except (ConnectionLost, asyncio.TimeoutError):
-                    log.warning("gns3central: module %s: reply to %s lost", self.name, msg.id)
+            if msg.reply_to is not None and (answer is not None or failed is not None):
+                await self._answer(msg, answer, failed)
+
+    async def _answer(self, msg: BusMessage, answer: Any, failed: Optional[BaseException]) -> None:
+        payload = answer
+        if answer is None and failed is not None:
+            payload = {"error": {"code": "handler_failed", "message": str(failed)}}
+        frame = {"type": "reply", "message": {"to": msg.reply_to, "correlation_id": msg.id, "payload": payload}}
+        try:
+            await self._send_frame(frame)
+        except (ConnectionLost, asyncio.TimeoutError):
+            log.warning("gns3central: module %s: reply to %s lost", self.name, msg.id)
 
     async def _event_loop(self) -> None:
         while True:
@@ -296,7 +296,8 @@ class ModuleInterface:
         when given). For a request, the first handler's return value that is not ``None``
         is the reply's payload; a handler that raises answers
         ``{"error": {"code": "handler_failed", "message": ...}}``. Usable as a decorator."""
-        self._msg_handlers.append((frozenset(types) if types is not None else None, handler))
+        # a new list: the message loop iterates over the old one without copying it
+        self._msg_handlers = [*self._msg_handlers, (frozenset(types) if types is not None else None, handler)]
         return handler
 
     def subscribe_to_events(
