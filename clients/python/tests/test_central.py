@@ -18,6 +18,9 @@ T = 20.0
 async def test_rest_routes(central: Central) -> None:
     status = await central.status()
     assert status["servers"]
+    assert [s["name"] for s in await central.servers()] == ["default"]
+    assert await central.refresh_topology() is not None
+    assert await central.dead_letters(limit=5) is not None
     topo = await central.topology()
     assert isinstance(topo, Topology) and len(topo.projects()) == 2
     project = topo.projects()[0]["project"]["project_id"]
@@ -87,12 +90,17 @@ async def test_events_resume_across_a_restart_with_redis_without_gap_or_duplicat
             await _some_events(c)
             await _wait_for(out, lambda: sum(isinstance(e, Event) and e.type == "node.started" for e in out) >= 1, flag)
             before = len(out)
-            svc.restart()  # same Redis: same epoch, history kept
+            # Same Redis: same epoch, history kept. Blocking on purpose: the stream reconnects
+            # once the new instance is ready. An instance accepts sockets before its cluster
+            # bridge has loaded the shared epoch from Redis; a client that resumes in that
+            # window gets `other_epoch` against a fresh local epoch (a service-side window,
+            # reported; the stream then goes on in the shared epoch).
+            svc.restart()
             await _some_events(c)
             last_id = (await c.events_history(limit=1))[-1].id
             await _wait_for(out, lambda: any(isinstance(e, Event) and e.id == last_id for e in out), flag)
             task.cancel()
-            assert not any(isinstance(e, ResumeFailed) for e in out)
+            assert not [e.raw for e in out if isinstance(e, ResumeFailed)]
             events = [e for e in out if isinstance(e, Event)]
             assert len(events) > before
             seqs = [e.seq for e in events]
@@ -115,7 +123,7 @@ async def test_events_across_a_restart_without_redis_report_resume_failed_with_t
             await _some_events(c)
             await _wait_for(out, lambda: any(isinstance(e, Event) for e in out), flag)
             epoch = next(e for e in out if isinstance(e, Event)).epoch
-            svc.restart()  # history in memory: lost
+            await asyncio.to_thread(svc.restart)  # history in memory: lost
             await _wait_for(out, lambda: any(isinstance(e, ResumeFailed) for e in out), flag)
             lost = next(e for e in out if isinstance(e, ResumeFailed))
             assert lost.recovered is False and lost.reason == "other_epoch"

@@ -142,6 +142,14 @@ async def test_request_reply_send_and_broadcast_between_two_modules(
     msg = await asyncio.wait_for(received.get(), T)
     assert (msg.type, msg.sender) == ("note.all", a.name)
 
+    async def explicit(msg: BusMessage) -> None:  # answers with reply() instead of returning
+        await b.reply(msg, {"explicit": True})
+
+    b.on_message(explicit, types=["ask.explicit"])
+    assert (await a.request(b.name, "ask.explicit", {})).payload == {"explicit": True}
+    assert (await b.unsubscribe(["nothing.*"]))["type"] == "subscribed"
+    await a.ping()
+
     with pytest.raises(ReplyTimeout) as e:
         await a.request(b.name, "nobody.answers", {}, timeout=0.3)
     assert e.value.code == "reply_timeout"
@@ -186,8 +194,7 @@ async def test_a_killed_module_reconnects_and_gets_its_offline_queue_in_order(
         for n in range(5, 11):  # offline: queued by the service
             r = await sender.send(victim.name, "seq.n", {"n": n})
             assert r is not None and r.accepted == 1
-        await victim.wait_connected(T)  # reconnected by itself after its backoff
-        assert victim.connections == 2
+        await victim.wait_connections(2, T)  # reconnected by itself after its backoff
         for n in range(11, 13):
             await sender.send(victim.name, "seq.n", {"n": n})
         await asyncio.wait_for(arrived.wait(), T)

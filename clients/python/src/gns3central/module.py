@@ -80,6 +80,7 @@ class ModuleInterface:
         self.closed_reason: Optional[str] = None
         self._ws: Optional[ClientConnection] = None
         self._connected = asyncio.Event()
+        self._new_connection = asyncio.Event()
         self._closing = False
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[JSON]] = {}
@@ -132,6 +133,17 @@ class ModuleInterface:
         """Wait until the connection is (again) open."""
         await asyncio.wait_for(self._connected.wait(), timeout)
 
+    async def wait_connections(self, count: int, timeout: Optional[float] = None) -> None:
+        """Wait until the interface has connected ``count`` times in all (``connections``):
+        e.g. ``count = connections + 1`` waits for the next reconnection."""
+
+        async def loop() -> None:
+            while self.connections < count:
+                self._new_connection.clear()
+                await self._new_connection.wait()
+
+        await asyncio.wait_for(loop(), timeout)
+
     async def _connect(self) -> None:
         ws = await open_ws(self.url, f"/ws/modules/{self.name}", self._token, self.request_timeout)
         raw = await asyncio.wait_for(ws.recv(), self.request_timeout)
@@ -143,6 +155,7 @@ class ModuleInterface:
         self._ws = ws
         self.connections += 1
         self._connected.set()
+        self._new_connection.set()
         log.info("gns3central: module %s connected (session %s)", self.name, welcome.get("session_id"))
 
     async def _resubscribe(self) -> None:
