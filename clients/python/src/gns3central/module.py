@@ -1,0 +1,513 @@
+"""The module interface: what a Python module of the NMS (monitoring, security,
+analysis...) uses instead of talking to GNS3. One WebSocket to ``/ws/modules/{name}``
+(docs/modules.md#module-protocol) carries everything: node and project actions, reads
+from the service's cache, event subscriptions, and the bus (send, broadcast,
+request/reply, publish).
+
+The connection is kept: when it drops (the service restarts, the network breaks) it is
+opened again with backoff and the event subscriptions are sent again; bus messages that
+arrived meanwhile wait in the service's offline queue and come first, in order. Calls
+waiting for an answer when the connection drops raise :class:`ConnectionLost`.
+
+Handlers run one at a time per kind (bus messages on one task, events on another), in the
+order the service sent them, so a handler may itself await calls on the interface."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import json
+import logging
+import random
+from collections.abc import Awaitable, Iterable
+from typing import Any, Callable, Optional, Union
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from ._conn import open_ws, resolve
+from .errors import (
+    ApiError,
+    AuthenticationError,
+    ConnectionLost,
+    Gns3CentralError,
+    PermissionDenied,
+    error_from,
+)
+from .models import JSON, ActionResult, BusMessage, Event, NodeStatus, SendResult, Topology, matches
+
+log = logging.getLogger("gns3central")
+
+TOKEN_ENV = ("GNS3_CENTRAL_MODULE_TOKEN", "GNS3_CENTRAL_TOKEN")
+# Close codes after which reconnecting is wrong: the module was deleted (4004), or a newer
+# connection of the same module replaced this one (4009).
+FINAL_CLOSES = {4004: "the module was deleted", 4009: "replaced by a new connection of the same module"}
+
+EventHandler = Callable[[Event], Union[Awaitable[None], None]]
+MessageHandler = Callable[[BusMessage], Any]
+
+
+async def _maybe_await(v: Any) -> Any:
+    if inspect.isawaitable(v):
+        return await v
+    return v
+
+
+class ModuleInterface:
+    """One module's connection to gns3-central. Make it with :func:`create_gns3_interface`,
+    then ``await initialize()`` (or ``async with``)."""
+
+    def __init__(
+        self,
+        name: str,
+        url: Optional[str] = None,
+        token: Optional[str] = None,
+        *,
+        request_timeout: float = 10.0,
+        reconnect: bool = True,
+        backoff_initial: float = 0.1,
+        backoff_max: float = 5.0,
+    ) -> None:
+        self.name = name
+        self.url, self._token = resolve(url, token, TOKEN_ENV)
+        self.request_timeout = request_timeout
+        self.reconnect = reconnect
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.welcome: JSON = {}
+        self.connections = 0
+        self.closed_reason: Optional[str] = None
+        self._ws: Optional[ClientConnection] = None
+        self._connected = asyncio.Event()
+        self._new_connection = asyncio.Event()
+        self._closing = False
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[JSON]] = {}
+        self._subs: list[tuple[list[str], EventHandler]] = []
+        self._projects: Optional[list[str]] = None
+        self._msg_handlers: list[tuple[Optional[frozenset[str]], MessageHandler]] = []
+        self._messages: asyncio.Queue[BusMessage] = asyncio.Queue()
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    async def initialize(self) -> ModuleInterface:
+        """Connect (raising the service's error for a bad token, or
+        :class:`ServiceUnreachable`) and start handling frames."""
+        await self._connect()
+        self._tasks = [
+            asyncio.ensure_future(self._read_loop()),
+            asyncio.ensure_future(self._message_loop()),
+            asyncio.ensure_future(self._event_loop()),
+        ]
+        return self
+
+    async def __aenter__(self) -> ModuleInterface:
+        return await self.initialize()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connection and stop the handlers."""
+        self._closing = True
+        if self._ws is not None:
+            await self._ws.close()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._fail_pending(ConnectionLost("the interface was closed"))
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def wait_connected(self, timeout: Optional[float] = None) -> None:
+        """Wait until the connection is (again) open."""
+        await asyncio.wait_for(self._connected.wait(), timeout)
+
+    async def wait_connections(self, count: int, timeout: Optional[float] = None) -> None:
+        """Wait until the interface has connected ``count`` times in all (``connections``):
+        e.g. ``count = connections + 1`` waits for the next reconnection."""
+
+        async def loop() -> None:
+            while self.connections < count:
+                self._new_connection.clear()
+                await self._new_connection.wait()
+
+        await asyncio.wait_for(loop(), timeout)
+
+    async def _connect(self) -> None:
+        ws = await open_ws(self.url, f"/ws/modules/{self.name}", self._token, self.request_timeout)
+        raw = await asyncio.wait_for(ws.recv(), self.request_timeout)
+        welcome = json.loads(raw)
+        if welcome.get("type") != "welcome":
+            await ws.close()
+            raise Gns3CentralError("protocol", f"expected a welcome frame, got {str(raw)[:200]}")
+        self.welcome = welcome
+        self._ws = ws
+        self.connections += 1
+        self._connected.set()
+        self._new_connection.set()
+        log.info("gns3central: module %s connected (session %s)", self.name, welcome.get("session_id"))
+
+    async def _resubscribe(self) -> None:
+        names = sorted({n for names, _ in self._subs for n in names})
+        if names or self._projects is not None:
+            frame: JSON = {"type": "subscribe", "subscriptions": names}
+            if self._projects is not None:
+                frame["projects"] = self._projects
+            await self._call(frame)
+
+    async def _read_loop(self) -> None:
+        while True:
+            ws = self._ws
+            assert ws is not None
+            code: Optional[int] = None
+            try:
+                async for raw in ws:
+                    self._on_frame(raw)
+            except ConnectionClosed:
+                pass
+            if ws.close_code is not None:
+                code = ws.close_code
+            self._connected.clear()
+            self._fail_pending(ConnectionLost(f"the connection closed (code {code})", code))
+            if self._closing:
+                return
+            if code in FINAL_CLOSES:
+                self.closed_reason = FINAL_CLOSES[code]
+                log.warning("gns3central: module %s closed: %s", self.name, self.closed_reason)
+                return
+            if not self.reconnect:
+                self.closed_reason = f"connection closed (code {code})"
+                return
+            await self._reconnect()
+
+    async def _reconnect(self) -> None:
+        delay = self.backoff_initial
+        while not self._closing:
+            await asyncio.sleep(delay * (0.5 + random.random() / 2))
+            delay = min(delay * 2, self.backoff_max)
+            try:
+                await self._connect()
+            except (AuthenticationError, PermissionDenied) as e:
+                self.closed_reason = str(e)
+                log.error("gns3central: module %s cannot reconnect: %s", self.name, e)
+                raise
+            except (Gns3CentralError, OSError, asyncio.TimeoutError, ConnectionClosed) as e:
+                log.info("gns3central: module %s reconnecting: %s", self.name, e)
+                continue
+            self._spawn(self._resubscribe())
+            return
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        t = asyncio.ensure_future(coro)
+        self._background.add(t)
+        t.add_done_callback(self._background.discard)
+
+    def _on_frame(self, raw: Union[str, bytes]) -> None:
+        frame = json.loads(raw)
+        kind = frame.get("type")
+        if kind == "message":
+            self._messages.put_nowait(BusMessage.from_json(frame["message"]))
+            return
+        if isinstance(kind, str) and "." in kind:
+            self._events.put_nowait(Event.from_json(frame))
+            return
+        rid = frame.get("request_id")
+        fut = self._pending.pop(rid, None) if isinstance(rid, int) else None
+        if fut is not None:
+            if not fut.done():
+                fut.set_result(frame)
+        elif kind == "error":
+            log.warning("gns3central: module %s: %s: %s", self.name, frame.get("code"), frame.get("message"))
+
+    def _fail_pending(self, err: Exception) -> None:
+        pending, self._pending = self._pending, {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(err)
+
+    async def _send_frame(self, frame: JSON) -> None:
+        await asyncio.wait_for(self._connected.wait(), self.request_timeout)
+        assert self._ws is not None
+        try:
+            await self._ws.send(json.dumps(frame))
+        except ConnectionClosed as e:
+            raise ConnectionLost(f"the connection closed: {e}") from e
+
+    async def _call(self, frame: JSON, timeout: Optional[float] = None) -> JSON:
+        """Send a frame with a fresh ``request_id`` and wait for its answer; an ``error``
+        frame raises."""
+        rid = next(self._ids)
+        frame["request_id"] = rid
+        fut: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        try:
+            await self._send_frame(frame)
+            answer = await asyncio.wait_for(fut, timeout if timeout is not None else self.request_timeout)
+        finally:
+            self._pending.pop(rid, None)
+        if answer.get("type") == "error":
+            raise error_from(str(answer.get("code")), str(answer.get("message", "")), answer.get("details"))
+        return answer
+
+    # --- handlers -----------------------------------------------------------------------
+
+    async def _message_loop(self) -> None:
+        while True:
+            msg = await self._messages.get()
+            answer: Any = None
+            failed: Optional[BaseException] = None
+            for types, handler in self._msg_handlers:
+                if types is not None and msg.type not in types:
+                    continue
+                try:
+                    r = handler(msg)
+                    if inspect.isawaitable(r):
+                        r = await r
+                except Exception as e:
+                    log.exception("gns3central: module %s: message handler failed", self.name)
+                    failed = e
+                    continue
+                if answer is None:
+                    answer = r
+            if msg.reply_to is not None and (answer is not None or failed is not None):
+                await self._answer(msg, answer, failed)
+
+    async def _answer(self, msg: BusMessage, answer: Any, failed: Optional[BaseException]) -> None:
+        payload = answer
+        if answer is None and failed is not None:
+            payload = {"error": {"code": "handler_failed", "message": str(failed)}}
+        frame = {"type": "reply", "message": {"to": msg.reply_to, "correlation_id": msg.id, "payload": payload}}
+        try:
+            await self._send_frame(frame)
+        except (ConnectionLost, asyncio.TimeoutError):
+            log.warning("gns3central: module %s: reply to %s lost", self.name, msg.id)
+
+    async def _event_loop(self) -> None:
+        while True:
+            ev = await self._events.get()
+            for names, handler in list(self._subs):
+                if not matches(names, ev.type):
+                    continue
+                try:
+                    await _maybe_await(handler(ev))
+                except Exception:
+                    log.exception("gns3central: module %s: event handler failed", self.name)
+
+    def on_message(self, handler: MessageHandler, types: Optional[Iterable[str]] = None) -> MessageHandler:
+        """Call ``handler(message)`` (sync or async) for every bus message (of ``types``
+        when given). For a request, the first handler's return value that is not ``None``
+        is the reply's payload; a handler that raises answers
+        ``{"error": {"code": "handler_failed", "message": ...}}``. Usable as a decorator."""
+        # a new list: the message loop iterates over the old one without copying it
+        self._msg_handlers = [*self._msg_handlers, (frozenset(types) if types is not None else None, handler)]
+        return handler
+
+    def subscribe_to_events(
+        self,
+        subscriptions: Iterable[str],
+        handler: EventHandler,
+        projects: Optional[Iterable[str]] = None,
+    ) -> asyncio.Task[JSON]:
+        """Call ``handler(event)`` (sync or async) for events of ``subscriptions`` (groups
+        ``node_status``, ``topology_changes``, ``project_status``, ``server_status``,
+        ``all``, exact types, ``*`` globs); ``projects`` limits them to those projects.
+
+        Returns a task: ``await`` it to get the service's ``subscribed`` answer (or its
+        error); not awaiting it is fine, as in the original interface."""
+        names = list(subscriptions)
+        self._subs.append((names, handler))
+        if projects is not None:
+            self._projects = list(projects)
+        frame: JSON = {"type": "subscribe", "subscriptions": names}
+        if projects is not None:
+            frame["projects"] = self._projects
+        task = asyncio.ensure_future(self._call(frame))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def unsubscribe(self, subscriptions: Iterable[str]) -> JSON:
+        names = set(subscriptions)
+        self._subs = [([n for n in ns if n not in names], h) for ns, h in self._subs]
+        self._subs = [(ns, h) for ns, h in self._subs if ns]
+        return await self._call({"type": "unsubscribe", "subscriptions": sorted(names)})
+
+    # --- the bus ------------------------------------------------------------------------
+
+    async def send(
+        self,
+        to: str,
+        type: str,
+        payload: Any = None,
+        *,
+        ttl_ms: Optional[int] = None,
+        correlation_id: Optional[str] = None,
+        wait: bool = True,
+    ) -> Optional[SendResult]:
+        """Send a bus message to module ``to``. With ``wait`` (the default) it returns
+        what the bus did (``accepted``/``refused``) and raises its refusal
+        (``unknown_module``, ``module_offline``, ``inbox_full``...); without, it returns
+        ``None`` once the frame is written (refusals are only logged)."""
+        message: JSON = {"to": to, "type": type, "payload": payload}
+        if ttl_ms is not None:
+            message["ttl"] = ttl_ms
+        if correlation_id is not None:
+            message["correlation_id"] = correlation_id
+        if not wait:
+            await self._send_frame({"type": "send", "message": message})
+            return None
+        return SendResult.from_json(await self._call({"type": "send", "message": message}))
+
+    async def broadcast(self, type: str, payload: Any = None, *, ttl_ms: Optional[int] = None) -> SendResult:
+        """Send to every other module; ``refused`` lists those that did not take it."""
+        message: JSON = {"type": type, "payload": payload}
+        if ttl_ms is not None:
+            message["ttl"] = ttl_ms
+        return SendResult.from_json(await self._call({"type": "broadcast", "message": message}))
+
+    async def request(self, to: str, type: str, payload: Any = None, timeout: float = 5.0) -> BusMessage:
+        """Send a request and return the reply (its ``payload`` is the answer); raises
+        :class:`ReplyTimeout` after ``timeout`` seconds."""
+        ms = max(1, int(timeout * 1000))
+        frame = {"type": "request", "timeout_ms": ms, "message": {"to": to, "type": type, "payload": payload}}
+        answer = await self._call(frame, timeout=timeout + self.request_timeout)
+        return BusMessage.from_json(answer["message"])
+
+    async def reply(self, request: BusMessage, payload: Any) -> None:
+        """Answer a request explicitly (instead of returning from the handler)."""
+        if request.reply_to is None:
+            raise ValueError("not a request: it has no reply_to")
+        message = {"to": request.reply_to, "correlation_id": request.id, "payload": payload}
+        await self._call({"type": "reply", "message": message})
+
+    async def publish(
+        self,
+        type: str,
+        data: Any = None,
+        *,
+        project_id: Optional[str] = None,
+        node_id: Optional[str] = None,
+        server: Optional[str] = None,
+        correlation_id: Optional[str] = None,
+    ) -> None:
+        """Publish an event in the module's namespace: ``alert`` becomes
+        ``<name>.alert``; ``<name>.alert`` is kept as is."""
+        full = type if type.startswith(self.name + ".") else f"{self.name}.{type}"
+        event: JSON = {"type": full, "data": data}
+        for k, v in (
+            ("project_id", project_id),
+            ("node_id", node_id),
+            ("server", server),
+            ("correlation_id", correlation_id),
+        ):
+            if v is not None:
+                event[k] = v
+        await self._call({"type": "publish", "event": event})
+
+    # --- GNS3: reads from the cache, actions -------------------------------------------------
+
+    async def get_topology(self, project_id: Optional[str] = None, server: Optional[str] = None) -> Topology:
+        """Every server's topology, or one project's, from the service's cache."""
+        frame: JSON = {"type": "request_topology"}
+        if project_id is not None:
+            frame["project_id"] = project_id
+        if server is not None:
+            frame["server"] = server
+        answer = await self._call(frame)
+        topo = answer.get("topology") or {}
+        return Topology.from_json(topo)
+
+    async def get_node_status(
+        self, node_id: str, project_id: Optional[str] = None, server: Optional[str] = None
+    ) -> NodeStatus:
+        """A node's status (from the cache). Without ``project_id`` the node is looked up
+        in the cached topology."""
+        if project_id is None:
+            topo = await self.get_topology(server=server)
+            node = topo.find_node(node_id)
+            if node is None:
+                raise error_from("not_found", f"no node {node_id} in the topology", None, 404)
+            project_id = str(node.get("project_id"))
+        frame: JSON = {"type": "node_status", "project_id": project_id, "node_id": node_id}
+        if server is not None:
+            frame["server"] = server
+        answer = await self._call(frame)
+        node_obj = answer.get("node") if isinstance(answer.get("node"), dict) else {}
+        assert isinstance(node_obj, dict)
+        return NodeStatus(status=answer.get("status"), node=node_obj)
+
+    async def get_network_summary(self) -> JSON:
+        """Projects and nodes per status, nodes per type, links, per server, unreachable
+        servers."""
+        answer = await self._call({"type": "network_summary"})
+        summary: JSON = answer.get("summary") or {}
+        return summary
+
+    async def _action(self, frame: JSON) -> ActionResult:
+        answer = await self._call(frame, timeout=max(self.request_timeout, 60.0))
+        if not answer.get("ok", False):
+            err = answer.get("error") or {}
+            details = err.get("details")
+            raise error_from(
+                str(err.get("code", "action_failed")), str(err.get("message", "")), details, err.get("status")
+            )
+        return ActionResult.from_json(answer)
+
+    async def node_action(
+        self, project_id: str, node_id: str, action: str, server: Optional[str] = None
+    ) -> ActionResult:
+        """``start``, ``stop``, ``restart``, ``suspend`` or ``reload`` a node."""
+        frame: JSON = {"type": "node_action", "action": action, "project_id": project_id, "node_id": node_id}
+        if server is not None:
+            frame["server"] = server
+        return await self._action(frame)
+
+    async def start_node(self, project_id: str, node_id: str, server: Optional[str] = None) -> ActionResult:
+        return await self.node_action(project_id, node_id, "start", server)
+
+    async def stop_node(self, project_id: str, node_id: str, server: Optional[str] = None) -> ActionResult:
+        return await self.node_action(project_id, node_id, "stop", server)
+
+    async def restart_node(self, project_id: str, node_id: str, server: Optional[str] = None) -> ActionResult:
+        return await self.node_action(project_id, node_id, "restart", server)
+
+    async def project_action(self, project_id: str, action: str, server: Optional[str] = None) -> ActionResult:
+        """``open``, ``close``, ``start`` or ``stop`` a project."""
+        frame: JSON = {"type": "project_action", "action": action, "project_id": project_id}
+        if server is not None:
+            frame["server"] = server
+        return await self._action(frame)
+
+    async def start_project(self, project_id: str, server: Optional[str] = None) -> ActionResult:
+        """Open the project (when closed) and start every node, as the original did."""
+        await self.project_action(project_id, "open", server)
+        return await self.project_action(project_id, "start", server)
+
+    async def ping(self) -> None:
+        await self._call({"type": "ping"})
+
+
+def create_gns3_interface(
+    name: str,
+    url: Optional[str] = None,
+    token: Optional[str] = None,
+    **options: Any,
+) -> ModuleInterface:
+    """The original's entry point: a module interface for module ``name``. ``url``
+    defaults to ``GNS3_CENTRAL_URL``, ``token`` (the module's own ``g3m_…`` token) to
+    ``GNS3_CENTRAL_MODULE_TOKEN`` then ``GNS3_CENTRAL_TOKEN``. Call ``await initialize()``."""
+    return ModuleInterface(name, url, token, **options)
+
+
+__all__ = ["ApiError", "ModuleInterface", "create_gns3_interface"]
