@@ -4,7 +4,7 @@
 //! dispatcher to the shared log.
 
 use actix::{Actor, Addr};
-use gns3_central_actors::cluster::ClusterBridge;
+use gns3_central_actors::cluster::{ClusterBridge, WaitJoined};
 use gns3_central_actors::connector::publish::{dispatcher_sink, gated};
 use gns3_central_actors::connector::{EventsSetup, Gns3Connector};
 use gns3_central_actors::supervise::{self, Supervision};
@@ -83,7 +83,17 @@ pub(super) async fn start(
             )
             .map_err(std::io::Error::other)?;
             tracing::info!(instance = %bridge.instance_id(), "Cluster mode: sharing events and leases through Redis.");
-            Some(bridge.start())
+            let bridge = bridge.start();
+            // Serve only once the shared history and epoch are loaded (bounded: with Redis
+            // unreachable the instance numbers events locally, as it would anyway).
+            let bound = settings.cluster.redis_timeout() * 2;
+            if !bridge.send(WaitJoined(bound)).await.unwrap_or(false) {
+                tracing::warn!(
+                    waited_ms = bound.as_millis() as u64,
+                    "Shared event log not joined yet; serving meanwhile."
+                );
+            }
+            Some(bridge)
         }
         _ => None,
     };

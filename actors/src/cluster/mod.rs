@@ -86,6 +86,14 @@ pub struct ClusterBridge {
 #[rtype(result = "usize")]
 pub struct ReleaseLeases;
 
+/// Waits (at most the given time) until the bridge follows the shared log: its history
+/// and epoch are loaded into the dispatcher. Start-up waits for it before serving, so a
+/// client that resumes right after a restart finds the shared history, not a fresh local
+/// epoch. `true` when joined; `false` after the wait (Redis unreachable: local numbering).
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct WaitJoined(pub std::time::Duration);
+
 struct Shared {
     client: redis::Client,
     cfg: ClusterConfig,
@@ -160,6 +168,14 @@ impl Actor for ClusterBridge {
         }
         let shared = self.shared.clone();
         ctx.spawn(run(shared).into_actor(self));
+    }
+}
+
+impl Handler<WaitJoined> for ClusterBridge {
+    type Result = ResponseFuture<bool>;
+    fn handle(&mut self, msg: WaitJoined, _: &mut Self::Context) -> Self::Result {
+        let mut joined = self.shared.joined.subscribe();
+        Box::pin(async move { tokio::time::timeout(msg.0, joined.wait_for(|j| *j)).await.is_ok_and(|r| r.is_ok()) })
     }
 }
 
