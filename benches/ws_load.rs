@@ -5,6 +5,11 @@
 //!   and for a bounded time count the `event` frames they receive; the latency of each
 //!   delivery is its receipt time minus the envelope's `timestamp` (set by the service
 //!   when it built the event from a GNS3 notification; same machine, same clock).
+//!   With `--priority P` only events of that priority (the envelope's `priority`) are
+//!   counted and timed; the others are still received. With `--pid` the service's CPU
+//!   time (`/proc/PID/stat`) and the TCP segments sent on this host (`/proc/net/snmp`
+//!   `OutSegs`: every process of the network namespace, mostly the service's while the load
+//!   runs) are reported per delivery: throughput that does not depend on a busy clock.
 //! - `idle`: N sessions connect, subscribe, then stay idle (they only answer the server's
 //!   pings, as any client does); the service's RSS (`/proc/PID/status` VmRSS) is read
 //!   before and after, and the sessions are checked to be alive after a hold longer than
@@ -12,7 +17,7 @@
 //!
 //! cargo bench --bench ws_load -- fanout|idle --url ws://127.0.0.1:PORT/ws/gns3/events/
 //!     --token T [--clients 1000] [--threads 2] [--seconds 10] [--batch 100]
-//!     [--pid SERVICE_PID] [--subscribe all]
+//!     [--pid SERVICE_PID] [--subscribe all] [--priority CRITICAL]
 //!
 //! Only loopback URLs; every loop is bounded in count and time; the tool stops by itself.
 
@@ -42,6 +47,7 @@ struct Opts {
     batch: usize,
     pid: Option<u32>,
     subscribe: String,
+    priority: Option<String>,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -56,6 +62,7 @@ fn parse() -> Result<Opts, String> {
         batch: 100,
         pid: None,
         subscribe: "all".into(),
+        priority: None,
     };
     while let Some(a) = args.next() {
         let mut val = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -68,13 +75,14 @@ fn parse() -> Result<Opts, String> {
             "--batch" => o.batch = val("--batch")?.parse().map_err(|_| "bad --batch")?,
             "--pid" => o.pid = Some(val("--pid")?.parse().map_err(|_| "bad --pid")?),
             "--subscribe" => o.subscribe = val("--subscribe")?,
+            "--priority" => o.priority = Some(val("--priority")?.to_uppercase()),
             m @ ("fanout" | "idle") if o.mode.is_empty() => o.mode = m.to_owned(),
             other => return Err(format!("unknown argument {other}")),
         }
     }
     if o.mode.is_empty() || o.url.is_empty() || o.token.is_empty() {
         return Err("usage: ws_load fanout|idle --url ws://127.0.0.1:P/ws/gns3/events/ --token T [--clients N] \
-                    [--threads N] [--seconds S] [--batch N] [--pid PID] [--subscribe NAME]"
+                    [--threads N] [--seconds S] [--batch N] [--pid PID] [--subscribe NAME] [--priority P]"
             .into());
     }
     let host = o.url.split("://").nth(1).unwrap_or("").split('/').next().unwrap_or("");
@@ -102,6 +110,8 @@ struct Shared {
     pings: AtomicU64,
     first_error: Mutex<Option<String>>,
     latencies_us: Mutex<Vec<u32>>,
+    /// `"priority":"P"` when only events of priority P count (`--priority`), else empty.
+    only: Vec<u8>,
     per_client: Mutex<Vec<u64>>,
 }
 
@@ -186,7 +196,11 @@ async fn run_session(mut conn: Conn, sh: Arc<Shared>, lat: Rc<RefCell<Vec<u32>>>
             Ok(Some(Ok(f))) => f,
         };
         match frame {
-            Frame::Text(t) if t.starts_with(b"{\"id\":") && sh.phase.load(Ordering::Relaxed) == MEASURING => {
+            Frame::Text(t)
+                if t.starts_with(b"{\"id\":")
+                    && sh.phase.load(Ordering::Relaxed) == MEASURING
+                    && (sh.only.is_empty() || has(&t, &sh.only)) =>
+            {
                 mine += 1;
                 if let Some(ts) = timestamp_us(&t) {
                     let mut l = lat.borrow_mut();
@@ -249,6 +263,25 @@ fn client_thread(o: Arc<Opts>, sh: Arc<Shared>, n: usize) -> std::thread::JoinHa
     })
 }
 
+/// The CPU time of process `pid` (user + system), in seconds.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces, and ends with ')').
+    let rest = s.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// `Tcp: OutSegs` of `/proc/net/snmp` (segments sent in this network namespace).
+fn out_segs() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/net/snmp").ok()?;
+    let mut tcp = s.lines().filter(|l| l.starts_with("Tcp:"));
+    let (names, values) = (tcp.next()?, tcp.next()?);
+    let i = names.split_whitespace().position(|n| n == "OutSegs")?;
+    values.split_whitespace().nth(i)?.parse().ok()
+}
+
 fn rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -296,7 +329,8 @@ fn report_failures(sh: &Shared) {
 }
 
 fn fanout(o: Arc<Opts>) {
-    let sh = Arc::new(Shared::default());
+    let only = o.priority.as_ref().map(|p| format!("\"priority\":\"{p}\"").into_bytes()).unwrap_or_default();
+    let sh = Arc::new(Shared { only, ..Shared::default() });
     let threads = start(&o, &sh);
     let took = wait_ready(&o, &sh, Duration::from_secs(120));
     let ready = sh.ready.load(Ordering::Relaxed);
@@ -305,11 +339,15 @@ fn fanout(o: Arc<Opts>) {
     // Let the first burst (e.g. welcome-time events) pass, then measure.
     std::thread::sleep(Duration::from_secs(1));
     let before = ws_stats(&o);
+    let cpu0 = o.pid.and_then(cpu_secs);
+    let segs0 = out_segs();
     sh.phase.store(MEASURING, Ordering::Relaxed);
     let begin = Instant::now();
     std::thread::sleep(Duration::from_secs_f64(o.seconds));
     let elapsed = begin.elapsed().as_secs_f64();
     sh.phase.store(STOPPING, Ordering::Relaxed);
+    let cpu1 = o.pid.and_then(cpu_secs);
+    let segs1 = out_segs();
     let after = ws_stats(&o);
     stop(&sh, threads);
     let events = sh.events.load(Ordering::Relaxed);
@@ -319,7 +357,8 @@ fn fanout(o: Arc<Opts>) {
     l.sort_unstable();
     let pct =
         |p: f64| if l.is_empty() { f64::NAN } else { l[((l.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0 };
-    println!("  measured {elapsed:.1} s: {events} deliveries, {:.0} deliveries/s", events as f64 / elapsed);
+    let which = o.priority.as_ref().map(|p| format!(" of {p} events")).unwrap_or_default();
+    println!("  measured {elapsed:.1} s: {events} deliveries{which}, {:.0} deliveries/s", events as f64 / elapsed);
     if let (Some(lo), Some(hi)) = (per.first(), per.last()) {
         println!(
             "  per client: min {lo}, median {}, max {hi} events ({:.1} events/s at the median)",
@@ -335,6 +374,21 @@ fn fanout(o: Arc<Opts>) {
         pct(0.99),
         pct(1.0)
     );
+    if let (Some(c0), Some(c1)) = (cpu0, cpu1) {
+        let cpu = c1 - c0;
+        println!(
+            "  service CPU while measuring: {cpu:.2} s ({:.0}% of a core), {:.2} µs per delivery",
+            cpu / elapsed * 100.0,
+            cpu * 1e6 / events.max(1) as f64
+        );
+    }
+    if let (Some(a), Some(b)) = (segs0, segs1) {
+        println!(
+            "  TCP segments sent on the host: {} ({:.2} per delivery)",
+            b - a,
+            (b - a) as f64 / events.max(1) as f64
+        );
+    }
     let shed = |v: &Option<serde_json::Value>| {
         v.as_ref().map(|v| {
             (

@@ -82,6 +82,15 @@ pub(super) fn serve(
             .configure(crate::dashboard::configure)
             .default_service(web::to(unknown_route))
     })
+    // Every accepted socket is written with `TCP_NODELAY` (issue 17): with Nagle's
+    // algorithm on, a small frame written while the previous one is unacknowledged waits for
+    // the client's ACK, which a Linux client delays by up to 40 ms; so two events close
+    // together reached an idle dashboard 40 ms apart. Segments stay full under load without
+    // Nagle because writes are already coalesced above the socket: a session's actor encodes
+    // every frame it handles in one turn into one chunk (actix-web-actors), and actix-http's
+    // dispatcher copies every chunk the pipe holds into one write buffer and hands that to the
+    // socket in one `write` per wake-up (`ws/pipe.rs`).
+    .on_connect(nodelay)
     .shutdown_timeout(settings.http.shutdown_timeout_secs)
     // Signals are handled in `run_until_stopped`: WebSocket sessions get 1001 first.
     .disable_signals()
@@ -90,6 +99,16 @@ pub(super) fn serve(
         http = http.workers(settings.http.workers);
     }
     Ok(http.run())
+}
+
+/// Sets `TCP_NODELAY` on an accepted connection (see `serve`); a failure is logged, and the
+/// connection is served with Nagle's algorithm (slower, not wrong).
+fn nodelay(conn: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
+    if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "Could not set TCP_NODELAY on an accepted socket.");
+        }
+    }
 }
 
 /// The credentials; with none configured, an admin token for this run on a loopback bind,

@@ -3,6 +3,11 @@
 //! on the thread that serves the connection), so a `RefCell` queue and one waker are
 //! enough: a tokio channel cost about 1.8 KiB per session, this costs a few dozen bytes
 //! plus the frames in flight (bounded by the session's `unflushed_bytes` accounting).
+//!
+//! No batching is needed here for the socket's sake (issue 17, `TCP_NODELAY` in
+//! `startup/http.rs`): each chunk is already every frame the session wrote in one turn
+//! (actix-web-actors encodes them into one buffer), and actix-http's dispatcher reads every
+//! chunk waiting here into its write buffer before it writes to the socket, in one `write`.
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};

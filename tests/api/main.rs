@@ -22,6 +22,7 @@ mod modules;
 mod ops_cli;
 mod outage;
 mod packaging;
+mod prompt;
 mod real_gns3;
 mod shutdown;
 mod supervision;

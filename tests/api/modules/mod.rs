@@ -91,6 +91,11 @@ impl ModuleClient {
         self.framed.send(Message::Text(t.to_owned().into())).await.expect("the frame is sent");
     }
 
+    /// An unsolicited pong (a heartbeat the server does not answer, RFC 6455 5.5.3).
+    pub async fn pong(&mut self) {
+        self.framed.send(Message::Pong(Default::default())).await.expect("the pong is sent");
+    }
+
     pub async fn read(&mut self, limit: Duration) -> Got {
         if !self.pending.is_empty() {
             return Got::Json(self.pending.remove(0));
