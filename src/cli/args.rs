@@ -22,18 +22,31 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the service.
+    #[command(
+        after_help = "Examples:\n  gns3-central serve --test-mode                  # built-in GNS3 stand-in, nothing else needed\n  gns3-central serve --config /etc/gns3-central/config.toml --log-json"
+    )]
     Serve(ServeArgs),
     /// Ask a running instance for its status; exit 1 when not ready, 2 when unreachable.
+    #[command(
+        after_help = "Examples:\n  gns3-central status --url http://127.0.0.1:8000 --token \"$TOKEN\"\n  GNS3_CENTRAL_TOKEN=\"$TOKEN\" gns3-central status --json | head -1"
+    )]
     Status(StatusArgs),
     /// Event statistics of a running instance: `events stats`.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  gns3-central events stats --url http://127.0.0.1:8000 --token \"$TOKEN\""
+    )]
     Events(EventsCommand),
     /// Print the effective configuration (secrets masked); exit 1 when it is invalid.
+    #[command(after_help = "Example:\n  gns3-central check-config --config /etc/gns3-central/config.toml")]
     CheckConfig(ConfigArg),
     /// Run a GNS3 v2 stand-in (for demos and benchmarks).
+    #[command(
+        after_help = "Example:\n  gns3-central simulate --port 3080 --projects 2 --nodes 6 --activity 5 --seed 1"
+    )]
     Simulate(SimulateArgs),
     /// API tokens: `token create` makes one and prints the lines for the configuration.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  gns3-central token create --name grafana --role viewer")]
     Token(TokenCommand),
 }
 
@@ -41,6 +54,9 @@ pub enum Command {
 pub enum EventsCommand {
     /// Counts per priority and type, queue depths, latency; exit 1 when live events are
     /// off or the queues are nearly full, 2 when unreachable.
+    #[command(
+        after_help = "Examples:\n  gns3-central events stats --url http://127.0.0.1:8000 --token \"$TOKEN\"\n  gns3-central events stats --json | head -5"
+    )]
     Stats(StatusArgs),
 }
 
@@ -48,6 +64,9 @@ pub enum EventsCommand {
 pub enum TokenCommand {
     /// Make a new API token: prints it once, and the [[auth.tokens]] lines (its hash) to
     /// add to the configuration.
+    #[command(
+        after_help = "Examples:\n  gns3-central token create --name grafana --role viewer\n  gns3-central token create --name lab-bot --role operator --project 5f1c9a5e-0d1b-4c6e-9a55-6f7f0f5b2c11"
+    )]
     Create(TokenCreateArgs),
 }
 

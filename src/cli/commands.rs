@@ -11,21 +11,26 @@ use crate::simulate::{Simulator, SimulatorOptions};
 use crate::startup::{Application, ServeOptions};
 
 fn load(config: &ConfigArg) -> Result<Settings, ExitCode> {
+    load_logged(config, false)
+}
+
+fn load_logged(config: &ConfigArg, json: bool) -> Result<Settings, ExitCode> {
     Settings::load(config.config.as_deref()).map_err(|e| {
-        eprintln!("gns3-central: {e}");
+        errln!("{}", logs::direct_line(json, "ERROR", &format!("gns3-central: {e}")));
         ExitCode::from(1)
     })
 }
 
 pub(super) async fn serve(args: ServeArgs) -> ExitCode {
-    let mut settings = match load(&args.config) {
+    let mut settings = match load_logged(&args.config, args.log_json) {
         Ok(s) => s,
         Err(code) => return code,
     };
     if let Some(bind) = args.bind.clone() {
         settings.http.bind = bind;
         if let Err(e) = settings.validate() {
-            eprintln!("gns3-central: --bind: {e}");
+            let json = args.log_json || settings.log.format == "json";
+            errln!("{}", logs::direct_line(json, "ERROR", &format!("gns3-central: --bind: {e}")));
             return ExitCode::from(1);
         }
     }
@@ -35,14 +40,15 @@ pub(super) async fn serve(args: ServeArgs) -> ExitCode {
     if args.log_json {
         settings.log.format = "json".into();
     }
+    let json = settings.log.format == "json";
     let service_log = match settings.log.open_file(crate::observe::logs::SERVICE_LOG) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("gns3-central: cannot open the service log: {e}");
+            errln!("{}", logs::direct_line(json, "ERROR", &format!("gns3-central: cannot open the service log: {e}")));
             return ExitCode::from(1);
         }
     };
-    logs::init_with(&settings.log.level, settings.log.format == "json", service_log);
+    logs::init_with(&settings.log.level, json, service_log);
     let reload = crate::config::live::ReloadSource {
         file: args.config.config.clone(),
         bind: args.bind.clone(),
@@ -54,19 +60,21 @@ pub(super) async fn serve(args: ServeArgs) -> ExitCode {
     let app = match Application::build(settings, opts).await {
         Ok(app) => app,
         Err(e) => {
-            eprintln!("gns3-central: cannot start: {e}");
+            errln!("{}", logs::direct_line(json, "ERROR", &format!("gns3-central: cannot start: {e}")));
             return ExitCode::from(1);
         }
     };
     if let Some(token) = app.generated_token() {
-        // stdout, once, and never through the log: logs are often shipped elsewhere.
-        println!("No API token is configured; admin token for this run (shown once):\n{token}");
+        // stdout, once, and never through the log: logs are often shipped elsewhere. Lines a
+        // shell can eval: `eval "$(… | head -2)"` sets TOKEN.
+        outln!("# No API token is configured; admin token for this run (shown once):\nexport TOKEN={token}");
     }
-    eprintln!("gns3-central listening on http://127.0.0.1:{}/ (API docs: /api/docs/)", app.port());
+    let banner = format!("gns3-central listening on http://127.0.0.1:{}/ (API docs: /api/docs/)", app.port());
+    errln!("{}", logs::direct_line(json, "INFO", &banner));
     match app.run_until_stopped().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("gns3-central: {e}");
+            errln!("{}", logs::direct_line(json, "ERROR", &format!("gns3-central: {e}")));
             ExitCode::from(1)
         }
     }
@@ -76,13 +84,13 @@ pub(super) fn token_create(args: TokenCreateArgs) -> ExitCode {
     use crate::auth::{token, Role};
     let name = args.name.trim();
     if name.is_empty() || name.contains(['"', '\\', '\n']) {
-        eprintln!("gns3-central: --name must be a non-empty name without quotes, backslashes or newlines");
+        errln!("gns3-central: --name must be a non-empty name without quotes, backslashes or newlines");
         return ExitCode::from(2);
     }
     let role = match Role::parse(&args.role) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("gns3-central: --role {e}");
+            errln!("gns3-central: --role {e}");
             return ExitCode::from(2);
         }
     };
@@ -91,17 +99,17 @@ pub(super) fn token_create(args: TokenCreateArgs) -> ExitCode {
         match uuid::Uuid::parse_str(p.trim()) {
             Ok(id) => projects.push(format!("\"{id}\"")),
             Err(_) => {
-                eprintln!("gns3-central: --project '{p}' is not a project UUID");
+                errln!("gns3-central: --project '{p}' is not a project UUID");
                 return ExitCode::from(2);
             }
         }
     }
     let value = token::generate();
-    println!("Token (shown only now; keep it secret):\n{value}\n");
-    println!("Add to the configuration:\n[[auth.tokens]]");
-    println!("name = \"{name}\"\nrole = \"{}\"\nhash = \"{}\"", role.as_str(), token::hash(&value));
+    outln!("Token (shown only now; keep it secret):\n{value}\n");
+    outln!("Add to the configuration:\n[[auth.tokens]]");
+    outln!("name = \"{name}\"\nrole = \"{}\"\nhash = \"{}\"", role.as_str(), token::hash(&value));
     if !projects.is_empty() {
-        println!("projects = [{}]", projects.join(", "));
+        outln!("projects = [{}]", projects.join(", "));
     }
     ExitCode::SUCCESS
 }
@@ -109,8 +117,8 @@ pub(super) fn token_create(args: TokenCreateArgs) -> ExitCode {
 pub(super) fn check_config(args: ConfigArg) -> ExitCode {
     match load(&args) {
         Ok(settings) => {
-            println!("# effective configuration (secrets masked)");
-            print!("{}", settings.to_masked_toml());
+            outln!("# effective configuration (secrets masked)");
+            out!("{}", settings.to_masked_toml());
             ExitCode::SUCCESS
         }
         Err(code) => code,
@@ -120,7 +128,7 @@ pub(super) fn check_config(args: ConfigArg) -> ExitCode {
 pub(super) async fn simulate(args: SimulateArgs) -> ExitCode {
     logs::init("info", false);
     if !(args.activity.is_finite() && args.activity >= 0.0) {
-        eprintln!("gns3-central: --activity must be a non-negative number");
+        errln!("gns3-central: --activity must be a non-negative number");
         return ExitCode::from(2);
     }
     let opts = SimulatorOptions {
@@ -134,11 +142,11 @@ pub(super) async fn simulate(args: SimulateArgs) -> ExitCode {
     let sim = match Simulator::start(opts).await {
         Ok(sim) => sim,
         Err(e) => {
-            eprintln!("gns3-central: cannot start the stand-in: {e}");
+            errln!("gns3-central: cannot start the stand-in: {e}");
             return ExitCode::from(1);
         }
     };
-    eprintln!("GNS3 stand-in (API v2) on {} — Ctrl-C to stop", sim.url());
+    errln!("GNS3 stand-in (API v2) on {} — Ctrl-C to stop", sim.url());
     let _ = tokio::signal::ctrl_c().await;
     tokio::time::timeout(Duration::from_secs(5), sim.stop()).await.ok();
     ExitCode::SUCCESS

@@ -25,15 +25,15 @@ pub async fn stats(args: StatusArgs) -> ExitCode {
     if status != 200 {
         let msg = body["error"]["message"].as_str().unwrap_or("no message");
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
         }
-        eprintln!("gns3-central: {base} has no event statistics ({status}): {msg}");
+        errln!("gns3-central: {base} has no event statistics ({status}): {msg}");
         return ExitCode::from(1);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
     } else {
-        print!("{}", summary(&base, &body));
+        out!("{}", summary(&base, &body));
     }
     if congested(&body) {
         ExitCode::from(1)

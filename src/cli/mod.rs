@@ -2,9 +2,23 @@
 //! The arguments are in `args.rs`; each subcommand returns the process exit code; `main`
 //! only calls `run`.
 
+/// `print!` that ignores a closed stdout (`out.rs`).
+macro_rules! out {
+    ($($t:tt)*) => { $crate::cli::out::stdout(format_args!($($t)*)) };
+}
+/// `println!` that ignores a closed stdout (`out.rs`).
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::cli::out::stdout(format_args!("{}\n", format_args!($($t)*))) };
+}
+/// `eprintln!` that ignores a closed stderr (`out.rs`).
+macro_rules! errln {
+    ($($t:tt)*) => { $crate::cli::out::stderr(format_args!("{}\n", format_args!($($t)*))) };
+}
+
 pub mod args;
 mod commands;
 pub mod events;
+mod out;
 pub mod status;
 
 use std::process::ExitCode;

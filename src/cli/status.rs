@@ -20,9 +20,9 @@ pub async fn run(args: StatusArgs) -> ExitCode {
     };
     let ready = body["ready"].as_bool().unwrap_or(false);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
     } else {
-        print!("{}", summary(&base, &body));
+        out!("{}", summary(&base, &body));
     }
     if ready {
         ExitCode::SUCCESS
@@ -38,7 +38,7 @@ pub fn base_url(args: &StatusArgs) -> Result<String, ExitCode> {
         None => match Settings::load(args.config.config.as_deref()) {
             Ok(s) => Ok(format!("http://{}", local_target(&s.http.bind))),
             Err(e) => {
-                eprintln!("gns3-central: {e}");
+                errln!("gns3-central: {e}");
                 Err(ExitCode::from(2))
             }
         },
@@ -57,12 +57,12 @@ pub async fn fetch(base: &str, path: &str, args: &StatusArgs) -> Result<(u16, Va
     let mut res = match req.send().await {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("gns3-central: no instance answers at {base}: {e}");
+            errln!("gns3-central: no instance answers at {base}: {e}");
             return Err(ExitCode::from(2));
         }
     };
     if res.status() == 401 || res.status() == 403 {
-        eprintln!(
+        errln!(
             "gns3-central: {base} refused the request ({}): \
              pass a viewer token with --token or GNS3_CENTRAL_TOKEN",
             res.status()
@@ -72,7 +72,7 @@ pub async fn fetch(base: &str, path: &str, args: &StatusArgs) -> Result<(u16, Va
     match res.json::<Value>().limit(16 * 1024 * 1024).await {
         Ok(v) => Ok((res.status().as_u16(), v)),
         Err(e) => {
-            eprintln!("gns3-central: {url} answered {} with no JSON: {e}", res.status());
+            errln!("gns3-central: {url} answered {} with no JSON: {e}", res.status());
             Err(ExitCode::from(2))
         }
     }

@@ -343,13 +343,17 @@ async fn loopback_without_tokens_prints_an_admin_token_on_stdout_only() {
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             break;
         }
-        let found = line.starts_with("g3c_");
+        let found = line.starts_with("export TOKEN=g3c_");
         out.push(line);
         if found {
             break;
         }
     }
-    let token = out.iter().find(|l| l.starts_with("g3c_")).expect("token on stdout").trim().to_owned();
+    // A line a shell can eval, after a comment line.
+    let token =
+        out.iter().find_map(|l| l.strip_prefix("export TOKEN=")).expect("`export TOKEN=…` on stdout").trim().to_owned();
+    assert!(token.starts_with("g3c_"), "{out:?}");
+    assert!(out.iter().take_while(|l| !l.starts_with("export")).all(|l| l.starts_with('#')), "{out:?}");
     assert_eq!(status_with(&base, &token).await, 200);
     assert_eq!(status_with(&base, "g3c_other").await, 401);
     child.kill().ok();

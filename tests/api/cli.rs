@@ -1,5 +1,6 @@
 //! The binary's own commands: `check-config` with good and bad input, `status` against a
-//! running instance and against none, `--help`.
+//! running instance and against none, `--help` (with an example for every subcommand), and
+//! output into a pipe whose reader goes away.
 
 use std::io::Write;
 use std::process::{Command, Output};
@@ -74,6 +75,63 @@ fn help_texts_name_every_command() {
     }
     let o = bin().args(["serve", "--help"]).output().unwrap();
     assert!(text(&o).contains("--test-mode") && text(&o).contains("--no-events"));
+}
+
+#[test]
+fn every_subcommand_help_shows_an_example_of_itself() {
+    let commands: &[&[&str]] = &[
+        &["serve"],
+        &["status"],
+        &["events"],
+        &["events", "stats"],
+        &["check-config"],
+        &["simulate"],
+        &["token"],
+        &["token", "create"],
+    ];
+    for cmd in commands {
+        let o = bin().args(*cmd).arg("--help").output().unwrap();
+        assert!(o.status.success(), "{cmd:?}: {}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        let example =
+            out.split_once("Example").map(|(_, e)| e).unwrap_or_else(|| panic!("{cmd:?}: no example:\n{out}"));
+        let invocation = format!("gns3-central {}", cmd.join(" "));
+        assert!(example.contains(&invocation), "{cmd:?}: the example does not run it:\n{out}");
+    }
+}
+
+/// Runs `args` with stdout into a pipe whose reader has gone (as after `… | head -1`):
+/// the reading end is closed at once, before the command has anything to print. The exit
+/// status and stderr.
+fn with_reader_gone(args: &[&str]) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = bin().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    (child.wait().unwrap(), err)
+}
+
+#[actix_rt::test]
+async fn a_command_whose_reader_goes_away_exits_quietly() {
+    let app = spawn_app(test_settings(&Target::nowhere(), |_| {})).await;
+    let url = app.base.clone();
+    let results = actix_rt::task::spawn_blocking(move || {
+        [
+            vec!["status", "--json", "--url", &url, "--token", ADMIN_TOKEN],
+            vec!["events", "stats", "--json", "--url", &url, "--token", ADMIN_TOKEN],
+        ]
+        .map(|a| (a.join(" "), with_reader_gone(&a)))
+    })
+    .await
+    .unwrap();
+    for (cmd, (status, err)) in results {
+        assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{cmd}: {err}");
+        // The command's own code (1: this instance is not ready), or death by SIGPIPE: not 101 (panic).
+        assert!(status.code().is_none_or(|c| c == 0 || c == 1), "{cmd}: {status:?} {err}");
+    }
+    app.stop().await;
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! `log.dir/gns3_central_service.log`; `realtime_events.log` gets one envelope per
 //! dispatched event; and no secret (GNS3 password, API tokens, a wrong token, the JWT
 //! secret, a JWT) appears anywhere, although every one of them was used at debug level.
+//! Text logs to a file or a pipe carry no colour codes.
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
@@ -119,14 +120,18 @@ async fn json_logs_parse_and_never_show_a_secret() {
     assert!(status.success(), "{status:?}");
     let stderr = svc.stderr();
     let service_log = read(&svc.path("logs/gns3_central_service.log"));
-    // JSON lines: stderr (but the start-up banner printed for people) and the file.
+    // JSON lines, every one of them: stderr (the start-up banner too) and the file.
     let json_lines = |text: &str| -> Vec<Value> {
         text.lines()
-            .filter(|l| !l.starts_with("gns3-central listening"))
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
             .collect()
     };
     let lines = json_lines(&stderr);
+    assert!(
+        lines.iter().any(|l| l["message"].as_str().is_some_and(|m| m.starts_with("gns3-central listening on"))),
+        "the banner is a JSON line: {stderr}"
+    );
+    assert!(!stderr.contains('\x1b') && !service_log.contains('\x1b'), "no colour codes in JSON logs");
     assert!(lines.iter().any(|l| l["level"] == "DEBUG"), "--debug gives debug lines");
     assert!(lines.iter().all(|l| l["timestamp"].is_string() && l["message"].is_string()), "{stderr}");
     assert!(lines.iter().any(|l| l["message"] == "Node action done."), "{stderr}");
@@ -142,6 +147,33 @@ async fn json_logs_parse_and_never_show_a_secret() {
             assert!(!text.contains(secret), "a secret ({}…) is in the {what}", &secret[..8]);
         }
     }
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn text_logs_in_a_file_or_a_pipe_carry_no_colour_codes() {
+    let sim = gns3_central::simulate::Simulator::start(gns3_central::simulate::SimulatorOptions {
+        bind: "127.0.0.1:0".parse().expect("an address"),
+        projects: 1,
+        nodes: 1,
+        links: false,
+        activity: 0.0,
+        seed: Some(4),
+    })
+    .await
+    .expect("the stand-in starts");
+    // stderr is a file here, as it is for a pipe: not a terminal.
+    let mut svc =
+        Service::start(&config(sim.port()), &["--debug"], &[("GNS3_CENTRAL__AUTH__JWT__SECRET", JWT_SECRET)]).await;
+    svc.signal("TERM");
+    let (status, _) = svc.wait_exit(Duration::from_secs(20)).await;
+    assert!(status.success(), "{status:?}");
+    let stderr = svc.stderr();
+    let service_log = read(&svc.path("logs/gns3_central_service.log"));
+    assert!(stderr.contains("DEBUG") && stderr.contains("gns3-central listening on"), "{stderr}");
+    assert!(!service_log.is_empty(), "the service log has lines");
+    assert!(!stderr.contains('\x1b'), "colour codes on stderr that is no terminal: {stderr:?}");
+    assert!(!service_log.contains('\x1b'), "colour codes in the service log: {service_log:?}");
     sim.stop().await;
 }
 

@@ -56,6 +56,18 @@ fn service(e: &mut Exposition, state: &AppState) {
         &[],
         state.modules.registry.connected_count() as f64,
     );
+    if let Some(bytes) = crate::observe::memory::heap_in_use() {
+        let name = "gns3central_heap_bytes";
+        e.family(name, Kind::Gauge, "Bytes the allocator has handed out and not had back (glibc mallinfo2).").sample(
+            name,
+            &[],
+            bytes as f64,
+        );
+    }
+    if let Some(bytes) = crate::observe::memory::resident() {
+        let name = "gns3central_resident_bytes";
+        e.family(name, Kind::Gauge, "Resident set size of the process.").sample(name, &[], bytes as f64);
+    }
     let name = "gns3central_config_reloads_total";
     let ok = state.live.reloads_ok.load(std::sync::atomic::Ordering::Relaxed);
     let failed = state.live.reloads_failed.load(std::sync::atomic::Ordering::Relaxed);
