@@ -593,7 +593,9 @@ async fn sigterm_closes_sessions_with_1001_then_the_process_exits() {
     let stdout = child.stdout.take().expect("stdout");
     let token = actix_rt::task::spawn_blocking(move || {
         use std::io::BufRead;
-        std::io::BufReader::new(stdout).lines().map_while(Result::ok).find(|l| l.starts_with("g3c_"))
+        let lines = std::io::BufReader::new(stdout).lines().map_while(Result::ok);
+        // `export TOKEN=g3c_…` (docs/access-control.md); bounded: the line comes first or never.
+        lines.take(20).find_map(|l| l.strip_prefix("export TOKEN=").map(str::to_owned))
     })
     .await
     .expect("reader")
