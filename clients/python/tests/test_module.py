@@ -209,11 +209,8 @@ async def test_a_second_connection_of_the_same_module_replaces_the_first(service
     first = await create_gns3_interface(reg.name, url=service.url, token=reg.token).initialize()
     second = await create_gns3_interface(reg.name, url=service.url, token=reg.token).initialize()
     try:
-        for _ in range(500):
-            if first.closed_reason:
-                break
-            await asyncio.sleep(0.01)
-        assert first.closed_reason and "replaced" in first.closed_reason
+        reason = await asyncio.wait_for(first.wait_closed(), 5)
+        assert reason and "replaced" in reason
         await second.ping()
     finally:
         await first.close()

@@ -111,6 +111,13 @@ class ModuleInterface:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    async def wait_closed(self) -> Optional[str]:
+        """Wait until the connection has ended for good (a final close such as 4009, a
+        refused reconnect, or :meth:`close`); returns :attr:`closed_reason`."""
+        if self._tasks:
+            await asyncio.wait({self._tasks[0]})
+        return self.closed_reason
+
     async def close(self) -> None:
         """Close the connection and stop the handlers."""
         self._closing = True
