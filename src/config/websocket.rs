@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn every_session_can_hold_a_subscriber() {
         // The defaults once allowed 10,000 sessions and 4,096 subscribers: sessions past
-        // 4,095 opened but got subscribe_failed (found by benches/ws_load.rs).
+        // 4,095 opened but got subscribe_failed (found by benches/ws_load/).
         let s = crate::config::Settings::load_with(None, &|_| None, vec![]).expect("defaults load");
         assert!(s.events.max_subscribers > s.websocket.max_sessions + s.modules.max_modules);
         let vars = vec![("GNS3_CENTRAL__WEBSOCKET__MAX_SESSIONS".to_owned(), "20000".to_owned())];
