@@ -1,0 +1,83 @@
+//! A module's `subscribe` with `since` (docs/modules.md#resuming-events): the events it
+//! missed while disconnected are replayed in order, then live ones follow, with the
+//! dashboard's `replay` frame (`ws/replay.rs`).
+//!
+//! The module's subscription is its proxy's, not the session's, so the two steps of the
+//! dashboard's `SubscribeWithReplay` are taken in turn, with the session's mailbox held
+//! (`ctx.wait`) across both: the proxy subscribes (or changes its filter) first, then
+//! the dispatcher reads the history after `since` (`GetReplay`). Every event published
+//! after that read reaches the proxy's subscription live, and is held in this session's
+//! mailbox until the replay is sent; live events up to the replay's `latest_seq` are
+//! dropped when they arrive (`replayed_to`). No gap, no duplicate at the seam.
+
+use actix::prelude::*;
+use actix_web_actors::ws;
+use gns3_central_actors::dispatcher::{GetReplay, Replay, SubscriptionFilter};
+use gns3_central_actors::modules::{BusError, SetFilter};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::session::ModuleSession;
+use crate::error::Code;
+use crate::ws::frames;
+use crate::ws::replay::send_replay;
+use crate::ws::session::Session;
+use crate::ws::{Role, SessionPrincipal};
+
+enum Failed {
+    Filter(BusError),
+    Proxy,
+    /// The filter is set; only the replay could not be read.
+    Dispatcher,
+}
+
+impl ModuleSession {
+    /// Sets the module's filter, then sends `subscribed` and the `replay` of the events
+    /// after `since` (a well-formed event id: checked by the caller).
+    pub(super) fn resume(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        filter: SubscriptionFilter,
+        (names, projects): (Vec<String>, Option<Vec<Uuid>>),
+        since: String,
+        rid: Option<Value>,
+    ) {
+        let Some(dispatcher) = self.core.state.dispatcher.clone() else {
+            return self.error(ctx, Code::EventsDisabled, "live events are off (--no-events)", rid.as_ref());
+        };
+        let proxy = self.slot.addr.clone();
+        let max_replay = self.core.cfg.max_replay;
+        let fut = async move {
+            match proxy.send(SetFilter(filter.clone())).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(Failed::Filter(e)),
+                Err(_) => return Err(Failed::Proxy),
+            }
+            dispatcher.send(GetReplay { filter, since, max_replay }).await.map_err(|_| Failed::Dispatcher)
+        };
+        // `wait` holds the mailbox: no live event is handled before the replay is sent.
+        ctx.wait(fut.into_actor(self).map(move |res, act, ctx| {
+            let replay: Replay = match res {
+                Ok(r) => r,
+                Err(Failed::Filter(e)) => return act.error(ctx, Code::from(&e), &e.to_string(), rid.as_ref()),
+                Err(Failed::Proxy) => {
+                    let msg = "the module's proxy is not running";
+                    return act.error(ctx, Code::ModuleUnavailable, msg, rid.as_ref());
+                }
+                Err(Failed::Dispatcher) => {
+                    act.names = names;
+                    act.projects = projects;
+                    let msg = "the dispatcher is not running";
+                    return act.error(ctx, Code::EventsUnavailable, msg, rid.as_ref());
+                }
+            };
+            act.names = names;
+            act.projects = projects;
+            act.replayed_to = act.replayed_to.max(replay.latest_seq);
+            act.reply(ctx, frames::subscribed(&act.names, act.projects.as_deref(), rid.as_ref()));
+            let principal =
+                SessionPrincipal { name: format!("module:{}", act.name()), role: Role::Operator, projects: None };
+            send_replay(act, ctx, principal, (&replay.epoch, replay.latest_seq), replay.replay, rid);
+        }));
+    }
+}
