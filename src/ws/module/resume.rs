@@ -9,12 +9,15 @@
 //! after that read reaches the proxy's subscription live, and is held in this session's
 //! mailbox until the replay is sent; live events up to the replay's `latest_seq` are
 //! dropped when they arrive (`replayed_to`). No gap, no duplicate at the seam.
+//!
+//! The `welcome` is here too: it names the event position (`epoch`, `last_seq`), where a
+//! module that has not handled any event yet resumes from.
 
 use actix::prelude::*;
 use actix_web_actors::ws;
-use gns3_central_actors::dispatcher::{GetReplay, Replay, SubscriptionFilter};
+use gns3_central_actors::dispatcher::{GetReplay, Position, Replay, SubscriptionFilter};
 use gns3_central_actors::modules::{BusError, SetFilter};
-use serde_json::Value;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::session::ModuleSession;
@@ -32,6 +35,20 @@ enum Failed {
 }
 
 impl ModuleSession {
+    /// The first frame of a session; `position` is `None` with `--no-events`.
+    pub(super) fn welcome(&mut self, ctx: &mut ws::WebsocketContext<Self>, position: Option<Position>) {
+        let c = &self.core.cfg;
+        let welcome = json!({
+            "type": "welcome", "session_id": self.core.id, "module": self.slot.name, "module_id": self.slot.id,
+            "epoch": position.as_ref().map(|p| &p.epoch), "last_seq": position.as_ref().map(|p| p.last_seq),
+            "events_enabled": self.core.state.dispatcher.is_some(), "default_server": self.core.state.default_server,
+            "limits": {"max_frame_bytes": c.max_frame_bytes, "max_subscriptions": c.max_subscriptions,
+                "queue_frames": c.queue_frames, "queue_bytes": c.queue_bytes, "max_replay": c.max_replay,
+                "heartbeat_interval_ms": c.heartbeat_interval_ms, "client_timeout_ms": c.client_timeout_ms},
+        });
+        self.reply(ctx, welcome.to_string());
+    }
+
     /// Sets the module's filter, then sends `subscribed` and the `replay` of the events
     /// after `since` (a well-formed event id: checked by the caller).
     pub(super) fn resume(

@@ -17,7 +17,7 @@
 use actix::prelude::*;
 use actix_web::web;
 use actix_web_actors::ws;
-use gns3_central_actors::dispatcher::{Publish, SubscriptionFilter};
+use gns3_central_actors::dispatcher::{GetPosition, Publish, SubscriptionFilter};
 use gns3_central_actors::events::{Event, NewEvent, Source};
 use gns3_central_actors::modules::envelope::check_event_namespace;
 use gns3_central_actors::modules::{Attach, BusError, BusMessage, Detach, ModuleSlot, SetFilter, ToModule};
@@ -213,14 +213,11 @@ impl Actor for ModuleSession {
     fn started(&mut self, ctx: &mut Self::Context) {
         self.open(ctx, self.core.state.settings.modules.session_mailbox);
         tracing::info!(module = %self.slot.name, session = %self.core.id, "Module connected.");
-        let welcome = json!({
-            "type": "welcome", "session_id": self.core.id, "module": self.slot.name, "module_id": self.slot.id,
-            "events_enabled": self.core.state.dispatcher.is_some(), "default_server": self.core.state.default_server,
-            "limits": {"max_frame_bytes": self.core.cfg.max_frame_bytes, "max_subscriptions": self.core.cfg.max_subscriptions,
-                "queue_frames": self.core.cfg.queue_frames, "queue_bytes": self.core.cfg.queue_bytes,
-                "heartbeat_interval_ms": self.core.cfg.heartbeat_interval_ms, "client_timeout_ms": self.core.cfg.client_timeout_ms},
-        });
-        self.reply(ctx, welcome.to_string());
+        match self.core.state.dispatcher.clone() {
+            // The welcome names the event position (`resume.rs`), so it waits for it.
+            Some(d) => ctx.wait(d.send(GetPosition).into_actor(self).map(|p, act, ctx| act.welcome(ctx, p.ok()))),
+            None => self.welcome(ctx, None),
+        }
         // `wait`: queued messages (sent by the proxy during Attach) come after the welcome,
         // and no frame of the module is handled before it is attached.
         let attach = Attach { session: self.core.id, link: ctx.address().recipient() };

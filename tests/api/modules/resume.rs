@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 use std::time::Duration;
 
-use super::{connect, connect_at, register, status_until, ModuleClient};
+use super::{connect, connect_at, register, status_until, upgrade, ModuleClient};
 use crate::app::{spawn_app, test_settings, Target, TestApp};
 
 const T: Duration = Duration::from_secs(15);
@@ -59,7 +59,11 @@ async fn a_module_resuming_with_since_gets_what_it_missed_in_order_then_live() {
         publish(&mut src, n).await;
     }
 
-    let mut w = connect(&app, "watcher", &w_t).await;
+    let mut w = upgrade(&app, "watcher", |r| r.bearer_auth(&w_t)).await.expect("connected");
+    // The welcome names the position: where a module that has handled nothing resumes from.
+    let welcome = w.json().await;
+    assert_eq!((welcome["type"].as_str(), welcome["epoch"].as_str()), (Some("welcome"), last["epoch"].as_str()));
+    assert_eq!(welcome["last_seq"].as_u64(), last["seq"].as_u64().map(|s| s + 5), "{welcome}");
     let since = last["id"].as_str().expect("an event id").to_owned();
     let frame = json!({"type":"subscribe","request_id":"r","subscriptions":["src.*"],"since":since});
     let s = subscribe(&mut w, frame).await;
