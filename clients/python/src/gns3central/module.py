@@ -30,6 +30,7 @@ from typing import Any, Callable, Optional, Union
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from ._bus import BusCalls
 from ._conn import open_ws, resolve
 from ._gns3 import Gns3Calls
 from .errors import (
@@ -40,7 +41,7 @@ from .errors import (
     PermissionDenied,
     error_from,
 )
-from .models import JSON, BusMessage, Event, Missed, ResumeFailed, SendResult, StreamItem, Topology, matches
+from .models import JSON, BusMessage, Event, Missed, ResumeFailed, StreamItem, Topology, matches
 
 log = logging.getLogger("gns3central")
 
@@ -61,7 +62,7 @@ async def _maybe_await(v: Any) -> Any:
     return v
 
 
-class ModuleInterface(Gns3Calls):
+class ModuleInterface(BusCalls, Gns3Calls):
     """One module's connection to gns3-central. Make it with :func:`create_gns3_interface`,
     then ``await initialize()`` (or ``async with``).
 
@@ -446,78 +447,6 @@ class ModuleInterface(Gns3Calls):
         self._subs = [([n for n in ns if n not in names], h) for ns, h in self._subs]
         self._subs = [(ns, h) for ns, h in self._subs if ns]
         return await self._call({"type": "unsubscribe", "subscriptions": sorted(names)})
-
-    # --- the bus ------------------------------------------------------------------------
-
-    async def send(
-        self,
-        to: str,
-        type: str,
-        payload: Any = None,
-        *,
-        ttl_ms: Optional[int] = None,
-        correlation_id: Optional[str] = None,
-        wait: bool = True,
-    ) -> Optional[SendResult]:
-        """Send a bus message to module ``to``. With ``wait`` (the default) it returns
-        what the bus did (``accepted``/``refused``) and raises its refusal
-        (``unknown_module``, ``module_offline``, ``inbox_full``...); without, it returns
-        ``None`` once the frame is written (refusals are only logged)."""
-        message: JSON = {"to": to, "type": type, "payload": payload}
-        if ttl_ms is not None:
-            message["ttl"] = ttl_ms
-        if correlation_id is not None:
-            message["correlation_id"] = correlation_id
-        if not wait:
-            await self._send_frame({"type": "send", "message": message})
-            return None
-        return SendResult.from_json(await self._call({"type": "send", "message": message}))
-
-    async def broadcast(self, type: str, payload: Any = None, *, ttl_ms: Optional[int] = None) -> SendResult:
-        """Send to every other module; ``refused`` lists those that did not take it."""
-        message: JSON = {"type": type, "payload": payload}
-        if ttl_ms is not None:
-            message["ttl"] = ttl_ms
-        return SendResult.from_json(await self._call({"type": "broadcast", "message": message}))
-
-    async def request(self, to: str, type: str, payload: Any = None, timeout: float = 5.0) -> BusMessage:
-        """Send a request and return the reply (its ``payload`` is the answer); raises
-        :class:`ReplyTimeout` after ``timeout`` seconds."""
-        ms = max(1, int(timeout * 1000))
-        frame = {"type": "request", "timeout_ms": ms, "message": {"to": to, "type": type, "payload": payload}}
-        answer = await self._call(frame, timeout=timeout + self.request_timeout)
-        return BusMessage.from_json(answer["message"])
-
-    async def reply(self, request: BusMessage, payload: Any) -> None:
-        """Answer a request explicitly (instead of returning from the handler)."""
-        if request.reply_to is None:
-            raise ValueError("not a request: it has no reply_to")
-        message = {"to": request.reply_to, "correlation_id": request.id, "payload": payload}
-        await self._call({"type": "reply", "message": message})
-
-    async def publish(
-        self,
-        type: str,
-        data: Any = None,
-        *,
-        project_id: Optional[str] = None,
-        node_id: Optional[str] = None,
-        server: Optional[str] = None,
-        correlation_id: Optional[str] = None,
-    ) -> None:
-        """Publish an event in the module's namespace: ``alert`` becomes
-        ``<name>.alert``; ``<name>.alert`` is kept as is."""
-        full = type if type.startswith(self.name + ".") else f"{self.name}.{type}"
-        event: JSON = {"type": full, "data": data}
-        for k, v in (
-            ("project_id", project_id),
-            ("node_id", node_id),
-            ("server", server),
-            ("correlation_id", correlation_id),
-        ):
-            if v is not None:
-                event[k] = v
-        await self._call({"type": "publish", "event": event})
 
 
 def create_gns3_interface(
