@@ -186,7 +186,7 @@ async def test_without_redis_a_service_restart_gives_the_module_resume_failed_wi
         await publish(emitter, range(3, 4))  # live events follow the signal
         await w.until(lambda: isinstance(w.seen[-1], Event) and w.seen[-1].data["n"] == 3)
         after = w.seen[w.seen.index(lost) + 1 :]
-        assert [e.epoch != epoch for e in after] == [True] and numbers(w) == [1, 2, 3]
+        assert [isinstance(e, Event) and e.epoch != epoch for e in after] == [True] and numbers(w) == [1, 2, 3]
         await closing(w.m, emitter)
     finally:
         svc.close()
