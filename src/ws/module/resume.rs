@@ -16,6 +16,7 @@
 use actix::prelude::*;
 use actix_web_actors::ws;
 use gns3_central_actors::dispatcher::{GetReplay, Position, Replay, SubscriptionFilter};
+use gns3_central_actors::events::Event;
 use gns3_central_actors::modules::{BusError, SetFilter};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -35,6 +36,12 @@ enum Failed {
 }
 
 impl ModuleSession {
+    /// A live event that was sent in the last replay (of the same epoch: seqs start again
+    /// in a new one).
+    pub(super) fn replayed(&self, e: &Event) -> bool {
+        self.replayed_to.as_ref().is_some_and(|(epoch, seq)| e.seq <= *seq && e.epoch == *epoch)
+    }
+
     /// The first frame of a session; `position` is `None` with `--no-events`.
     pub(super) fn welcome(&mut self, ctx: &mut ws::WebsocketContext<Self>, position: Option<Position>) {
         let c = &self.core.cfg;
@@ -90,7 +97,7 @@ impl ModuleSession {
             };
             act.names = names;
             act.projects = projects;
-            act.replayed_to = act.replayed_to.max(replay.latest_seq);
+            act.replayed_to = Some((replay.epoch.clone(), replay.latest_seq));
             act.reply(ctx, frames::subscribed(&act.names, act.projects.as_deref(), rid.as_ref()));
             let principal =
                 SessionPrincipal { name: format!("module:{}", act.name()), role: Role::Operator, projects: None };

@@ -41,13 +41,13 @@ pub struct ModuleSession {
     pub(super) slot: Arc<ModuleSlot>,
     pub(super) names: Vec<String>,
     pub(super) projects: Option<Vec<Uuid>>,
-    /// Live events up to this seq were sent in a replay (`resume.rs`): dropped when they arrive.
-    pub(super) replayed_to: u64,
+    /// Live events up to this (epoch, seq) were sent in a replay (`resume.rs`): dropped.
+    pub(super) replayed_to: Option<(String, u64)>,
 }
 
 impl ModuleSession {
     pub fn new(state: web::Data<AppState>, slot: Arc<ModuleSlot>, flushed: Arc<AtomicU64>) -> Self {
-        Self { core: Core::new(state, flushed), slot, names: Vec::new(), projects: None, replayed_to: 0 }
+        Self { core: Core::new(state, flushed), slot, names: Vec::new(), projects: None, replayed_to: None }
     }
 
     pub(super) fn name(&self) -> &str {
@@ -243,7 +243,7 @@ impl Handler<ToModule> for ModuleSession {
     fn handle(&mut self, msg: ToModule, ctx: &mut Self::Context) {
         match msg {
             ToModule::Message(m) => self.send(ctx, Class::Keep, proto::message(&m).into()),
-            ToModule::Event(d) if d.event.seq <= self.replayed_to => {} // sent in the replay
+            ToModule::Event(d) if self.replayed(&d.event) => {}
             ToModule::Event(d) => self.send(ctx, Class::of(d.event.priority), d.json),
             ToModule::Replaced { deleted: true } => self.close(ctx, ws::CloseCode::Other(4004), "module deleted"),
             ToModule::Replaced { deleted: false } => {
