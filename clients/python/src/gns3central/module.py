@@ -106,7 +106,8 @@ class ModuleInterface(BusCalls, Gns3Calls):
         self._resume_from: Optional[str] = since
         # Between a subscribe with `since` and its `replay`: events then are in the replay.
         self._awaiting_replay = False
-        self._subscribed_here = False
+        # The next subscribe resumes (after a reconnection, or with a `since` given here).
+        self._resuming = since is not None
         self.last_event_id: Optional[str] = None
         """The id of the last event the handlers were called with."""
         self._resume_failed_handlers: list[ResumeFailedHandler] = []
@@ -184,7 +185,6 @@ class ModuleInterface(BusCalls, Gns3Calls):
         if self._resume_from is None:
             self._resume_from = _event_id(welcome.get("epoch"), welcome.get("last_seq"))
         self._ws = ws
-        self._subscribed_here = False
         self._awaiting_replay = False
         self.connections += 1
         self._connected.set()
@@ -192,15 +192,15 @@ class ModuleInterface(BusCalls, Gns3Calls):
         log.info("gns3central: module %s connected (session %s)", self.name, welcome.get("session_id"))
 
     def _subscribe_frame(self, names: list[str]) -> JSON:
-        """A ``subscribe`` frame; with ``since`` (and waiting for its replay) while no
-        subscription is in place on this connection yet."""
+        """A ``subscribe`` frame; the first one after a reconnection (or with ``since``
+        given to the interface) has ``since`` and waits for its replay."""
         frame: JSON = {"type": "subscribe", "subscriptions": names}
         if self._projects is not None:
             frame["projects"] = self._projects
-        if self._resume_from is not None and not self._subscribed_here:
+        if self._resuming and self._resume_from is not None:
             frame["since"] = self._resume_from
             self._awaiting_replay = True
-        self._subscribed_here = True
+        self._resuming = False
         return frame
 
     async def _subscribe(self, frame: JSON) -> JSON:
@@ -256,6 +256,7 @@ class ModuleInterface(BusCalls, Gns3Calls):
             except (Gns3CentralError, OSError, asyncio.TimeoutError, ConnectionClosed) as e:
                 log.info("gns3central: module %s reconnecting: %s", self.name, e)
                 continue
+            self._resuming = True
             names = sorted({n for names, _ in self._subs for n in names})
             if names or self._projects is not None:
                 # The frame now, before the next frame is read: events that come before
