@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 use super::{connect, connect_at, register, status_until, upgrade, ModuleClient};
-use crate::app::{spawn_app, test_settings, Target, TestApp};
+use crate::app::{spawn_app, spawn_with, test_settings, Target, TestApp};
+use gns3_central::startup::ServeOptions;
 
 const T: Duration = Duration::from_secs(15);
 
@@ -191,4 +192,20 @@ async fn a_malformed_since_is_refused_and_changes_nothing() {
     assert_eq!(s["subscriptions"], json!(["src.*"]), "{s}");
     publish(&mut src, 1).await;
     assert_eq!(n_of(&w.until(T, is_tick).await), 1);
+}
+
+#[actix_rt::test]
+async fn without_events_the_welcome_has_no_position_and_since_is_refused() {
+    let opts = ServeOptions { no_events: true, ..Default::default() };
+    let app = spawn_with(test_settings(&Target::nowhere(), |_| {}), opts).await;
+    let tok = register(&app, "quiet").await;
+    let mut m = upgrade(&app, "quiet", |r| r.bearer_auth(&tok)).await.expect("connected");
+    let welcome = m.json().await;
+    assert_eq!((welcome["events_enabled"].as_bool(), welcome["epoch"].as_str()), (Some(false), None), "{welcome}");
+    assert!(welcome["last_seq"].is_null(), "{welcome}");
+    let frame = json!({"type":"subscribe","request_id":"s","subscriptions":["all"],"since":"abcd-1"});
+    let e = subscribe(&mut m, frame).await;
+    assert_eq!((e["code"].as_str(), e["request_id"].as_str()), (Some("events_disabled"), Some("s")), "{e}");
+    m.send(json!({"type":"ping","request_id":"p"})).await;
+    assert_eq!(m.json().await["type"], "pong");
 }
