@@ -15,7 +15,7 @@
    handed to the session at once).
 
     python bench/bench_bus.py [--url URL --token ADMIN_TOKEN] [--requests 2000] [--messages 50000]
-                              [--senders 3] [--profile DIR]
+                              [--senders 2] [--profile DIR]
 
 ``--profile DIR`` writes a pyinstrument profile (text) of the receiving module's process
 and of the first sender to DIR (pyinstrument from PyPI must be installed).
@@ -219,7 +219,7 @@ def main() -> None:
     p.add_argument("--token")
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--messages", type=int, default=50000)
-    p.add_argument("--senders", type=int, default=3)
+    p.add_argument("--senders", type=int, default=2)
     p.add_argument("--profile", metavar="DIR")
     args = p.parse_args()
     if args.url:
