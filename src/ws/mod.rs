@@ -2,8 +2,9 @@
 //! connection (`dashboard/`), `/ws/modules/{name}` to one `ModuleSession` (`module/`).
 //! What both share is the core here: the upgrade (`upgrade.rs`), the frame helpers
 //! (`frames.rs`), the session glue and connection state (`session.rs`), the writer and
-//! its bounded outbound buffer (`writer.rs`, `outbound.rs`), the pipe (`pipe.rs`) and the
-//! principal's view of the topology (`topology.rs`); `dashboard/` and `module/` import
+//! its bounded outbound buffer (`writer.rs`, `outbound.rs`), the pipe (`pipe.rs`), the
+//! `replay` frame of a resumed subscription (`replay.rs`) and the principal's view of the
+//! topology (`topology.rs`); `dashboard/` and `module/` import
 //! from the core, never from each other, and the core imports neither.
 //! This module owns what lives outside a session: the `[websocket]` settings, the
 //! caller's identity (`authorize`, the one seam access control replaces), the registry
@@ -23,6 +24,7 @@ pub mod frames;
 pub mod module;
 pub mod outbound;
 mod pipe;
+pub mod replay;
 pub(crate) mod session;
 pub mod topology;
 pub(crate) mod upgrade;

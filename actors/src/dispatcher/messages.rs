@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use utoipa::ToSchema;
 
-use super::core::{HistoryPage, Subscription};
+use super::core::{HistoryPage, Replay, Subscription};
 use super::delivery::{DeadLetter, EventSink, SharedEvent, SinkStatus};
 use super::error::{DispatchError, BACKPRESSURE_RETRY_AFTER};
 use super::filter::{valid_type_name, SubscriptionFilter};
@@ -139,6 +139,18 @@ pub struct SubscribeWithReplay {
     /// A `Recipient<Deliver>` or an `Inbox` (`.into()`).
     pub sink: Sink,
     pub since: Option<String>,
+    pub max_replay: usize,
+}
+
+/// The matching events after `since` for a subscription made before (a module's, held by
+/// its proxy: its session asks once the proxy has subscribed). Every event with a higher
+/// seq than `Replay::latest_seq` reaches that subscription live; the caller drops live
+/// ones up to it.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Replay")]
+pub struct GetReplay {
+    pub filter: SubscriptionFilter,
+    pub since: String,
     pub max_replay: usize,
 }
 

@@ -43,7 +43,9 @@ mod actor_tests;
 #[cfg(test)]
 mod tests;
 
-pub use self::core::{DispatcherCore, HistoryPage, Injected, Published, Rejected, Subscription, Uplink, MAX_TYPE_LEN};
+pub use self::core::{
+    DispatcherCore, HistoryPage, Injected, Published, Rejected, Replay, Subscription, Uplink, MAX_TYPE_LEN,
+};
 pub use config::{DeliveryConfig, DispatcherConfig};
 pub use delivery::{DeadLetter, DeadLetterReason, DeadLetters, EventSink, SharedEvent, SinkStatus};
 pub use error::DispatchError;
@@ -323,6 +325,13 @@ impl Handler<SubscribeWithReplay> for PriorityDispatcher {
         let sub = self.core.subscribe_with_replay(msg.label, msg.filter, msg.sink, since, msg.max_replay)?;
         tracing::debug!(subscriber = %sub.id, recovered = sub.replay.is_ok(), "Subscribed with replay.");
         Ok(sub)
+    }
+}
+
+impl Handler<GetReplay> for PriorityDispatcher {
+    type Result = MessageResult<GetReplay>;
+    fn handle(&mut self, msg: GetReplay, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.core.replay_after(&msg.filter, &msg.since, msg.max_replay))
     }
 }
 

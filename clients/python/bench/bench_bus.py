@@ -2,10 +2,12 @@
 
 1. request/reply between two modules: ``--requests`` sequential requests, latency
    percentiles (target p99 <= 5 ms);
-2. one module receiving: a sender process puts ``--messages`` bus messages on the bus
-   (``send(wait=False)``, at most 3,000 unreceived: the receiver acks every 1,000 with a
-   bus message) and the receiving module's handler counts them; rate = messages / time
-   from the first to the last one received (target >= 20,000/s);
+2. one module receiving live: ``--senders`` sender processes (each a module of its own)
+   put ``--messages`` bus messages on the bus between them (``send(wait=False)``, each at
+   most 3,000 unreceived: the receiver acks every 1,000 of a sender's with a bus message)
+   and the receiving module's handler counts them; rate = messages / time from the first
+   to the last one received (target >= 20,000/s). Several senders, so that the senders
+   (a Python process writes about as fast as one reads) are not what is measured;
 3. the receive side alone: ``--messages`` wait in the offline queue of a module that is
    not connected, which then connects and drains them (the started service allows that
    many: ``modules.offline_queue``, ``inbox_capacity``, ``session_mailbox`` and
@@ -13,6 +15,10 @@
    handed to the session at once).
 
     python bench/bench_bus.py [--url URL --token ADMIN_TOKEN] [--requests 2000] [--messages 50000]
+                              [--senders 2] [--profile DIR]
+
+``--profile DIR`` writes a pyinstrument profile (text) of the receiving module's process
+and of the first sender to DIR (pyinstrument from PyPI must be installed).
 
 Without ``--url`` it starts ``serve --test-mode`` (the debug binary unless
 GNS3_CENTRAL_BIN names another, e.g. target/release/gns3-central). Bounded: counts and a
@@ -28,7 +34,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -42,6 +48,18 @@ WINDOW = 1000  # the receiver acks every WINDOW messages; at most 3 windows unre
 
 
 async def sender(url: str, name: str, token: str, to: str, count: int, flow: bool = True) -> None:
+    profile = os.environ.get("BENCH_PROFILE_SENDER")
+    if profile:
+        from pyinstrument import Profiler
+
+        with Profiler(async_mode="disabled") as prof:
+            await _sender(url, name, token, to, count, flow)
+        _write(profile, prof.output_text(unicode=False, show_all=True))
+        return
+    await _sender(url, name, token, to, count, flow)
+
+
+async def _sender(url: str, name: str, token: str, to: str, count: int, flow: bool) -> None:
     m = await create_gns3_interface(name, url=url, token=token).initialize()
     acked = 0
     progress = asyncio.Event()
@@ -63,10 +81,11 @@ async def sender(url: str, name: str, token: str, to: str, count: int, flow: boo
     await m.close()
 
 
-async def run(url: str, admin: str, requests: int, messages: int) -> None:
+async def run(url: str, admin: str, requests: int, messages: int, senders: int, profile: Optional[str]) -> None:
     suffix = str(os.getpid())
     async with Central(url, admin) as c:
         regs = {r: await c.create_module(f"bench{r}{suffix}") for r in ("a", "b", "c")}
+        sender_regs = [await c.create_module(f"benchs{i}x{suffix}") for i in range(senders)]
     a = await create_gns3_interface(regs["a"].name, url=url, token=regs["a"].token).initialize()
     b = await create_gns3_interface(regs["b"].name, url=url, token=regs["b"].token).initialize()
     b.on_message(lambda msg: {"ok": True} if msg.is_request else None)
@@ -89,9 +108,11 @@ async def run(url: str, admin: str, requests: int, messages: int) -> None:
     )
 
     received = 0
+    per_sender: dict[str, int] = {}
     first: Optional[float] = None
     last = 0.0
     done = asyncio.Event()
+    total = messages // senders * senders
 
     def count(msg: BusMessage) -> None:
         nonlocal received, first, last
@@ -99,23 +120,38 @@ async def run(url: str, admin: str, requests: int, messages: int) -> None:
         first = first if first is not None else now
         last = now
         received += 1
-        if received % WINDOW == 0:
-            b._spawn(b.send(msg.sender, "bench.ack", {"received": received}, wait=False))
-        if received >= messages:
+        n = per_sender[msg.sender] = per_sender.get(msg.sender, 0) + 1
+        if n % WINDOW == 0:
+            b._spawn(b.send(msg.sender, "bench.ack", {"received": n}, wait=False))
+        if received >= total:
             done.set()
 
     b.on_message(count, types=["bench.msg"])
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--sender", url, regs["c"].name, regs["c"].token, b.name, str(messages)
-    )
+    procs = []
+    for i, reg in enumerate(sender_regs):
+        env = dict(os.environ)
+        if profile and i == 0:
+            env["BENCH_PROFILE_SENDER"] = str(Path(profile) / "sender.txt")
+        procs.append(
+            await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--sender", url, reg.name, reg.token, b.name, str(total // senders), env=env
+            )
+        )
+    prof = _profiler(profile)
     try:
         await asyncio.wait_for(done.wait(), LIMIT)
     except asyncio.TimeoutError:
         pass
-    await asyncio.wait_for(proc.wait(), LIMIT)
+    if prof is not None and profile:
+        prof.stop()
+        _write(str(Path(profile) / "receiver.txt"), prof.output_text(unicode=False, show_all=True))
+    for proc in procs:
+        await asyncio.wait_for(proc.wait(), LIMIT)
     elapsed = (last - first) if first is not None else 0.0
     rate = received / elapsed if elapsed > 0 else 0.0
-    print(f"receive: {received}/{messages} messages in {elapsed:.3f} s = {rate:,.0f} messages/s")
+    print(
+        f"receive ({senders} sender processes): {received}/{total} messages in {elapsed:.3f} s = {rate:,.0f} messages/s"
+    )
     await a.close()
     await b.close()
 
@@ -128,8 +164,7 @@ async def run(url: str, admin: str, requests: int, messages: int) -> None:
         sys.executable, __file__, "--sender", url, regs["c"].name, regs["c"].token, reg.name, str(messages), "nowait"
     )
     await asyncio.wait_for(sender_proc.wait(), LIMIT)
-    async with Central(url, admin) as c:
-        queued = (await c.module(reg.name))["mailbox_depth"]
+    queued = messages  # all wait in its offline queue (the service allows that many)
     drained = 0
     t_first: Optional[float] = None
     t_last = 0.0
@@ -158,6 +193,22 @@ async def run(url: str, admin: str, requests: int, messages: int) -> None:
     await d.close()
 
 
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _profiler(profile: Optional[str]) -> Any:
+    if not profile:
+        return None
+    from pyinstrument import Profiler
+
+    Path(profile).mkdir(parents=True, exist_ok=True)
+    prof = Profiler(async_mode="disabled")
+    prof.start()
+    return prof
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--sender":
         url, name, token, to, count = sys.argv[2:7]
@@ -168,9 +219,11 @@ def main() -> None:
     p.add_argument("--token")
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--messages", type=int, default=50000)
+    p.add_argument("--senders", type=int, default=2)
+    p.add_argument("--profile", metavar="DIR")
     args = p.parse_args()
     if args.url:
-        asyncio.run(run(args.url, args.token, args.requests, args.messages))
+        asyncio.run(run(args.url, args.token, args.requests, args.messages, max(1, args.senders), args.profile))
         return
     from service import Service
 
@@ -181,7 +234,7 @@ def main() -> None:
         f"[websocket]\nqueue_frames = {n}\nqueue_bytes = {n * 400}"
     )
     try:
-        asyncio.run(run(svc.url, svc.token, args.requests, args.messages))
+        asyncio.run(run(svc.url, svc.token, args.requests, args.messages, max(1, args.senders), args.profile))
     finally:
         svc.close()
 

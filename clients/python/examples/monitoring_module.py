@@ -15,7 +15,7 @@ import asyncio
 import logging
 from typing import Any, Optional
 
-from gns3central import BusMessage, Event, create_gns3_interface, register_module
+from gns3central import BusMessage, Event, ResumeFailed, create_gns3_interface, register_module
 
 
 async def main(name: str, register: bool, run_for: Optional[float]) -> None:
@@ -44,12 +44,21 @@ async def main(name: str, register: bool, run_for: Optional[float]) -> None:
         elif event.type == "node.started" and event.node_id:
             stopped.pop(event.node_id, None)
 
+    def handle_resume_failed(signal: ResumeFailed) -> None:
+        # Events were missed (the service restarted without Redis): start again from the
+        # topology now. (Events missed across other restarts are replayed: nothing to do.)
+        stopped.clear()
+        for node in signal.topology.nodes() if signal.topology else []:
+            if node.get("status") == "stopped" and node.get("node_id"):
+                stopped[str(node["node_id"])] = "unknown"
+
     def handle_request(msg: BusMessage) -> Optional[dict[str, Any]]:
         if msg.type == "monitoring.status":
             return {"alerts": alerts, "stopped_nodes": sorted(stopped)}
         return None
 
     await gns3_interface.subscribe_to_events(["node_status"], handle_gns3_event)
+    gns3_interface.on_resume_failed(handle_resume_failed)
     gns3_interface.on_message(handle_request)
     summary = await gns3_interface.get_network_summary()
     print(f"{name}: connected; network summary: {summary}", flush=True)

@@ -1,13 +1,13 @@
 //! The frames of `/ws/gns3/events/` (docs/websocket.md): what a
 //! client may send (parsed by the shared `frames::parse_as`, with an error code for every
-//! way it can be wrong) and the `replay` frame only dashboards get; the replies both
-//! sockets send are built in `ws/frames.rs`. Events are not built here: they go out as
+//! way it can be wrong); the replies both sockets send are built in `ws/frames.rs`, the
+//! `replay` frame in `ws/replay.rs`. Events are not built here: they go out as
 //! the bytes the dispatcher serialized once for every subscriber.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::ws::frames::{parse_as, splice, FrameError};
+use crate::ws::frames::{parse_as, FrameError};
 
 /// A client frame that parsed.
 #[derive(Debug, Deserialize)]
@@ -47,16 +47,11 @@ pub fn parse(text: &str) -> (Option<Value>, Result<ClientFrame, FrameError>) {
     parse_as(text, &FRAME_TYPES)
 }
 
-/// A `replay` frame with the events as stored, concatenated without parsing them again.
-pub fn replay_recovered(epoch: &str, latest_seq: u64, events_array: &[u8], count: usize) -> Vec<u8> {
-    let head = json!({"type": "replay", "recovered": true, "epoch": epoch, "latest_seq": latest_seq, "count": count});
-    splice(head, "events", events_array)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ws::frames::pong;
+    use serde_json::json;
 
     #[test]
     fn every_bad_frame_has_its_code() {
@@ -94,12 +89,5 @@ mod tests {
             assert!(r.is_ok(), "{raw}");
             assert_eq!(pong(id.as_ref()), format!(r#"{{"request_id":{raw},"type":"pong"}}"#));
         }
-    }
-
-    #[test]
-    fn splice_builds_valid_json() {
-        let v: Value = serde_json::from_slice(&replay_recovered("e", 3, b"[{\"a\":1}]", 1)).unwrap();
-        assert_eq!(v["events"][0]["a"], 1);
-        assert_eq!(v["recovered"], true);
     }
 }

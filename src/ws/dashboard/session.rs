@@ -15,8 +15,8 @@ use actix_web_actors::ws;
 use bytes::Bytes;
 use gns3_central_actors::connector::RunNodeAction;
 use gns3_central_actors::dispatcher::{
-    json_array, GetPosition, Inbox, InboxReady, SubscribeWithReplay, SubscriberId, Subscription, SubscriptionFilter,
-    Unsubscribe, UpdateSubscription,
+    GetPosition, Inbox, InboxReady, SubscribeWithReplay, SubscriberId, Subscription, SubscriptionFilter, Unsubscribe,
+    UpdateSubscription,
 };
 use gns3_central_actors::events::Event;
 use gns3_central_actors::gns3::NodeAction;
@@ -30,8 +30,9 @@ use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use crate::ws::frames::{self, ActionTarget};
 use crate::ws::outbound::{Class, Missed, Pushed};
+use crate::ws::replay::send_replay;
 use crate::ws::session::{merge_names, Core, Session};
-use crate::ws::topology::{read_topology, send_topology};
+use crate::ws::topology::send_topology;
 use crate::ws::writer::{Socket, Writer};
 use crate::ws::{SessionPrincipal, Shutdown};
 
@@ -182,37 +183,8 @@ impl WsSession {
     }
 
     fn send_replay(&mut self, ctx: &mut ws::WebsocketContext<Self>, sub: Subscription, rid: Option<Value>) {
-        match sub.replay {
-            Ok(entries) => {
-                let events = json_array(&entries);
-                let frame = protocol::replay_recovered(&sub.epoch, sub.latest_seq, &events, entries.len());
-                self.reply(ctx, frame);
-            }
-            Err(why) => {
-                let details = serde_json::to_value(&why).unwrap_or(Value::Null);
-                let head = json!({
-                    "type": "replay", "recovered": false,
-                    "reason": details.get("reason").cloned().unwrap_or(Value::Null),
-                    "message": why.to_string(), "details": details,
-                    "epoch": sub.epoch, "latest_seq": sub.latest_seq, "request_id": rid,
-                });
-                let state = self.core.state.clone();
-                let principal = self.principal.clone();
-                let fut = async move { read_topology(&state, &principal, None, None).await }.into_actor(self).map(
-                    move |res, act, ctx| {
-                        let frame = match res {
-                            Ok(topology) => frames::splice(head, "topology", &topology),
-                            Err(e) => {
-                                let err = json!({"code": e.code, "message": e.message});
-                                frames::splice(head, "topology_error", err.to_string().as_bytes())
-                            }
-                        };
-                        act.reply(ctx, frame);
-                    },
-                );
-                ctx.wait(fut);
-            }
-        }
+        let principal = self.principal.clone();
+        send_replay(self, ctx, principal, (&sub.epoch, sub.latest_seq), sub.replay, rid);
     }
 
     fn on_unsubscribe(&mut self, ctx: &mut ws::WebsocketContext<Self>, names: Vec<String>, rid: Option<Value>) {

@@ -4,10 +4,11 @@
 //! when that very module was registered. Another module's token gets 403 `wrong_module`,
 //! an API or dashboard token 403 `not_a_module_token`, anything else 401 — all before
 //! the upgrade. The session itself is `session.rs` (its GNS3 side `actions.rs`, its frames
-//! `protocol.rs`).
+//! `protocol.rs`, the replay of missed events `resume.rs`).
 
 pub mod actions;
 pub mod protocol;
+mod resume;
 pub mod session;
 
 use actix_web::http::StatusCode;

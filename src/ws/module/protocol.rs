@@ -51,6 +51,9 @@ pub enum ModuleFrame {
         subscriptions: Vec<String>,
         #[serde(default)]
         projects: Option<Vec<String>>,
+        /// The id of the last event the module handled: the ones after it are replayed.
+        #[serde(default)]
+        since: Option<String>,
     },
     Unsubscribe {
         subscriptions: Vec<String>,
@@ -153,10 +156,11 @@ mod tests {
         assert_eq!(code(r#"{"type":"send"}"#), Some("missing_field"));
         assert_eq!(code(r#"{"type":"send","message":{"to":"b","bogus":1}}"#), Some("invalid_field"));
         assert_eq!(
-            code(r#"{"type":"subscribe","subscriptions":["all"],"since":"x"}"#),
+            code(r#"{"type":"subscribe","subscriptions":["all"],"bogus":"x"}"#),
             None,
             "unknown keys of a frame are ignored"
         );
+        assert_eq!(code(r#"{"type":"subscribe","subscriptions":["all"],"since":7}"#), Some("invalid_field"));
         assert_eq!(code(r#"{"type":"dance"}"#), Some("unknown_type"));
         assert_eq!(code(r#"{"type":"network_summary"}"#), None);
     }

@@ -2,6 +2,7 @@
 //! transport of the module's `ModuleProxy`: attached to it in `started` (the proxy then
 //! hands it the module's bus messages and events, queued ones first, with `try_send` on
 //! this actor's bounded mailbox, `modules.session_mailbox`), detached in `stopping`.
+//! A `subscribe` with `since` also replays what the module missed (`resume.rs`).
 //! What the module sends goes to the registry (`route`, `request`), the dispatcher
 //! (`publish`, only in the module's namespace) or a connector (actions, with their
 //! correlation id, through the audit hook).
@@ -16,8 +17,8 @@
 use actix::prelude::*;
 use actix_web::web;
 use actix_web_actors::ws;
-use gns3_central_actors::dispatcher::{Publish, SubscriptionFilter};
-use gns3_central_actors::events::{NewEvent, Source};
+use gns3_central_actors::dispatcher::{GetPosition, Publish, SubscriptionFilter};
+use gns3_central_actors::events::{Event, NewEvent, Source};
 use gns3_central_actors::modules::envelope::check_event_namespace;
 use gns3_central_actors::modules::{Attach, BusError, BusMessage, Detach, ModuleSlot, SetFilter, ToModule};
 use serde_json::{json, Value};
@@ -40,11 +41,13 @@ pub struct ModuleSession {
     pub(super) slot: Arc<ModuleSlot>,
     pub(super) names: Vec<String>,
     pub(super) projects: Option<Vec<Uuid>>,
+    /// Live events up to this (epoch, seq) were sent in a replay (`resume.rs`): dropped.
+    pub(super) replayed_to: Option<(String, u64)>,
 }
 
 impl ModuleSession {
     pub fn new(state: web::Data<AppState>, slot: Arc<ModuleSlot>, flushed: Arc<AtomicU64>) -> Self {
-        Self { core: Core::new(state, flushed), slot, names: Vec::new(), projects: None }
+        Self { core: Core::new(state, flushed), slot, names: Vec::new(), projects: None, replayed_to: None }
     }
 
     pub(super) fn name(&self) -> &str {
@@ -114,8 +117,14 @@ impl ModuleSession {
         ctx: &mut ws::WebsocketContext<Self>,
         names: Vec<String>,
         projects: Option<Vec<String>>,
+        since: Option<String>,
         rid: Option<Value>,
     ) {
+        if let Some(bad) = since.as_deref().filter(|s| Event::parse_id(s).is_none()) {
+            let shown: String = bad.chars().take(80).collect();
+            let msg = format!("since: '{shown}' is not an event id (EPOCH-SEQ, the `id` of an event)");
+            return self.error(ctx, Code::InvalidSince, &msg, rid.as_ref());
+        }
         let merged = merge_names(&self.names, names);
         let projects = match projects {
             Some(list) => match list.iter().map(|p| parse_uuid("projects", p)).collect::<Result<Vec<_>, _>>() {
@@ -124,7 +133,7 @@ impl ModuleSession {
             },
             None => self.projects.clone(),
         };
-        self.apply_filter(ctx, merged, projects, rid);
+        self.apply_filter(ctx, merged, projects, since, rid);
     }
 
     fn apply_filter(
@@ -132,6 +141,7 @@ impl ModuleSession {
         ctx: &mut ws::WebsocketContext<Self>,
         names: Vec<String>,
         projects: Option<Vec<Uuid>>,
+        since: Option<String>,
         rid: Option<Value>,
     ) {
         if self.core.state.dispatcher.is_none() {
@@ -145,6 +155,9 @@ impl ModuleSession {
             Ok(f) => f,
             Err(e) => return self.error(ctx, Code::InvalidSubscription, &e.to_string(), rid.as_ref()),
         };
+        if let Some(since) = since {
+            return self.resume(ctx, filter, (names, projects), since, rid);
+        }
         let fut = self.slot.addr.send(SetFilter(filter)).into_actor(self).map(move |res, act, ctx| match res {
             Ok(Ok(())) => {
                 act.names = names;
@@ -200,14 +213,11 @@ impl Actor for ModuleSession {
     fn started(&mut self, ctx: &mut Self::Context) {
         self.open(ctx, self.core.state.settings.modules.session_mailbox);
         tracing::info!(module = %self.slot.name, session = %self.core.id, "Module connected.");
-        let welcome = json!({
-            "type": "welcome", "session_id": self.core.id, "module": self.slot.name, "module_id": self.slot.id,
-            "events_enabled": self.core.state.dispatcher.is_some(), "default_server": self.core.state.default_server,
-            "limits": {"max_frame_bytes": self.core.cfg.max_frame_bytes, "max_subscriptions": self.core.cfg.max_subscriptions,
-                "queue_frames": self.core.cfg.queue_frames, "queue_bytes": self.core.cfg.queue_bytes,
-                "heartbeat_interval_ms": self.core.cfg.heartbeat_interval_ms, "client_timeout_ms": self.core.cfg.client_timeout_ms},
-        });
-        self.reply(ctx, welcome.to_string());
+        match self.core.state.dispatcher.clone() {
+            // The welcome names the event position (`resume.rs`), so it waits for it.
+            Some(d) => ctx.wait(d.send(GetPosition).into_actor(self).map(|p, act, ctx| act.welcome(ctx, p.ok()))),
+            None => self.welcome(ctx, None),
+        }
         // `wait`: queued messages (sent by the proxy during Attach) come after the welcome,
         // and no frame of the module is handled before it is attached.
         let attach = Attach { session: self.core.id, link: ctx.address().recipient() };
@@ -233,6 +243,7 @@ impl Handler<ToModule> for ModuleSession {
     fn handle(&mut self, msg: ToModule, ctx: &mut Self::Context) {
         match msg {
             ToModule::Message(m) => self.send(ctx, Class::Keep, proto::message(&m).into()),
+            ToModule::Event(d) if self.replayed(&d.event) => {}
             ToModule::Event(d) => self.send(ctx, Class::of(d.event.priority), d.json),
             ToModule::Replaced { deleted: true } => self.close(ctx, ws::CloseCode::Other(4004), "module deleted"),
             ToModule::Replaced { deleted: false } => {
@@ -300,12 +311,12 @@ impl Session for ModuleSession {
                 self.route(ctx, m, rid)
             }
             ModuleFrame::Request { message, timeout_ms } => self.on_request(ctx, message, timeout_ms, rid.cloned()),
-            ModuleFrame::Subscribe { subscriptions, projects } => {
-                self.on_subscribe(ctx, subscriptions, projects, rid.cloned())
+            ModuleFrame::Subscribe { subscriptions, projects, since } => {
+                self.on_subscribe(ctx, subscriptions, projects, since, rid.cloned())
             }
             ModuleFrame::Unsubscribe { subscriptions } => {
                 let names: Vec<String> = self.names.iter().filter(|n| !subscriptions.contains(n)).cloned().collect();
-                self.apply_filter(ctx, names, self.projects.clone(), rid.cloned());
+                self.apply_filter(ctx, names, self.projects.clone(), None, rid.cloned());
             }
             ModuleFrame::Publish { event } => self.on_publish(ctx, event, rid.cloned()),
             ModuleFrame::NodeAction { action, project_id, node_id, server } => {

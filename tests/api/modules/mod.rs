@@ -7,6 +7,7 @@ mod bad_input;
 mod bus;
 mod gns3;
 mod isolation;
+mod resume;
 mod sinks;
 
 use actix_http::ws::{Frame, Item, Message};

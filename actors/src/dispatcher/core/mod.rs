@@ -111,6 +111,16 @@ pub struct Subscription {
     pub replay: Result<Vec<HistoryEntry>, Unrecoverable>,
 }
 
+/// The replay of a subscription held elsewhere (`GetReplay`): what `Subscription` gives,
+/// without registering a subscriber.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    pub epoch: String,
+    /// Every replayed event has a seq up to this one.
+    pub latest_seq: u64,
+    pub replay: Result<Vec<HistoryEntry>, Unrecoverable>,
+}
+
 pub struct DispatcherCore<S> {
     cfg: DispatcherConfig,
     /// Priority of each built-in type, overrides applied.

@@ -36,6 +36,16 @@ impl<S: EventSink> DispatcherCore<S> {
         Ok(Subscription { id, epoch: self.history.epoch().to_owned(), latest_seq: self.history.latest_seq(), replay })
     }
 
+    /// The matching events after `since` (as `subscribe_with_replay` gives them) for a
+    /// subscriber registered before this call: every later event reaches it live.
+    pub fn replay_after(&self, filter: &SubscriptionFilter, since: &str, max_replay: usize) -> Replay {
+        Replay {
+            epoch: self.history.epoch().to_owned(),
+            latest_seq: self.history.latest_seq(),
+            replay: self.replay(filter, since, max_replay),
+        }
+    }
+
     fn replay(&self, filter: &SubscriptionFilter, id: &str, max: usize) -> Result<Vec<HistoryEntry>, Unrecoverable> {
         let seq = self.history.position(id)?;
         let matching = self.history.after(seq)?.filter(|e| entry_matches(filter, e));

@@ -5,9 +5,13 @@ from the service's cache, event subscriptions, and the bus (send, broadcast,
 request/reply, publish).
 
 The connection is kept: when it drops (the service restarts, the network breaks) it is
-opened again with backoff and the event subscriptions are sent again; bus messages that
-arrived meanwhile wait in the service's offline queue and come first, in order. Calls
-waiting for an answer when the connection drops raise :class:`ConnectionLost`.
+opened again with backoff and the event subscriptions are sent again with ``since`` = the
+last event received (docs/modules.md#resuming-events), so the events published meanwhile
+are handled once, in order, before the live ones; when the service cannot replay them
+(a restart without Redis) the handlers of :meth:`ModuleInterface.on_resume_failed` get a
+:class:`ResumeFailed` with a fresh topology. Bus messages that arrived meanwhile wait in
+the service's offline queue and come first, in order. Calls waiting for an answer when
+the connection drops raise :class:`ConnectionLost`.
 
 Handlers run one at a time per kind (bus messages on one task, events on another), in the
 order the service sent them, so a handler may itself await calls on the interface."""
@@ -26,7 +30,9 @@ from typing import Any, Callable, Optional, Union
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from ._bus import BusCalls
 from ._conn import open_ws, resolve
+from ._gns3 import Gns3Calls
 from .errors import (
     ApiError,
     AuthenticationError,
@@ -35,7 +41,7 @@ from .errors import (
     PermissionDenied,
     error_from,
 )
-from .models import JSON, ActionResult, BusMessage, Event, NodeStatus, SendResult, Topology, matches
+from .models import JSON, BusMessage, Event, Missed, ResumeFailed, StreamItem, Topology, matches
 
 log = logging.getLogger("gns3central")
 
@@ -46,6 +52,8 @@ FINAL_CLOSES = {4004: "the module was deleted", 4009: "replaced by a new connect
 
 EventHandler = Callable[[Event], Union[Awaitable[None], None]]
 MessageHandler = Callable[[BusMessage], Any]
+ResumeFailedHandler = Callable[[ResumeFailed], Union[Awaitable[None], None]]
+MissedHandler = Callable[[Missed], Union[Awaitable[None], None]]
 
 
 async def _maybe_await(v: Any) -> Any:
@@ -54,9 +62,12 @@ async def _maybe_await(v: Any) -> Any:
     return v
 
 
-class ModuleInterface:
+class ModuleInterface(BusCalls, Gns3Calls):
     """One module's connection to gns3-central. Make it with :func:`create_gns3_interface`,
-    then ``await initialize()`` (or ``async with``)."""
+    then ``await initialize()`` (or ``async with``).
+
+    ``since`` (an event id, e.g. a :attr:`last_event_id` the module saved before it
+    stopped) makes the first subscription replay the events after it."""
 
     def __init__(
         self,
@@ -68,6 +79,7 @@ class ModuleInterface:
         reconnect: bool = True,
         backoff_initial: float = 0.1,
         backoff_max: float = 5.0,
+        since: Optional[str] = None,
     ) -> None:
         self.name = name
         self.url, self._token = resolve(url, token, TOKEN_ENV)
@@ -88,7 +100,18 @@ class ModuleInterface:
         self._projects: Optional[list[str]] = None
         self._msg_handlers: list[tuple[Optional[frozenset[str]], MessageHandler]] = []
         self._messages: asyncio.Queue[BusMessage] = asyncio.Queue()
-        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._events: asyncio.Queue[StreamItem] = asyncio.Queue()
+        # Where a new subscription resumes from: the last event received (queued events
+        # are handled even when the connection drops), else the first welcome's position.
+        self._resume_from: Optional[str] = since
+        # Between a subscribe with `since` and its `replay`: events then are in the replay.
+        self._awaiting_replay = False
+        # The next subscribe resumes (after a reconnection, or with a `since` given here).
+        self._resuming = since is not None
+        self.last_event_id: Optional[str] = None
+        """The id of the last event the handlers were called with."""
+        self._resume_failed_handlers: list[ResumeFailedHandler] = []
+        self._missed_handlers: list[MissedHandler] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -159,19 +182,40 @@ class ModuleInterface:
             await ws.close()
             raise Gns3CentralError("protocol", f"expected a welcome frame, got {str(raw)[:200]}")
         self.welcome = welcome
+        if self._resume_from is None:
+            self._resume_from = _event_id(welcome.get("epoch"), welcome.get("last_seq"))
         self._ws = ws
+        self._awaiting_replay = False
         self.connections += 1
         self._connected.set()
         self._new_connection.set()
         log.info("gns3central: module %s connected (session %s)", self.name, welcome.get("session_id"))
 
-    async def _resubscribe(self) -> None:
-        names = sorted({n for names, _ in self._subs for n in names})
-        if names or self._projects is not None:
-            frame: JSON = {"type": "subscribe", "subscriptions": names}
-            if self._projects is not None:
-                frame["projects"] = self._projects
-            await self._call(frame)
+    def _subscribe_frame(self, names: list[str]) -> JSON:
+        """A ``subscribe`` frame; the first one after a reconnection (or with ``since``
+        given to the interface) has ``since`` and waits for its replay."""
+        frame: JSON = {"type": "subscribe", "subscriptions": names}
+        if self._projects is not None:
+            frame["projects"] = self._projects
+        if self._resuming and self._resume_from is not None:
+            frame["since"] = self._resume_from
+            self._awaiting_replay = True
+        self._resuming = False
+        return frame
+
+    async def _subscribe(self, frame: JSON) -> JSON:
+        try:
+            return await self._call(frame)
+        except BaseException:
+            if "since" in frame:  # no replay will come
+                self._awaiting_replay = False
+            raise
+
+    async def _resubscribe(self, frame: JSON) -> None:
+        try:
+            await self._subscribe(frame)
+        except Gns3CentralError as e:
+            log.warning("gns3central: module %s could not subscribe again: %s", self.name, e)
 
     async def _read_loop(self) -> None:
         while True:
@@ -212,7 +256,12 @@ class ModuleInterface:
             except (Gns3CentralError, OSError, asyncio.TimeoutError, ConnectionClosed) as e:
                 log.info("gns3central: module %s reconnecting: %s", self.name, e)
                 continue
-            self._spawn(self._resubscribe())
+            self._resuming = True
+            names = sorted({n for names, _ in self._subs for n in names})
+            if names or self._projects is not None:
+                # The frame now, before the next frame is read: events that come before
+                # its replay are in the replay.
+                self._spawn(self._resubscribe(self._subscribe_frame(names)))
             return
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
@@ -227,7 +276,16 @@ class ModuleInterface:
             self._messages.put_nowait(BusMessage.from_json(frame["message"]))
             return
         if isinstance(kind, str) and "." in kind:
-            self._events.put_nowait(Event.from_json(frame))
+            if not self._awaiting_replay:  # else it is in the replay that comes
+                ev = Event.from_json(frame)
+                self._resume_from = ev.id
+                self._events.put_nowait(ev)
+            return
+        if kind == "replay":
+            self._on_replay(frame)
+            return
+        if kind == "missed":
+            self._events.put_nowait(Missed(count=int(frame.get("count", 0)), dropped=dict(frame.get("dropped") or {})))
             return
         rid = frame.get("request_id")
         fut = self._pending.pop(rid, None) if isinstance(rid, int) else None
@@ -237,6 +295,26 @@ class ModuleInterface:
         elif kind == "error":
             log.warning("gns3central: module %s: %s: %s", self.name, frame.get("code"), frame.get("message"))
 
+    def _on_replay(self, frame: JSON) -> None:
+        self._awaiting_replay = False
+        if frame.get("recovered", True):
+            for e in frame.get("events") or []:
+                ev = Event.from_json(e)
+                self._resume_from = ev.id
+                self._events.put_nowait(ev)
+        else:
+            topo = frame.get("topology")
+            self._events.put_nowait(
+                ResumeFailed(
+                    reason=str(frame.get("reason", "")),
+                    message=str(frame.get("message", "")),
+                    topology=Topology.from_json(topo) if isinstance(topo, dict) else None,
+                    raw=frame,
+                )
+            )
+        # Every later event has a higher seq (earlier ones were replayed, or do not match).
+        self._resume_from = _event_id(frame.get("epoch"), frame.get("latest_seq")) or self._resume_from
+
     def _fail_pending(self, err: Exception) -> None:
         pending, self._pending = self._pending, {}
         for fut in pending.values():
@@ -244,7 +322,8 @@ class ModuleInterface:
                 fut.set_exception(err)
 
     async def _send_frame(self, frame: JSON) -> None:
-        await asyncio.wait_for(self._connected.wait(), self.request_timeout)
+        if not self._connected.is_set():  # (wait_for costs a quarter of a send: not when connected)
+            await asyncio.wait_for(self._connected.wait(), self.request_timeout)
         assert self._ws is not None
         try:
             await self._ws.send(json.dumps(frame))
@@ -302,14 +381,38 @@ class ModuleInterface:
 
     async def _event_loop(self) -> None:
         while True:
-            ev = await self._events.get()
-            for names, handler in list(self._subs):
-                if not matches(names, ev.type):
-                    continue
+            item = await self._events.get()
+            if isinstance(item, Event):
+                handlers: list[Callable[[Any], Any]] = [h for names, h in self._subs if matches(names, item.type)]
+            elif isinstance(item, ResumeFailed):
+                handlers = list(self._resume_failed_handlers)
+                if not handlers:
+                    log.warning("gns3central: module %s: events could not be resumed: %s", self.name, item.message)
+            else:
+                handlers = list(self._missed_handlers)
+                log.warning("gns3central: module %s: the service shed %d events for it", self.name, item.count)
+            for handler in handlers:
                 try:
-                    await _maybe_await(handler(ev))
+                    await _maybe_await(handler(item))
                 except Exception:
                     log.exception("gns3central: module %s: event handler failed", self.name)
+            if isinstance(item, Event):
+                self.last_event_id = item.id
+
+    def on_resume_failed(self, handler: ResumeFailedHandler) -> ResumeFailedHandler:
+        """Call ``handler(signal)`` (sync or async) when events could not be resumed after
+        a reconnection (the service lost its history: a restart without Redis; or too many
+        were missed): ``signal.topology`` is the topology now, to start again from; live
+        events follow. Called in order with the events. Usable as a decorator."""
+        self._resume_failed_handlers.append(handler)
+        return handler
+
+    def on_missed(self, handler: MissedHandler) -> MissedHandler:
+        """Call ``handler(signal)`` when the service shed LOW/NORMAL events because this
+        module read too slowly (``signal.count``; they are still in the service's
+        history). Usable as a decorator."""
+        self._missed_handlers.append(handler)
+        return handler
 
     def on_message(self, handler: MessageHandler, types: Optional[Iterable[str]] = None) -> MessageHandler:
         """Call ``handler(message)`` (sync or async) for every bus message (of ``types``
@@ -336,10 +439,7 @@ class ModuleInterface:
         self._subs.append((names, handler))
         if projects is not None:
             self._projects = list(projects)
-        frame: JSON = {"type": "subscribe", "subscriptions": names}
-        if projects is not None:
-            frame["projects"] = self._projects
-        task = asyncio.ensure_future(self._call(frame))
+        task = asyncio.ensure_future(self._subscribe(self._subscribe_frame(names)))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task
@@ -349,160 +449,6 @@ class ModuleInterface:
         self._subs = [([n for n in ns if n not in names], h) for ns, h in self._subs]
         self._subs = [(ns, h) for ns, h in self._subs if ns]
         return await self._call({"type": "unsubscribe", "subscriptions": sorted(names)})
-
-    # --- the bus ------------------------------------------------------------------------
-
-    async def send(
-        self,
-        to: str,
-        type: str,
-        payload: Any = None,
-        *,
-        ttl_ms: Optional[int] = None,
-        correlation_id: Optional[str] = None,
-        wait: bool = True,
-    ) -> Optional[SendResult]:
-        """Send a bus message to module ``to``. With ``wait`` (the default) it returns
-        what the bus did (``accepted``/``refused``) and raises its refusal
-        (``unknown_module``, ``module_offline``, ``inbox_full``...); without, it returns
-        ``None`` once the frame is written (refusals are only logged)."""
-        message: JSON = {"to": to, "type": type, "payload": payload}
-        if ttl_ms is not None:
-            message["ttl"] = ttl_ms
-        if correlation_id is not None:
-            message["correlation_id"] = correlation_id
-        if not wait:
-            await self._send_frame({"type": "send", "message": message})
-            return None
-        return SendResult.from_json(await self._call({"type": "send", "message": message}))
-
-    async def broadcast(self, type: str, payload: Any = None, *, ttl_ms: Optional[int] = None) -> SendResult:
-        """Send to every other module; ``refused`` lists those that did not take it."""
-        message: JSON = {"type": type, "payload": payload}
-        if ttl_ms is not None:
-            message["ttl"] = ttl_ms
-        return SendResult.from_json(await self._call({"type": "broadcast", "message": message}))
-
-    async def request(self, to: str, type: str, payload: Any = None, timeout: float = 5.0) -> BusMessage:
-        """Send a request and return the reply (its ``payload`` is the answer); raises
-        :class:`ReplyTimeout` after ``timeout`` seconds."""
-        ms = max(1, int(timeout * 1000))
-        frame = {"type": "request", "timeout_ms": ms, "message": {"to": to, "type": type, "payload": payload}}
-        answer = await self._call(frame, timeout=timeout + self.request_timeout)
-        return BusMessage.from_json(answer["message"])
-
-    async def reply(self, request: BusMessage, payload: Any) -> None:
-        """Answer a request explicitly (instead of returning from the handler)."""
-        if request.reply_to is None:
-            raise ValueError("not a request: it has no reply_to")
-        message = {"to": request.reply_to, "correlation_id": request.id, "payload": payload}
-        await self._call({"type": "reply", "message": message})
-
-    async def publish(
-        self,
-        type: str,
-        data: Any = None,
-        *,
-        project_id: Optional[str] = None,
-        node_id: Optional[str] = None,
-        server: Optional[str] = None,
-        correlation_id: Optional[str] = None,
-    ) -> None:
-        """Publish an event in the module's namespace: ``alert`` becomes
-        ``<name>.alert``; ``<name>.alert`` is kept as is."""
-        full = type if type.startswith(self.name + ".") else f"{self.name}.{type}"
-        event: JSON = {"type": full, "data": data}
-        for k, v in (
-            ("project_id", project_id),
-            ("node_id", node_id),
-            ("server", server),
-            ("correlation_id", correlation_id),
-        ):
-            if v is not None:
-                event[k] = v
-        await self._call({"type": "publish", "event": event})
-
-    # --- GNS3: reads from the cache, actions -------------------------------------------------
-
-    async def get_topology(self, project_id: Optional[str] = None, server: Optional[str] = None) -> Topology:
-        """Every server's topology, or one project's, from the service's cache."""
-        frame: JSON = {"type": "request_topology"}
-        if project_id is not None:
-            frame["project_id"] = project_id
-        if server is not None:
-            frame["server"] = server
-        answer = await self._call(frame)
-        topo = answer.get("topology") or {}
-        return Topology.from_json(topo)
-
-    async def get_node_status(
-        self, node_id: str, project_id: Optional[str] = None, server: Optional[str] = None
-    ) -> NodeStatus:
-        """A node's status (from the cache). Without ``project_id`` the node is looked up
-        in the cached topology."""
-        if project_id is None:
-            topo = await self.get_topology(server=server)
-            node = topo.find_node(node_id)
-            if node is None:
-                raise error_from("not_found", f"no node {node_id} in the topology", None, 404)
-            project_id = str(node.get("project_id"))
-        frame: JSON = {"type": "node_status", "project_id": project_id, "node_id": node_id}
-        if server is not None:
-            frame["server"] = server
-        answer = await self._call(frame)
-        node_obj = answer.get("node") if isinstance(answer.get("node"), dict) else {}
-        assert isinstance(node_obj, dict)
-        return NodeStatus(status=answer.get("status"), node=node_obj)
-
-    async def get_network_summary(self) -> JSON:
-        """Projects and nodes per status, nodes per type, links, per server, unreachable
-        servers."""
-        answer = await self._call({"type": "network_summary"})
-        summary: JSON = answer.get("summary") or {}
-        return summary
-
-    async def _action(self, frame: JSON) -> ActionResult:
-        answer = await self._call(frame, timeout=max(self.request_timeout, 60.0))
-        if not answer.get("ok", False):
-            err = answer.get("error") or {}
-            details = err.get("details")
-            raise error_from(
-                str(err.get("code", "action_failed")), str(err.get("message", "")), details, err.get("status")
-            )
-        return ActionResult.from_json(answer)
-
-    async def node_action(
-        self, project_id: str, node_id: str, action: str, server: Optional[str] = None
-    ) -> ActionResult:
-        """``start``, ``stop``, ``restart``, ``suspend`` or ``reload`` a node."""
-        frame: JSON = {"type": "node_action", "action": action, "project_id": project_id, "node_id": node_id}
-        if server is not None:
-            frame["server"] = server
-        return await self._action(frame)
-
-    async def start_node(self, project_id: str, node_id: str, server: Optional[str] = None) -> ActionResult:
-        return await self.node_action(project_id, node_id, "start", server)
-
-    async def stop_node(self, project_id: str, node_id: str, server: Optional[str] = None) -> ActionResult:
-        return await self.node_action(project_id, node_id, "stop", server)
-
-    async def restart_node(self, project_id: str, node_id: str, server: Optional[str] = None) -> ActionResult:
-        return await self.node_action(project_id, node_id, "restart", server)
-
-    async def project_action(self, project_id: str, action: str, server: Optional[str] = None) -> ActionResult:
-        """``open``, ``close``, ``start`` or ``stop`` a project."""
-        frame: JSON = {"type": "project_action", "action": action, "project_id": project_id}
-        if server is not None:
-            frame["server"] = server
-        return await self._action(frame)
-
-    async def start_project(self, project_id: str, server: Optional[str] = None) -> ActionResult:
-        """Open the project (when closed) and start every node, as the original did."""
-        await self.project_action(project_id, "open", server)
-        return await self.project_action(project_id, "start", server)
-
-    async def ping(self) -> None:
-        await self._call({"type": "ping"})
 
 
 def create_gns3_interface(
@@ -518,3 +464,10 @@ def create_gns3_interface(
 
 
 __all__ = ["ApiError", "ModuleInterface", "create_gns3_interface"]
+
+
+def _event_id(epoch: Any, seq: Any) -> Optional[str]:
+    """``epoch-seq``: the position of a welcome or a replay's seam."""
+    if isinstance(epoch, str) and epoch and isinstance(seq, int) and seq >= 0:
+        return f"{epoch}-{seq}"
+    return None
