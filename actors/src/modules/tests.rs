@@ -15,10 +15,13 @@ use crate::cache::{CacheActor, CacheConfig};
 use crate::dispatcher::{DispatcherConfig, Publish};
 use crate::events::{NewEvent, Source};
 
-/// A connected module that records what it gets; `stall` makes it stop reading.
+/// A connected module that records what it gets and confirms each message to its proxy
+/// as a session does; `stall` makes it stop reading.
 struct Probe {
     got: Arc<Mutex<Vec<ToModule>>>,
     stall: bool,
+    proxy: Addr<ModuleProxy>,
+    session: Uuid,
 }
 
 impl Actor for Probe {
@@ -32,6 +35,9 @@ impl Actor for Probe {
 impl Handler<ToModule> for Probe {
     type Result = AtomicResponse<Self, ()>;
     fn handle(&mut self, m: ToModule, _: &mut Self::Context) -> Self::Result {
+        if let (ToModule::Message(_, seq), false) = (&m, self.stall) {
+            self.proxy.do_send(Delivered { session: self.session, upto: *seq, failed: false });
+        }
         self.got.lock().unwrap().push(m);
         let wait = if self.stall { Duration::from_secs(3600) } else { Duration::ZERO };
         AtomicResponse::new(Box::pin(actix_rt::time::sleep(wait).into_actor(self)))
@@ -42,9 +48,9 @@ type Got = Arc<Mutex<Vec<ToModule>>>;
 
 async fn attach(reg: &ModuleRegistry, name: &str, stall: bool) -> (Got, Uuid) {
     let got: Got = Arc::default();
-    let probe = Probe { got: got.clone(), stall }.start();
     let session = Uuid::new_v4();
     let slot = reg.get(name).expect("registered");
+    let probe = Probe { got: got.clone(), stall, proxy: slot.addr.clone(), session }.start();
     slot.addr.send(Attach { session, link: probe.recipient() }).await.unwrap().unwrap();
     (got, session)
 }
@@ -54,7 +60,7 @@ fn payloads(got: &Got) -> Vec<serde_json::Value> {
         .unwrap()
         .iter()
         .filter_map(|m| match m {
-            ToModule::Message(m) => Some(m.payload.clone()),
+            ToModule::Message(m, _) => Some(m.payload.clone()),
             _ => None,
         })
         .collect()
@@ -153,9 +159,15 @@ async fn offline_messages_wait_until_their_ttl_then_arrive_on_reconnect() {
     until(Duration::from_secs(5), || payloads(&got).len() == 3).await;
     assert_eq!(payloads(&got), [json!(4), json!(5), json!(6)], "1 made room for 6; 2 expired");
     let letters = reg.dead_letters().recent(10);
-    assert_eq!(letters[0].message.as_ref().map(|m| m.payload.clone()), Some(json!(1)));
+    let reasons: Vec<_> = letters.iter().map(|l| (l.reason, l.message.as_ref().map(|m| m.payload.clone()))).collect();
+    assert_eq!(reasons, [(BusDeadReason::Expired, Some(json!(2))), (BusDeadReason::OfflineQueueFull, Some(json!(1)))]);
+    until(Duration::from_secs(5), || stats.snapshot().messages.received == 3).await;
+    assert_eq!(
+        stats.snapshot().messages,
+        MessageAccount { sent: 6, received: 3, refused: 1, dead_lettered: 2, waiting: 0 }
+    );
     // Disconnected again: queued again; with the refuse policy, refused.
-    reg.get("b").unwrap().addr.send(Detach { session }).await.unwrap();
+    reg.get("b").unwrap().addr.send(Detach { session, delivered_upto: None }).await.unwrap();
     reg.route(msg("a", "b", 7, 60_000)).unwrap();
     let strict = context(ModulesConfig { offline_policy: OfflinePolicy::Refuse, ..ModulesConfig::default() });
     strict.registry.register("b", ModuleKind::Remote, None).unwrap();

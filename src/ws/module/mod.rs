@@ -7,6 +7,7 @@
 //! `protocol.rs`).
 
 pub mod actions;
+mod delivery;
 pub mod protocol;
 pub mod session;
 
