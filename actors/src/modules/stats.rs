@@ -135,9 +135,9 @@ pub struct StatsSnapshot {
     pub messages: MessageAccount,
 }
 
-/// Every bus message sent to one module, accounted for: `sent` = `received` + `refused`
-/// + `dead_lettered` + `waiting` (exactly, once the bus is quiet; a read while messages
-/// flow may catch one between two hops).
+/// Every bus message sent to one module, accounted for: `sent` is `received` plus
+/// `refused` plus `dead_lettered` plus `waiting` (exactly, once the bus is quiet; a read
+/// while messages flow may catch one between two hops).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct MessageAccount {
     /// Messages addressed to it (targeted, its copy of a broadcast, replies to its

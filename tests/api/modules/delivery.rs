@@ -191,6 +191,12 @@ async fn a_slow_reader_closed_with_4008_loses_nothing() {
     let lost: BTreeSet<u64> = (0..N).filter(|n| !got.contains(n) && !refused.contains(n)).collect();
     assert_eq!(lost.len() as u64, dead, "the ones neither received nor refused are the dead-lettered ones");
     let (_, letters) = api.call(awc::http::Method::GET, "/api/v2/bus/dead-letters?limit=1000", None).await;
+    // The account is in the OpenAPI schema of the module's state.
+    let (_, schema) = api.call(awc::http::Method::GET, "/api/schema/", None).await;
+    let props = &schema["components"]["schemas"]["MessageAccount"]["properties"];
+    for field in ["sent", "received", "refused", "dead_lettered", "waiting"] {
+        assert!(props[field].is_object(), "MessageAccount.{field} in {props}");
+    }
     let letters = letters.as_array().expect("a list");
     assert_eq!(letters.len() as u64, dead.min(1000));
     for l in letters {
