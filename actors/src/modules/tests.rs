@@ -268,3 +268,55 @@ async fn tokens_authenticate_only_their_module() {
     assert_eq!(reg.register("a", ModuleKind::Remote, None).unwrap_err().code(), "module_exists");
     assert!(reg.remove("a").is_some() && reg.get("a").is_none());
 }
+
+/// A connection that takes every message and confirms none (a socket nobody reads).
+struct Mute(Got);
+
+impl Actor for Mute {
+    type Context = Context<Self>;
+}
+
+impl Handler<ToModule> for Mute {
+    type Result = ();
+    fn handle(&mut self, m: ToModule, _: &mut Self::Context) {
+        self.0.lock().unwrap().push(m);
+    }
+}
+
+#[actix_rt::test]
+async fn what_a_replaced_connection_did_not_write_comes_back_first_and_in_order() {
+    let ctx = context(ModulesConfig::default());
+    let reg = &ctx.registry;
+    reg.register("b", ModuleKind::Remote, None).unwrap();
+    let slot = reg.get("b").unwrap();
+    let old: Got = Arc::default();
+    let old_session = Uuid::new_v4();
+    slot.addr
+        .send(Attach { session: old_session, link: Mute(old.clone()).start().recipient() })
+        .await
+        .unwrap()
+        .unwrap();
+    for n in 1..=5 {
+        reg.route(msg("a", "b", n, 60_000)).unwrap();
+    }
+    until(Duration::from_secs(5), || payloads(&old).len() == 5).await;
+    let seq_of_2 = match &old.lock().unwrap()[1] {
+        ToModule::Message(_, seq) => *seq,
+        other => panic!("{other:?}"),
+    };
+    // A new connection takes over before the old one has said what it wrote: what comes
+    // for the module meanwhile waits behind what the old one held.
+    let (new, _) = attach(reg, "b", false).await;
+    reg.route(msg("a", "b", 6, 60_000)).unwrap();
+    until(Duration::from_secs(5), || slot.stats.snapshot().messages.sent == 6).await;
+    assert!(payloads(&new).is_empty(), "nothing overtakes what the old connection held");
+    assert_eq!(slot.stats.snapshot().messages.waiting, 6);
+    slot.addr.send(Detach { session: old_session, delivered_upto: Some(seq_of_2) }).await.unwrap();
+    until(Duration::from_secs(5), || payloads(&new).len() == 4).await;
+    assert_eq!(payloads(&new), [json!(3), json!(4), json!(5), json!(6)]);
+    until(Duration::from_secs(5), || slot.stats.snapshot().messages.received == 6).await;
+    assert_eq!(
+        slot.stats.snapshot().messages,
+        MessageAccount { sent: 6, received: 6, refused: 0, dead_lettered: 0, waiting: 0 }
+    );
+}
