@@ -166,7 +166,8 @@ impl Actor for ModuleProxy {
 
 impl Supervised for ModuleProxy {
     /// A restart drops the connection (the module reconnects) and the dispatcher
-    /// subscription; the offline queue, the filter and the counters are kept.
+    /// subscription; the offline queue (with what the connection had not delivered in
+    /// front), the filter and the counters are kept.
     fn restarting(&mut self, ctx: &mut Context<Self>) {
         tracing::warn!(module = %self.name, "Module proxy restarting.");
         if let Some(link) = &self.link {
@@ -175,6 +176,7 @@ impl Supervised for ModuleProxy {
         self.unlink();
         self.expiry = None;
         self.requeue_all(ctx);
+        self.arm_expiry(ctx);
     }
 }
 
