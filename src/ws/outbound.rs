@@ -32,6 +32,9 @@ impl Class {
 pub struct Frame {
     pub class: Class,
     pub text: Bytes,
+    /// A module's bus message: its sequence number with the module's proxy, confirmed
+    /// once the frame is written (`Writer::confirmed`). `None` for every other frame.
+    pub tag: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -179,7 +182,7 @@ mod tests {
     use super::*;
 
     fn f(class: Class, s: &'static str) -> Frame {
-        Frame { class, text: Bytes::from_static(s.as_bytes()) }
+        Frame { class, text: Bytes::from_static(s.as_bytes()), tag: None }
     }
 
     #[test]

@@ -21,13 +21,14 @@ use actix_web_actors::ws;
 use bytes::Bytes;
 use gns3_central_actors::sinks::ratelimit::TokenBucket;
 use serde_json::Value;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::frames;
 use super::outbound::{Class, Frame, Missed, Pushed};
+use super::pipe::Meter;
 use super::writer::{pump, Socket, Writer};
 use super::{WsCounters, WsSettings};
 use crate::error::{ApiError, Code};
@@ -47,7 +48,7 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub fn new(state: web::Data<AppState>, flushed: Arc<AtomicU64>) -> Self {
+    pub fn new(state: web::Data<AppState>, flushed: Arc<Meter>) -> Self {
         let cfg = state.settings.websocket.clone();
         let now = Instant::now();
         Self {
@@ -86,12 +87,17 @@ pub(crate) trait Session: Socket {
 
     /// Queues a frame and hands what the writer can take.
     fn send(&mut self, ctx: &mut ws::WebsocketContext<Self>, class: Class, text: Bytes) {
+        self.send_tagged(ctx, class, text, None);
+    }
+
+    /// `send` of a frame with a tag (`Frame::tag`). Not queued once the session closes.
+    fn send_tagged(&mut self, ctx: &mut ws::WebsocketContext<Self>, class: Class, text: Bytes, tag: Option<u64>) {
         let out = &mut self.core_mut().out;
         if out.closing() {
             return;
         }
         let before = out.queue.missed();
-        let pushed = out.queue.push(Frame { class, text });
+        let pushed = out.queue.push(Frame { class, text, tag });
         if let Pushed::Overflow = pushed {
             self.core().counters().closed_slow.fetch_add(1, Ordering::Relaxed);
             self.overflowed();

@@ -8,22 +8,21 @@ use actix::{Actor, StreamHandler};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use super::pipe;
+use super::pipe::{self, Meter};
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
 
 /// Upgrades `req` to a WebSocket served by the actor `session` makes; it is given the
-/// counter of the bytes the HTTP writer took (`Writer::new`). `protocol`: the
+/// pipe's `Meter` (the bytes the HTTP writer took, `Writer::new`). `protocol`: the
 /// subprotocol the credential came in, echoed.
 pub(crate) fn upgrade<A>(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
     protocol: Option<String>,
-    session: impl FnOnce(Arc<AtomicU64>) -> A,
+    session: impl FnOnce(Arc<Meter>) -> A,
 ) -> Result<HttpResponse, actix_web::Error>
 where
     A: Actor<Context = ws::WebsocketContext<A>> + StreamHandler<Result<ws::Message, ws::ProtocolError>>,
@@ -43,7 +42,7 @@ where
         // A browser only accepts the upgrade if the chosen subprotocol is echoed.
         res.insert_header((header::SEC_WEBSOCKET_PROTOCOL, p));
     }
-    let flushed = Arc::new(AtomicU64::new(0));
+    let flushed = Arc::new(Meter::default());
     let codec = actix_http::ws::Codec::new().max_size(cfg.max_frame_bytes);
     let frames = ws::WebsocketContext::with_codec(session(flushed.clone()), payload, codec);
     // The response is fed by the session's own task: the session keeps running while its

@@ -5,22 +5,28 @@
 //! Frames are handed to the socket only while fewer than `unflushed_bytes` wait in the
 //! writer; the rest wait in `Outbound`, which applies the shedding policy. `pump` hands
 //! what fits and looks again every `PUMP_RETRY` while frames wait.
+//!
+//! A frame with a `tag` (a module's bus message) is remembered with the byte offset where
+//! it ends; it is written to the socket once the HTTP writer has taken that many bytes
+//! (`confirmed`). Dashboards tag nothing.
 
 use actix::prelude::*;
 use actix_web::web;
 use actix_web_actors::ws;
 use bytes::Bytes;
 use bytestring::ByteString;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::frames;
-use super::outbound::Outbound;
+use super::outbound::{Frame, Outbound};
+use super::pipe::Meter;
 use crate::state::AppState;
 
 /// How often a session whose writer is full looks again.
-const PUMP_RETRY: Duration = Duration::from_millis(10);
+pub(crate) const PUMP_RETRY: Duration = Duration::from_millis(10);
 
 /// Bytes of a server frame (unmasked header + payload).
 pub(crate) fn frame_len(payload: usize) -> u64 {
@@ -36,9 +42,11 @@ pub(crate) struct Writer {
     pub queue: Outbound,
     state: web::Data<AppState>,
     /// Bytes the HTTP writer took (counted by the response's pipe).
-    flushed: Arc<AtomicU64>,
+    flushed: Arc<Meter>,
     /// Bytes handed to the WebSocket context.
     handed: u64,
+    /// Tagged frames handed and not yet confirmed: (tag, `handed` at their end).
+    tags: VecDeque<(u64, u64)>,
     unflushed_bytes: u64,
     pump_scheduled: bool,
     closing: bool,
@@ -47,20 +55,53 @@ pub(crate) struct Writer {
 /// A session actor with a `Writer`.
 pub(crate) trait Socket: Actor<Context = ws::WebsocketContext<Self>> {
     fn writer(&mut self) -> &mut Writer;
-    /// Called after every pump (a module session publishes its buffer's depth).
-    fn pumped(&mut self) {}
+    /// Called after every pump (a module session publishes its buffer's depth and
+    /// confirms what was written).
+    fn pumped(&mut self, _ctx: &mut ws::WebsocketContext<Self>) {}
 }
 
 impl Writer {
-    pub fn new(state: web::Data<AppState>, flushed: Arc<AtomicU64>) -> Self {
+    pub fn new(state: web::Data<AppState>, flushed: Arc<Meter>) -> Self {
         let c = &state.settings.websocket;
         let queue = Outbound::new(c.queue_frames, c.queue_bytes);
         let unflushed_bytes = c.unflushed_bytes as u64;
-        Self { queue, state, flushed, handed: 0, unflushed_bytes, pump_scheduled: false, closing: false }
+        let tags = VecDeque::new();
+        Self { queue, state, flushed, handed: 0, tags, unflushed_bytes, pump_scheduled: false, closing: false }
     }
 
     pub fn in_flight(&self) -> u64 {
-        self.handed.saturating_sub(self.flushed.load(Ordering::Relaxed))
+        self.handed.saturating_sub(self.flushed.flushed())
+    }
+
+    pub fn meter(&self) -> &Arc<Meter> {
+        &self.flushed
+    }
+
+    /// The last tag whose frame the HTTP writer has now taken, if any since the last call.
+    pub fn confirmed(&mut self) -> Option<u64> {
+        confirm(&mut self.tags, self.flushed.flushed())
+    }
+
+    /// Whether tagged frames wait for their confirmation.
+    pub fn unconfirmed(&self) -> bool {
+        !self.tags.is_empty()
+    }
+
+    /// The tagged frames not yet confirmed (the session is ending).
+    pub fn take_tags(&mut self) -> VecDeque<(u64, u64)> {
+        std::mem::take(&mut self.tags)
+    }
+
+    /// Hands a buffered frame to the socket, remembering its tag.
+    fn write_frame<A: Actor<Context = ws::WebsocketContext<A>>>(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<A>,
+        frame: Frame,
+    ) {
+        self.write(ctx, frame.text);
+        if let Some(tag) = frame.tag {
+            self.tags.push_back((tag, self.handed));
+        }
     }
 
     /// Whether the HTTP writer holds less than `unflushed_bytes`.
@@ -142,7 +183,7 @@ impl Writer {
             self.write(ctx, frames::missed(missed.low, missed.normal).into());
         }
         while let Some(f) = self.queue.pop() {
-            self.write(ctx, f.text);
+            self.write_frame(ctx, f);
         }
     }
 }
@@ -157,7 +198,7 @@ pub(crate) fn pump<A: Socket>(act: &mut A, ctx: &mut ws::WebsocketContext<A>) {
             w.write(ctx, frames::missed(missed.low, missed.normal).into());
         }
         if let Some(f) = w.queue.pop() {
-            w.write(ctx, f.text);
+            w.write_frame(ctx, f);
         }
     }
     if !w.queue.is_empty() && !w.pump_scheduled {
@@ -167,12 +208,35 @@ pub(crate) fn pump<A: Socket>(act: &mut A, ctx: &mut ws::WebsocketContext<A>) {
             pump(act, ctx);
         });
     }
-    act.pumped();
+    act.pumped(ctx);
+}
+
+/// Pops the tags whose frames end at or before `flushed`; the last one popped.
+pub(crate) fn confirm(tags: &mut VecDeque<(u64, u64)>, flushed: u64) -> Option<u64> {
+    let mut last = None;
+    while let Some(&(tag, end)) = tags.front() {
+        if end > flushed {
+            break;
+        }
+        last = Some(tag);
+        tags.pop_front();
+    }
+    last
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_is_confirmed_once_every_byte_of_its_frame_was_taken() {
+        let mut tags = VecDeque::from([(7, 100), (8, 250), (9, 400)]);
+        assert_eq!(confirm(&mut tags, 99), None);
+        assert_eq!(confirm(&mut tags, 260), Some(8));
+        assert_eq!(confirm(&mut tags, 260), None);
+        assert_eq!(confirm(&mut tags, 400), Some(9));
+        assert!(tags.is_empty());
+    }
 
     #[test]
     fn frame_lengths_follow_rfc_6455_headers() {

@@ -261,14 +261,17 @@ impl ModuleHandle {
         F: Fn(Arc<BusMessage>) -> Fut + 'static,
         Fut: Future<Output = Result<Option<Value>, String>> + 'static,
     {
+        let session = Uuid::new_v4();
         let inbox = MessageInbox {
             module: Arc::from(self.name()),
             handler: Rc::new(move |m| handler(m).boxed_local()),
             registry: self.ctx.registry.clone(),
             stats: self.slot.stats.clone(),
+            session,
+            proxy: self.slot.addr.clone(),
         }
         .start();
-        let attach = Attach { session: Uuid::new_v4(), link: inbox.recipient() };
+        let attach = Attach { session, link: inbox.recipient() };
         self.slot.addr.send(attach).await.map_err(|_| BusError::Unavailable)??;
         // Not a filter of events: an in-process module subscribes with `subscribe`.
         self.slot.addr.do_send(SetFilter(SubscriptionFilter::default()));

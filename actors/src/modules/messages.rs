@@ -2,6 +2,11 @@
 //! `ModuleRegistry::route`, which uses `try_send` (a full proxy mailbox is refused with
 //! `inbox_full`, never waited on); the proxy reaches its connected module with `try_send`
 //! on the module's link (`ToModule`), so no module can slow another one down.
+//!
+//! A bus message handed to a link stays the proxy's until the link says it reached the
+//! module (`Delivered`: written to its socket, or handled by its in-process handler);
+//! what a link still held when it went away (`Detach`) goes back to the front of the
+//! offline queue, so no message is counted delivered that the module did not get.
 
 use actix::{Message, Recipient};
 use std::sync::Arc;
@@ -21,7 +26,9 @@ pub struct Inbound(pub Arc<BusMessage>);
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub enum ToModule {
-    Message(Arc<BusMessage>),
+    /// A bus message and its sequence number on this proxy (increasing), which the link
+    /// acknowledges with `Delivered`.
+    Message(Arc<BusMessage>, u64),
     Event(Deliver),
     /// Another connection of the same module took over (or the module was deleted):
     /// this one must close.
@@ -39,11 +46,26 @@ pub struct Attach {
     pub link: Recipient<ToModule>,
 }
 
-/// The connection `session` is gone (ignored when another one has taken over).
+/// The connection `session` is gone, and it will acknowledge nothing more: its messages
+/// up to `delivered_upto` (a `ToModule::Message` sequence number) reached the module, the
+/// rest go back to the front of the offline queue.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]
 pub struct Detach {
     pub session: Uuid,
+    pub delivered_upto: Option<u64>,
+}
+
+/// The link `session` has handed the module every message up to `upto` (its sequence
+/// number): written to the socket, or handled by an in-process handler. `failed`: the
+/// handler failed on every retry for the message `upto` itself (dead-lettered, not
+/// delivered).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Delivered {
+    pub session: Uuid,
+    pub upto: u64,
+    pub failed: bool,
 }
 
 /// Replaces the module's event subscription (kept across reconnects; an empty filter

@@ -14,13 +14,20 @@
 //! the dispatcher, which retries a full proxy then dead-letters. Nothing waits for a
 //! slow module, so one that stops reading, or whose handler panics, delays no other.
 //!
+//! Accounting (`delivery.rs`, `link.rs`): a bus message stays the proxy's until its
+//! connection confirms it reached the module; what a closed connection did not deliver
+//! goes back to the front of the offline queue, so every message sent to a module is
+//! received, refused, dead-lettered (with a reason) or still waiting.
+//!
 //! `ModuleRegistry` (`registry.rs`) holds the proxies by name, routes (targeted,
 //! broadcast, replies to pending requests) and authenticates module tokens (by hash).
 
 pub mod config;
+mod delivery;
 pub mod envelope;
 pub mod error;
 pub mod handle;
+mod link;
 pub mod messages;
 pub mod offline;
 pub mod registry;
@@ -37,15 +44,16 @@ pub use error::BusError;
 pub use handle::{HandlerResult, ModuleContext, ModuleHandle};
 pub use messages::*;
 pub use registry::{AuthFailure, ModuleRegistry, ModuleSlot, Routed};
-pub use stats::{BusDeadLetter, BusDeadLetters, BusDeadReason, ModuleKind, ModuleStats, ModuleStatus, StatsSnapshot};
+pub use stats::{
+    BusDeadLetter, BusDeadLetters, BusDeadReason, MessageAccount, ModuleKind, ModuleStats, ModuleStatus, StatsSnapshot,
+};
 pub use summary::NetworkSummary;
 
 use actix::prelude::*;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Instant;
-use uuid::Uuid;
 
+use self::link::Link;
 use self::offline::OfflineQueue;
 use crate::dispatcher::{
     Deliver, Inbox, InboxReady, PriorityDispatcher, Subscribe, SubscriberId, SubscriptionFilter, Unsubscribe,
@@ -58,7 +66,11 @@ pub struct ModuleProxy {
     stats: Arc<ModuleStats>,
     dead: Arc<BusDeadLetters>,
     dispatcher: Option<Addr<PriorityDispatcher>>,
-    link: Option<(Uuid, Recipient<ToModule>)>,
+    link: Option<Link>,
+    /// Closed connections that have not yet said what they delivered (`Detach`).
+    closing: Vec<Link>,
+    /// The sequence number of the last message handed to a connection.
+    seq: u64,
     offline: OfflineQueue,
     filter: SubscriptionFilter,
     sub: Option<SubscriberId>,
@@ -84,71 +96,13 @@ impl ModuleProxy {
             dead,
             dispatcher,
             link: None,
+            closing: Vec::new(),
+            seq: 0,
             filter: SubscriptionFilter::default(),
             sub: None,
             inbox: None,
             expiry: None,
             retired: false,
-        }
-    }
-
-    /// Hands a message to the connected module; false when the link is gone.
-    fn forward(&mut self, msg: Arc<BusMessage>) -> bool {
-        let Some((_, link)) = &self.link else { return false };
-        match link.try_send(ToModule::Message(msg.clone())) {
-            Ok(()) => {
-                self.stats.delivered.fetch_add(1, Relaxed);
-                true
-            }
-            Err(SendError::Full(_)) => {
-                self.stats.failed.fetch_add(1, Relaxed);
-                self.stats.dead_lettered.fetch_add(1, Relaxed);
-                self.dead.push(&self.name, BusDeadReason::SessionFull, Some(&msg), None);
-                true
-            }
-            Err(SendError::Closed(_)) => false,
-        }
-    }
-
-    fn queue_offline(&mut self, msg: Arc<BusMessage>, ctx: &mut Context<Self>) {
-        if self.retired {
-            return;
-        }
-        if msg.ttl == 0 {
-            self.stats.expired.fetch_add(1, Relaxed);
-            return;
-        }
-        let ttl = std::time::Duration::from_millis(msg.ttl);
-        if let Some(old) = self.offline.push(msg, ttl, Instant::now()) {
-            self.stats.dead_lettered.fetch_add(1, Relaxed);
-            self.dead.push(&self.name, BusDeadReason::OfflineQueueFull, Some(&old), None);
-        }
-        self.stats.offline_depth.store(self.offline.len() as u64, Relaxed);
-        self.arm_expiry(ctx);
-    }
-
-    /// One timer at the next expiry.
-    fn arm_expiry(&mut self, ctx: &mut Context<Self>) {
-        if let Some(h) = self.expiry.take() {
-            ctx.cancel_future(h);
-        }
-        let Some(at) = self.offline.next_expiry() else { return };
-        let delay = at.saturating_duration_since(Instant::now());
-        self.expiry = Some(ctx.run_later(delay, |act, ctx| {
-            act.expiry = None;
-            let gone = act.offline.expire(Instant::now());
-            act.stats.expired.fetch_add(gone.len() as u64, Relaxed);
-            act.stats.offline_depth.store(act.offline.len() as u64, Relaxed);
-            act.arm_expiry(ctx);
-        }));
-    }
-
-    fn detach(&mut self) {
-        self.link = None;
-        self.stats.connected.store(false, Relaxed);
-        self.stats.session_depth.store(0, Relaxed);
-        if let (Some(d), Some(id)) = (&self.dispatcher, self.sub.take()) {
-            d.do_send(Unsubscribe { id });
         }
     }
 
@@ -212,24 +166,25 @@ impl Actor for ModuleProxy {
 
 impl Supervised for ModuleProxy {
     /// A restart drops the connection (the module reconnects) and the dispatcher
-    /// subscription; the offline queue, the filter and the counters are kept.
-    fn restarting(&mut self, _: &mut Context<Self>) {
+    /// subscription; the offline queue (with what the connection had not delivered in
+    /// front), the filter and the counters are kept.
+    fn restarting(&mut self, ctx: &mut Context<Self>) {
         tracing::warn!(module = %self.name, "Module proxy restarting.");
-        if let Some((_, link)) = self.link.take() {
-            let _ = link.try_send(ToModule::Replaced { deleted: false });
+        if let Some(link) = &self.link {
+            let _ = link.to.try_send(ToModule::Replaced { deleted: false });
         }
-        self.detach();
+        self.unlink();
         self.expiry = None;
+        self.requeue_all(ctx);
+        self.arm_expiry(ctx);
     }
 }
 
 impl Handler<Inbound> for ModuleProxy {
     type Result = ();
     fn handle(&mut self, Inbound(msg): Inbound, ctx: &mut Self::Context) {
-        if !self.forward(msg.clone()) {
-            if self.link.is_some() {
-                self.detach();
-            }
+        self.stats.in_mailbox.fetch_sub(1, Relaxed);
+        if let Err(msg) = self.forward(msg) {
             self.queue_offline(msg, ctx);
         }
     }
@@ -247,9 +202,9 @@ impl Handler<InboxReady> for ModuleProxy {
 
 impl ModuleProxy {
     fn on_event(&mut self, ev: Deliver) {
-        let Some((_, link)) = &self.link else { return };
+        let Some(link) = &self.link else { return };
         let id = ev.event.id.clone();
-        match link.try_send(ToModule::Event(ev)) {
+        match link.to.try_send(ToModule::Event(ev)) {
             Ok(()) => {
                 self.stats.events_delivered.fetch_add(1, Relaxed);
             }
@@ -258,7 +213,7 @@ impl ModuleProxy {
                 self.stats.dead_lettered.fetch_add(1, Relaxed);
                 self.dead.push(&self.name, BusDeadReason::SessionFull, None, Some(&id));
             }
-            Err(SendError::Closed(_)) => self.detach(),
+            Err(SendError::Closed(_)) => self.unlink(),
         }
     }
 }
@@ -269,43 +224,22 @@ impl Handler<Attach> for ModuleProxy {
         if self.retired {
             return Box::pin(actix::fut::ready(Err(BusError::UnknownModule(self.name.to_string()))));
         }
-        if let Some((old, link)) = self.link.take() {
-            tracing::info!(module = %self.name, old = %old, new = %msg.session, "Module connection replaced.");
-            let _ = link.try_send(ToModule::Replaced { deleted: false });
+        if let Some(old) = self.link.take() {
+            tracing::info!(module = %self.name, old = %old.session, new = %msg.session, "Module connection replaced.");
+            let _ = old.to.try_send(ToModule::Replaced { deleted: false });
+            if old.in_flight() > 0 {
+                self.closing.push(old);
+            }
         }
-        self.link = Some((msg.session, msg.link));
+        self.link = Some(Link::new(msg.session, msg.link));
         self.stats.connected.store(true, Relaxed);
         self.stats.connections.fetch_add(1, Relaxed);
         self.stats.seen();
-        let (waiting, expired) = self.offline.drain(Instant::now());
-        self.stats.expired.fetch_add(expired.len() as u64, Relaxed);
-        self.stats.offline_depth.store(0, Relaxed);
-        if let Some(h) = self.expiry.take() {
-            ctx.cancel_future(h);
-        }
-        if !waiting.is_empty() {
-            tracing::debug!(module = %self.name, count = waiting.len(), "Delivering queued messages.");
-        }
-        for m in waiting {
-            if !self.forward(m.clone()) {
-                self.detach();
-                self.queue_offline(m, ctx);
-            }
-        }
+        // Queued messages first (unless a closed connection has yet to give some back).
+        self.flush_offline(ctx);
         match self.sync_subscription(ctx) {
             Some(fut) => fut,
             None => Box::pin(actix::fut::ready(Ok(()))),
-        }
-    }
-}
-
-impl Handler<Detach> for ModuleProxy {
-    type Result = ();
-    fn handle(&mut self, msg: Detach, _: &mut Self::Context) {
-        if self.link.as_ref().is_some_and(|(s, _)| *s == msg.session) {
-            self.detach();
-            self.stats.seen();
-            tracing::debug!(module = %self.name, "Module disconnected.");
         }
     }
 }
@@ -329,15 +263,16 @@ impl Handler<Retire> for ModuleProxy {
     type Result = ();
     fn handle(&mut self, _: Retire, ctx: &mut Self::Context) {
         self.retired = true;
-        let (waiting, _) = self.offline.drain(Instant::now());
+        if let Some(link) = &self.link {
+            let _ = link.to.try_send(ToModule::Replaced { deleted: true });
+        }
+        self.unlink();
+        self.requeue_all(ctx);
+        let (waiting, _) = self.offline.drain(std::time::Instant::now());
         for m in waiting {
-            self.stats.dead_lettered.fetch_add(1, Relaxed);
-            self.dead.push(&self.name, BusDeadReason::ModuleDeleted, Some(&m), None);
+            self.dead_message(BusDeadReason::ModuleDeleted, &m);
         }
-        if let Some((_, link)) = &self.link {
-            let _ = link.try_send(ToModule::Replaced { deleted: true });
-        }
-        self.detach();
+        self.gauges();
         ctx.stop();
     }
 }

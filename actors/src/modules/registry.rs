@@ -279,6 +279,8 @@ impl ModuleRegistry {
             return Err(BusError::UnknownModule(msg.to));
         };
         if target.kind == ModuleKind::Builtin {
+            target.stats.msg_sent.fetch_add(1, Relaxed);
+            target.stats.msg_refused.fetch_add(1, Relaxed);
             self.counters.refused.fetch_add(1, Relaxed);
             return Err(BusError::Invalid(format!("module '{}' is built in and takes no bus messages", target.name)));
         }
@@ -289,19 +291,29 @@ impl ModuleRegistry {
         Ok(Routed { accepted: 1, refused: vec![] })
     }
 
+    /// Hands a message to its target's proxy; every outcome is in the target's account
+    /// (`MessageAccount`): sent, and either waiting in the proxy's mailbox or refused.
     fn deliver(&self, target: &ModuleSlot, msg: Arc<BusMessage>) -> Result<(), BusError> {
-        let online = target.stats.connected.load(Relaxed);
-        if !online && (self.cfg.offline_policy == OfflinePolicy::Refuse || msg.ttl == 0) {
-            return Err(BusError::Offline(target.name.clone()));
-        }
-        match target.addr.try_send(Inbound(msg)) {
-            Ok(()) => Ok(()),
-            Err(SendError::Full(_)) => {
-                target.stats.failed.fetch_add(1, Relaxed);
-                Err(BusError::InboxFull(target.name.clone()))
-            }
-            Err(SendError::Closed(_)) => Err(BusError::Unavailable),
-        }
+        let stats = &target.stats;
+        stats.msg_sent.fetch_add(1, Relaxed);
+        let online = stats.connected.load(Relaxed);
+        let refused = if !online && (self.cfg.offline_policy == OfflinePolicy::Refuse || msg.ttl == 0) {
+            BusError::Offline(target.name.clone())
+        } else {
+            stats.in_mailbox.fetch_add(1, Relaxed);
+            let e = match target.addr.try_send(Inbound(msg)) {
+                Ok(()) => return Ok(()),
+                Err(SendError::Full(_)) => {
+                    stats.failed.fetch_add(1, Relaxed);
+                    BusError::InboxFull(target.name.clone())
+                }
+                Err(SendError::Closed(_)) => BusError::Unavailable,
+            };
+            stats.in_mailbox.fetch_sub(1, Relaxed);
+            e
+        };
+        stats.msg_refused.fetch_add(1, Relaxed);
+        Err(refused)
     }
 
     /// A reply to a pending request of its target: completes it (`Some`), else `None`.
@@ -314,21 +326,22 @@ impl ModuleRegistry {
                 _ => None,
             }
         }?;
+        self.counters.replies.fetch_add(1, Relaxed);
+        if pending.tx.send(msg.clone()).is_err() {
+            // The requester stopped waiting (timed out) just now: a plain message, as a
+            // reply that comes after the timeout.
+            self.counters.late_replies.fetch_add(1, Relaxed);
+            return None;
+        }
         if let Some(f) = self.get(&msg.from) {
             f.stats.sent.fetch_add(1, Relaxed);
         }
         if let Some(r) = self.get(&msg.to) {
+            // Handed to the waiting request: received.
+            r.stats.msg_sent.fetch_add(1, Relaxed);
             r.stats.delivered.fetch_add(1, Relaxed);
         }
-        self.counters.replies.fetch_add(1, Relaxed);
-        match pending.tx.send(msg.clone()) {
-            Ok(()) => Some(Ok(Routed { accepted: 1, refused: vec![] })),
-            Err(_) => {
-                // The requester stopped waiting (timed out) just now.
-                self.counters.late_replies.fetch_add(1, Relaxed);
-                Some(Ok(Routed::default()))
-            }
-        }
+        Some(Ok(Routed { accepted: 1, refused: vec![] }))
     }
 
     /// Sends a request and waits for its reply, at most `timeout` (`ReplyTimeout`).

@@ -1,7 +1,9 @@
 //! The actors behind an in-process module's handlers. `EventRunner`: one per
 //! `ModuleHandle::subscribe`, a dispatcher subscriber that runs the handler on each event;
 //! `MessageInbox`: the module's link to its proxy (`ToModule`), running the message
-//! handler and sending its answer to requests.
+//! handler and sending its answer to requests; each message, once its handler returned,
+//! is confirmed to the proxy (`Delivered`, `failed` when every retry failed), and what its
+//! mailbox still held when it stops goes back to the proxy's offline queue (`Detach`).
 //!
 //! Each handles one message at a time (`AtomicResponse`), so its mailbox (bounded by
 //! `modules.handler_queue`) fills while a handler is slow, and then the dispatcher or
@@ -17,12 +19,14 @@ use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use uuid::Uuid;
 
 use super::config::ModulesConfig;
 use super::envelope::BusMessage;
-use super::messages::ToModule;
+use super::messages::{Delivered, Detach, ToModule};
 use super::registry::ModuleRegistry;
 use super::stats::{BusDeadReason, ModuleStats};
+use super::ModuleProxy;
 use crate::dispatcher::Deliver;
 use crate::events::Event;
 
@@ -99,6 +103,9 @@ pub(crate) struct MessageInbox {
     pub handler: MessageFn,
     pub registry: Arc<ModuleRegistry>,
     pub stats: Arc<ModuleStats>,
+    /// Its connection id with the proxy, and the proxy.
+    pub session: Uuid,
+    pub proxy: Addr<ModuleProxy>,
 }
 
 impl Actor for MessageInbox {
@@ -106,13 +113,19 @@ impl Actor for MessageInbox {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.registry.config().handler_queue);
     }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        // Every handled message was confirmed on its own.
+        self.proxy.do_send(Detach { session: self.session, delivered_upto: None });
+        Running::Stop
+    }
 }
 
 impl Handler<ToModule> for MessageInbox {
     type Result = AtomicResponse<Self, ()>;
     fn handle(&mut self, msg: ToModule, ctx: &mut Self::Context) -> Self::Result {
-        let m = match msg {
-            ToModule::Message(m) => m,
+        let (m, seq) = match msg {
+            ToModule::Message(m, seq) => (m, seq),
             ToModule::Event(_) => return AtomicResponse::new(Box::pin(actix::fut::ready(()))),
             ToModule::Replaced { .. } => {
                 ctx.stop();
@@ -121,18 +134,17 @@ impl Handler<ToModule> for MessageInbox {
         };
         let (handler, registry, stats, module) =
             (self.handler.clone(), self.registry.clone(), self.stats.clone(), self.module.clone());
+        let (proxy, session) = (self.proxy.clone(), self.session);
         let fut = async move {
             let call = || handler(m.clone());
-            match guarded(call, registry.config(), &stats).await {
-                Some(Some(answer)) if m.reply_to.is_some() => {
+            let outcome = guarded(call, registry.config(), &stats).await;
+            // Handled (or given up, dead-lettered by the proxy): confirmed either way.
+            proxy.do_send(Delivered { session, upto: seq, failed: outcome.is_none() });
+            if let Some(Some(answer)) = outcome {
+                if m.reply_to.is_some() {
                     if let Err(e) = registry.route(m.reply(&module, None, answer)) {
                         stats.error(format!("reply not delivered: {e}"));
                     }
-                }
-                Some(_) => {}
-                None => {
-                    stats.dead_lettered.fetch_add(1, Relaxed);
-                    registry.dead_letters().push(&module, BusDeadReason::HandlerFailed, Some(&m), None);
                 }
             }
         };

@@ -30,7 +30,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug, Default)]
 pub struct ModuleStats {
     pub connected: AtomicBool,
-    /// Bus messages handed to the module (its socket or its handler).
+    /// Bus messages that reached the module: written to its socket, or handled by its
+    /// in-process handler (replies: handed to the waiting request).
     pub delivered: AtomicU64,
     /// Messages sent by the module.
     pub sent: AtomicU64,
@@ -52,6 +53,14 @@ pub struct ModuleStats {
     pub offline_depth: AtomicU64,
     pub session_depth: AtomicU64,
     pub connections: AtomicU64,
+    /// The account of the bus messages addressed to the module (`MessageAccount`):
+    /// sent to it, refused to their sender, dead-lettered, and, of the waiting ones, those
+    /// in its proxy's mailbox and those handed to its connection but not yet delivered.
+    pub msg_sent: AtomicU64,
+    pub msg_refused: AtomicU64,
+    pub msg_dead: AtomicU64,
+    pub in_mailbox: AtomicU64,
+    pub in_flight: AtomicU64,
     last_seen: Mutex<Option<DateTime<Utc>>>,
     subscriptions: Mutex<Vec<String>>,
     last_error: Mutex<Option<String>>,
@@ -92,6 +101,13 @@ impl ModuleStats {
             mailbox_depth: g(&self.offline_depth) + g(&self.session_depth),
             connections: g(&self.connections),
             last_error: lock(&self.last_error).clone(),
+            messages: MessageAccount {
+                sent: g(&self.msg_sent),
+                received: g(&self.delivered),
+                refused: g(&self.msg_refused),
+                dead_lettered: g(&self.msg_dead),
+                waiting: g(&self.in_mailbox) + g(&self.offline_depth) + g(&self.in_flight),
+            },
         }
     }
 }
@@ -116,6 +132,28 @@ pub struct StatsSnapshot {
     /// Times it connected since start.
     pub connections: u64,
     pub last_error: Option<String>,
+    pub messages: MessageAccount,
+}
+
+/// Every bus message sent to one module, accounted for: `sent` is `received` plus
+/// `refused` plus `dead_lettered` plus `waiting` (exactly, once the bus is quiet; a read
+/// while messages flow may catch one between two hops).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct MessageAccount {
+    /// Messages addressed to it (targeted, its copy of a broadcast, replies to its
+    /// requests).
+    pub sent: u64,
+    /// Reached it: written to its socket, or handled by its in-process handler (a reply:
+    /// handed to its waiting request). The same count as `delivered`.
+    pub received: u64,
+    /// Refused to their sender (`inbox_full`, `module_offline`, ...), never queued.
+    pub refused: u64,
+    /// Given up, each with a dead letter and its reason (`GET /api/v2/bus/dead-letters`),
+    /// expired ones included.
+    pub dead_lettered: u64,
+    /// Not there yet: in its proxy's mailbox, its offline queue, or handed to its
+    /// connection and not yet written to the socket.
+    pub waiting: u64,
 }
 
 /// One module as listed.
@@ -141,6 +179,8 @@ pub enum BusDeadReason {
     HandlerFailed,
     /// The module was deleted with messages waiting.
     ModuleDeleted,
+    /// Its TTL passed while it waited in the offline queue (also counted in `expired`).
+    Expired,
     /// A notification sink's queue was full: the oldest event made room.
     SinkQueueFull,
     /// A webhook failed every retry, or refused the event (4xx).

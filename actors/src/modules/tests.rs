@@ -15,10 +15,13 @@ use crate::cache::{CacheActor, CacheConfig};
 use crate::dispatcher::{DispatcherConfig, Publish};
 use crate::events::{NewEvent, Source};
 
-/// A connected module that records what it gets; `stall` makes it stop reading.
+/// A connected module that records what it gets and confirms each message to its proxy
+/// as a session does; `stall` makes it stop reading.
 struct Probe {
     got: Arc<Mutex<Vec<ToModule>>>,
     stall: bool,
+    proxy: Addr<ModuleProxy>,
+    session: Uuid,
 }
 
 impl Actor for Probe {
@@ -32,6 +35,9 @@ impl Actor for Probe {
 impl Handler<ToModule> for Probe {
     type Result = AtomicResponse<Self, ()>;
     fn handle(&mut self, m: ToModule, _: &mut Self::Context) -> Self::Result {
+        if let (ToModule::Message(_, seq), false) = (&m, self.stall) {
+            self.proxy.do_send(Delivered { session: self.session, upto: *seq, failed: false });
+        }
         self.got.lock().unwrap().push(m);
         let wait = if self.stall { Duration::from_secs(3600) } else { Duration::ZERO };
         AtomicResponse::new(Box::pin(actix_rt::time::sleep(wait).into_actor(self)))
@@ -42,9 +48,9 @@ type Got = Arc<Mutex<Vec<ToModule>>>;
 
 async fn attach(reg: &ModuleRegistry, name: &str, stall: bool) -> (Got, Uuid) {
     let got: Got = Arc::default();
-    let probe = Probe { got: got.clone(), stall }.start();
     let session = Uuid::new_v4();
     let slot = reg.get(name).expect("registered");
+    let probe = Probe { got: got.clone(), stall, proxy: slot.addr.clone(), session }.start();
     slot.addr.send(Attach { session, link: probe.recipient() }).await.unwrap().unwrap();
     (got, session)
 }
@@ -54,7 +60,7 @@ fn payloads(got: &Got) -> Vec<serde_json::Value> {
         .unwrap()
         .iter()
         .filter_map(|m| match m {
-            ToModule::Message(m) => Some(m.payload.clone()),
+            ToModule::Message(m, _) => Some(m.payload.clone()),
             _ => None,
         })
         .collect()
@@ -153,9 +159,15 @@ async fn offline_messages_wait_until_their_ttl_then_arrive_on_reconnect() {
     until(Duration::from_secs(5), || payloads(&got).len() == 3).await;
     assert_eq!(payloads(&got), [json!(4), json!(5), json!(6)], "1 made room for 6; 2 expired");
     let letters = reg.dead_letters().recent(10);
-    assert_eq!(letters[0].message.as_ref().map(|m| m.payload.clone()), Some(json!(1)));
+    let reasons: Vec<_> = letters.iter().map(|l| (l.reason, l.message.as_ref().map(|m| m.payload.clone()))).collect();
+    assert_eq!(reasons, [(BusDeadReason::Expired, Some(json!(2))), (BusDeadReason::OfflineQueueFull, Some(json!(1)))]);
+    until(Duration::from_secs(5), || stats.snapshot().messages.received == 3).await;
+    assert_eq!(
+        stats.snapshot().messages,
+        MessageAccount { sent: 6, received: 3, refused: 1, dead_lettered: 2, waiting: 0 }
+    );
     // Disconnected again: queued again; with the refuse policy, refused.
-    reg.get("b").unwrap().addr.send(Detach { session }).await.unwrap();
+    reg.get("b").unwrap().addr.send(Detach { session, delivered_upto: None }).await.unwrap();
     reg.route(msg("a", "b", 7, 60_000)).unwrap();
     let strict = context(ModulesConfig { offline_policy: OfflinePolicy::Refuse, ..ModulesConfig::default() });
     strict.registry.register("b", ModuleKind::Remote, None).unwrap();
@@ -255,4 +267,56 @@ async fn tokens_authenticate_only_their_module() {
     assert!(reg.is_module_token(&[2; 32]) && !reg.is_module_token(&[3; 32]));
     assert_eq!(reg.register("a", ModuleKind::Remote, None).unwrap_err().code(), "module_exists");
     assert!(reg.remove("a").is_some() && reg.get("a").is_none());
+}
+
+/// A connection that takes every message and confirms none (a socket nobody reads).
+struct Mute(Got);
+
+impl Actor for Mute {
+    type Context = Context<Self>;
+}
+
+impl Handler<ToModule> for Mute {
+    type Result = ();
+    fn handle(&mut self, m: ToModule, _: &mut Self::Context) {
+        self.0.lock().unwrap().push(m);
+    }
+}
+
+#[actix_rt::test]
+async fn what_a_replaced_connection_did_not_write_comes_back_first_and_in_order() {
+    let ctx = context(ModulesConfig::default());
+    let reg = &ctx.registry;
+    reg.register("b", ModuleKind::Remote, None).unwrap();
+    let slot = reg.get("b").unwrap();
+    let old: Got = Arc::default();
+    let old_session = Uuid::new_v4();
+    slot.addr
+        .send(Attach { session: old_session, link: Mute(old.clone()).start().recipient() })
+        .await
+        .unwrap()
+        .unwrap();
+    for n in 1..=5 {
+        reg.route(msg("a", "b", n, 60_000)).unwrap();
+    }
+    until(Duration::from_secs(5), || payloads(&old).len() == 5).await;
+    let seq_of_2 = match &old.lock().unwrap()[1] {
+        ToModule::Message(_, seq) => *seq,
+        other => panic!("{other:?}"),
+    };
+    // A new connection takes over before the old one has said what it wrote: what comes
+    // for the module meanwhile waits behind what the old one held.
+    let (new, _) = attach(reg, "b", false).await;
+    reg.route(msg("a", "b", 6, 60_000)).unwrap();
+    until(Duration::from_secs(5), || slot.stats.snapshot().messages.sent == 6).await;
+    assert!(payloads(&new).is_empty(), "nothing overtakes what the old connection held");
+    assert_eq!(slot.stats.snapshot().messages.waiting, 6);
+    slot.addr.send(Detach { session: old_session, delivered_upto: Some(seq_of_2) }).await.unwrap();
+    until(Duration::from_secs(5), || payloads(&new).len() == 4).await;
+    assert_eq!(payloads(&new), [json!(3), json!(4), json!(5), json!(6)]);
+    until(Duration::from_secs(5), || slot.stats.snapshot().messages.received == 6).await;
+    assert_eq!(
+        slot.stats.snapshot().messages,
+        MessageAccount { sent: 6, received: 6, refused: 0, dead_lettered: 0, waiting: 0 }
+    );
 }

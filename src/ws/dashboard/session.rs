@@ -21,7 +21,7 @@ use gns3_central_actors::dispatcher::{
 use gns3_central_actors::events::Event;
 use gns3_central_actors::gns3::NodeAction;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -50,7 +50,7 @@ pub struct WsSession {
 }
 
 impl WsSession {
-    pub fn new(state: web::Data<AppState>, principal: SessionPrincipal, flushed: Arc<AtomicU64>) -> Self {
+    pub fn new(state: web::Data<AppState>, principal: SessionPrincipal, flushed: Arc<crate::ws::pipe::Meter>) -> Self {
         Self {
             core: Core::new(state, flushed),
             principal,

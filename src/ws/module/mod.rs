@@ -7,6 +7,7 @@
 //! `protocol.rs`, the replay of missed events `resume.rs`).
 
 pub mod actions;
+mod delivery;
 pub mod protocol;
 mod resume;
 pub mod session;

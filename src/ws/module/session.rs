@@ -12,7 +12,9 @@
 //! `unflushed_bytes`, LOW and NORMAL events shed first (counted in the module's stats as
 //! dead-lettered); bus messages and replies are never shed, and when one does not fit the
 //! module is closed with 4008 (it shows as disconnected, and messages for it wait in its
-//! offline queue again).
+//! offline queue again). A bus message counts as delivered once written to the socket;
+//! what the session still held when it ends goes back to the front of the offline queue
+//! (`delivery.rs`).
 
 use actix::prelude::*;
 use actix_web::web;
@@ -20,9 +22,9 @@ use actix_web_actors::ws;
 use gns3_central_actors::dispatcher::{GetPosition, Publish, SubscriptionFilter};
 use gns3_central_actors::events::{Event, NewEvent, Source};
 use gns3_central_actors::modules::envelope::check_event_namespace;
-use gns3_central_actors::modules::{Attach, BusError, BusMessage, Detach, ModuleSlot, SetFilter, ToModule};
+use gns3_central_actors::modules::{Attach, BusError, BusMessage, ModuleSlot, SetFilter, ToModule};
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -32,6 +34,7 @@ use crate::error::{parse_uuid, ApiError, Code};
 use crate::state::AppState;
 use crate::ws::frames::{self, with_request_id};
 use crate::ws::outbound::{Class, Missed, Pushed};
+use crate::ws::pipe::Meter;
 use crate::ws::session::{merge_names, Core, Session};
 use crate::ws::writer::{Socket, Writer};
 use crate::ws::Shutdown;
@@ -43,11 +46,20 @@ pub struct ModuleSession {
     pub(super) projects: Option<Vec<Uuid>>,
     /// Live events up to this (epoch, seq) were sent in a replay (`resume.rs`): dropped.
     pub(super) replayed_to: Option<(String, u64)>,
+    /// A look at what the socket took is due (`delivery.rs`).
+    pub(super) confirm_scheduled: bool,
 }
 
 impl ModuleSession {
-    pub fn new(state: web::Data<AppState>, slot: Arc<ModuleSlot>, flushed: Arc<AtomicU64>) -> Self {
-        Self { core: Core::new(state, flushed), slot, names: Vec::new(), projects: None, replayed_to: None }
+    pub fn new(state: web::Data<AppState>, slot: Arc<ModuleSlot>, flushed: Arc<Meter>) -> Self {
+        Self {
+            core: Core::new(state, flushed),
+            slot,
+            names: Vec::new(),
+            projects: None,
+            replayed_to: None,
+            confirm_scheduled: false,
+        }
     }
 
     pub(super) fn name(&self) -> &str {
@@ -232,7 +244,7 @@ impl Actor for ModuleSession {
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
         self.unregister();
-        self.slot.addr.do_send(Detach { session: self.core.id });
+        self.settle();
         tracing::info!(module = %self.slot.name, session = %self.core.id, "Module disconnected.");
         Running::Stop
     }
@@ -242,7 +254,7 @@ impl Handler<ToModule> for ModuleSession {
     type Result = ();
     fn handle(&mut self, msg: ToModule, ctx: &mut Self::Context) {
         match msg {
-            ToModule::Message(m) => self.send(ctx, Class::Keep, proto::message(&m).into()),
+            ToModule::Message(m, seq) => self.send_tagged(ctx, Class::Keep, proto::message(&m).into(), Some(seq)),
             ToModule::Event(d) if self.replayed(&d.event) => {}
             ToModule::Event(d) => self.send(ctx, Class::of(d.event.priority), d.json),
             ToModule::Replaced { deleted: true } => self.close(ctx, ws::CloseCode::Other(4004), "module deleted"),
@@ -271,8 +283,9 @@ impl Socket for ModuleSession {
         &mut self.core.out
     }
 
-    fn pumped(&mut self) {
+    fn pumped(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
         self.slot.stats.session_depth.store(self.core.out.queue.len() as u64, Ordering::Relaxed);
+        self.confirm_written(ctx);
     }
 }
 
@@ -351,7 +364,8 @@ impl Session for ModuleSession {
     }
 
     fn overflowed(&mut self) {
-        self.slot.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        // The message that did not fit, like every one buffered, goes back to the offline
+        // queue when the session ends.
         self.slot.stats.error("closed with 4008: the module did not read its messages");
         tracing::warn!(module = %self.slot.name, queued = self.core.out.queue.len(), "Closing a module that does not read.");
     }

@@ -170,7 +170,8 @@ async fn offline_messages_expire_at_their_ttl_and_the_rest_arrive_on_reconnect()
     late.send(json!({"type":"ping","request_id":"p"})).await;
     let pong = late.json().await;
     assert_eq!(pong["type"], "pong", "nothing else was queued: {pong}");
-    let s = status_until(&app, "late", Duration::from_secs(5), |s| s["mailbox_depth"] == 0).await;
+    // Delivered once written to the socket (confirmed a moment after the frames went out).
+    let s = status_until(&app, "late", Duration::from_secs(5), |s| s["messages"]["waiting"] == 0).await;
     assert_eq!((s["delivered"].as_u64(), s["connections"].as_u64()), (Some(2), Some(1)), "{s}");
 
     // Reconnecting replaces the old connection (4009); messages keep flowing to the new one.

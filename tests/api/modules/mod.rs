@@ -5,6 +5,7 @@
 mod access;
 mod bad_input;
 mod bus;
+mod delivery;
 mod gns3;
 mod isolation;
 mod resume;
