@@ -11,18 +11,18 @@
 //! and no event can loop: the bridge never publishes what it received. The origin instance
 //! id travels with each message (counted in the status as own / others' events).
 //!
-//! Gaps and restarts. The bridge subscribes, then loads the epoch, last seq and the newest
-//! events from the Stream into the dispatcher's history (`Preload`): history and epoch
-//! survive a restart. A message whose seq skips numbers (Pub/Sub dropped some, e.g. while
-//! the connection was re-established) is preceded by the missing events read from the
-//! Stream.
+//! Gaps and restarts. The bridge subscribes, then reconciles the shared log with the
+//! dispatcher's history (`reconcile.rs`: the log's history is loaded into the dispatcher,
+//! or the dispatcher's written into the log): history and epoch survive a restart of an
+//! instance, and of Redis. A message whose seq skips numbers (Pub/Sub dropped some) is
+//! preceded by the missing events read from the Stream.
 //!
-//! Redis unreachable. The uplink is withdrawn (`SetUplink(None)`): the dispatcher numbers
-//! locally under a fresh epoch, and events that were on their way to Redis are published
-//! locally (an event whose script may have run before the connection broke can then be
-//! delivered twice, once under each epoch: the epoch change tells clients to re-sync).
-//! The bridge retries with backoff; when Redis is back, it loads the log again and the
-//! dispatcher returns to the shared epoch.
+//! Redis unreachable. The uplink is withdrawn (`Withdraw`): the dispatcher numbers locally
+//! in the same epoch, after its last seq; the events on their way to Redis (`in_flight`:
+//! handed to the log, not yet back from the channel, and what waits in the uplink) are
+//! numbered first, in order. The bridge retries with backoff; when Redis is back it
+//! reconciles (`reconcile.rs`) and the dispatcher follows the shared log again: a
+//! subscriber of this instance sees no seam (docs/events.md#redis-outages).
 
 pub mod config;
 pub mod lease;
