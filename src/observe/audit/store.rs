@@ -36,7 +36,7 @@ pub enum QueryError {
 pub enum Store {
     Memory(Ring),
     File { path: PathBuf, ring: Ring },
-    Redis(RedisAudit),
+    Redis(Box<RedisAudit>),
 }
 
 /// The newest records, oldest first, ids numbered locally.
@@ -129,7 +129,14 @@ impl Store {
         spool: Spool,
     ) -> Result<Store, String> {
         let client = redis::Client::open(info).map_err(|e| format!("redis: {e}"))?;
-        Ok(Store::Redis(RedisAudit { client, key: format!("{prefix}:audit"), max_len, timeout, conn: None, spool }))
+        Ok(Store::Redis(Box::new(RedisAudit {
+            client,
+            key: format!("{prefix}:audit"),
+            max_len,
+            timeout,
+            conn: None,
+            spool,
+        })))
     }
 
     /// Records waiting in the spool (Redis only).
