@@ -12,41 +12,13 @@ mod cluster;
 mod redis_server;
 
 use cluster::*;
-use gns3_central_actors::cluster::log::{Keys, SharedLog};
-use gns3_central_actors::dispatcher::Publish;
 use gns3_central_actors::events::{Event, EventKind};
 use redis_server::RedisServer;
 use std::time::Duration;
 
-/// Publishes events `from..to` on `inst`, one every `every`, from a task.
-fn flow(inst: &Instance, from: u64, to: u64, every: Duration) -> tokio::task::JoinHandle<()> {
-    let d = inst.dispatcher.clone();
-    actix_rt::spawn(async move {
-        for n in from..to {
-            d.send(Publish(event(EventKind::NodeStarted, n))).await.expect("dispatcher").expect("accepted");
-            actix_rt::time::sleep(every).await;
-        }
-    })
-}
-
-/// Every event `0..n` once, in order, in one epoch numbered without a gap; the epoch.
-fn once_in_order(inst: &Instance, n: u64) -> String {
-    let seen = inst.seen.lock().unwrap().clone();
-    let got: Vec<u64> = seen.iter().filter_map(|e| e.data["n"].as_u64()).collect();
-    assert_eq!(got, (0..n).collect::<Vec<_>>(), "every event once, in order");
-    let epoch = seen[0].epoch.clone();
-    assert!(seen.iter().all(|e| e.epoch == epoch), "one epoch: {:?}", seen.iter().map(|e| &e.id).collect::<Vec<_>>());
-    let seqs: Vec<u64> = seen.iter().map(|e| e.seq).collect();
-    let first = seqs[0];
-    assert_eq!(seqs, (first..first + n).collect::<Vec<_>>(), "no gap in the numbering");
-    epoch
-}
-
 /// What the shared log in Redis holds: its epoch, last seq and the events' ids.
 async fn in_redis(redis: &RedisServer, prefix: &str) -> (Option<String>, u64, Vec<String>) {
-    let log = SharedLog::new(Keys::new(prefix), "probe", 100_000, Duration::from_secs(2));
-    let loaded = log.load(&mut conn(redis).await, 10_000).await.expect("the log loads");
-    (loaded.epoch, loaded.last_seq, loaded.events.into_iter().map(|(e, _)| e.id).collect())
+    log_in(&redis.url(), prefix).await
 }
 
 /// Kills Redis while `inst` gets a steady flow of `n` events, waits for events numbered

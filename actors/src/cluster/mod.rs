@@ -96,7 +96,7 @@ pub struct ReleaseLeases;
 pub struct WaitJoined(pub std::time::Duration);
 
 struct Shared {
-    client: redis::Client,
+    link: crate::redis_link::RedisLink,
     cfg: ClusterConfig,
     instance: String,
     prefix: String,
@@ -119,13 +119,12 @@ impl ClusterBridge {
     /// dispatcher's history; `gates`: each GNS3 server's ingestion gate.
     pub fn new(
         cfg: ClusterConfig,
-        redis: redis::ConnectionInfo,
+        redis: crate::redis_link::RedisLink,
         prefix: &str,
         history: usize,
         dispatcher: Addr<PriorityDispatcher>,
         gates: Vec<(String, watch::Sender<bool>)>,
     ) -> Result<Self, String> {
-        let client = redis::Client::open(redis).map_err(|e| format!("redis: {e}"))?;
         let instance = cfg.resolved_instance_id();
         let log = SharedLog::new(Keys::new(prefix), &instance, cfg.stream_max_len, cfg.redis_timeout());
         let status = ClusterStatus {
@@ -136,7 +135,7 @@ impl ClusterBridge {
         Ok(Self {
             lease_tasks: Vec::new(),
             shared: Rc::new(Shared {
-                client,
+                link: redis,
                 instance,
                 prefix: prefix.to_owned(),
                 history,
@@ -170,7 +169,7 @@ impl Actor for ClusterBridge {
                 timeout: self.shared.cfg.redis_timeout(),
             };
             let ready = self.shared.joined.subscribe();
-            let fut = lease::keep(self.shared.client.clone(), lease, server.clone(), gate.clone(), ready);
+            let fut = lease::keep(self.shared.link.clone(), lease, server.clone(), gate.clone(), ready);
             let handle = ctx.spawn(fut.into_actor(self));
             self.lease_tasks.push(handle);
         }
@@ -197,7 +196,7 @@ impl Handler<ReleaseLeases> for ClusterBridge {
         Box::pin(async move {
             let mut released = 0;
             let timeout = sh.cfg.redis_timeout();
-            let conn = tokio::time::timeout(timeout, sh.client.get_multiplexed_async_connection()).await;
+            let conn = tokio::time::timeout(timeout, sh.link.multiplexed()).await;
             let Ok(Ok(mut conn)) = conn else {
                 tracing::warn!("Shutdown: Redis unreachable; the ingestion leases will expire by themselves.");
                 return 0;
@@ -261,12 +260,10 @@ async fn run(sh: Rc<Shared>) {
 async fn session(sh: &Rc<Shared>, tx: mpsc::Sender<Event>, rx: &mut mpsc::Receiver<Event>) -> LogError {
     let timeout = sh.cfg.redis_timeout();
     let connect = async {
-        let conn = tokio::time::timeout(timeout, sh.client.get_multiplexed_async_connection())
-            .await
-            .map_err(|_| LogError::Timeout(timeout))??;
-        let mut pubsub = tokio::time::timeout(timeout, sh.client.get_async_pubsub())
-            .await
-            .map_err(|_| LogError::Timeout(timeout))??;
+        let conn =
+            tokio::time::timeout(timeout, sh.link.multiplexed()).await.map_err(|_| LogError::Timeout(timeout))??;
+        let mut pubsub =
+            tokio::time::timeout(timeout, sh.link.pubsub()).await.map_err(|_| LogError::Timeout(timeout))??;
         tokio::time::timeout(timeout, pubsub.subscribe(&sh.log.keys().channel))
             .await
             .map_err(|_| LogError::Timeout(timeout))??;

@@ -25,6 +25,8 @@ pub struct RedisServer {
     dir: PathBuf,
     child: Option<Child>,
     persistent: bool,
+    /// More arguments (a replica's `--replicaof`).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -46,12 +48,21 @@ impl RedisServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 
+    /// A replica of the server on `master_port` (for Sentinel tests).
+    pub fn start_replica_of(master_port: u16) -> RedisServer {
+        Self::start_full(false, vec!["--replicaof".into(), "127.0.0.1".into(), master_port.to_string()])
+    }
+
     fn start_with(persistent: bool) -> RedisServer {
+        Self::start_full(persistent, Vec::new())
+    }
+
+    fn start_full(persistent: bool, extra: Vec<String>) -> RedisServer {
         let mut last = String::new();
         // The free port found may be taken before redis binds it: try a few.
         for _ in 0..5 {
             let port = free_port();
-            let mut server = RedisServer { port, dir: temp_dir(port), child: None, persistent };
+            let mut server = RedisServer { port, dir: temp_dir(port), child: None, persistent, extra: extra.clone() };
             match server.spawn() {
                 Ok(()) => return server,
                 Err(e) => last = e,
@@ -130,6 +141,7 @@ impl RedisServer {
             .arg(&self.dir)
             .arg("--logfile")
             .arg(&log)
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -78,7 +78,7 @@ impl Ring {
 }
 
 pub struct RedisAudit {
-    client: redis::Client,
+    link: gns3_central_actors::redis_link::RedisLink,
     key: String,
     max_len: usize,
     timeout: Duration,
@@ -122,15 +122,14 @@ impl Store {
 
     /// Records in Redis, spooled in `spool` while Redis cannot take them.
     pub fn redis(
-        info: redis::ConnectionInfo,
+        link: gns3_central_actors::redis_link::RedisLink,
         prefix: &str,
         max_len: usize,
         timeout: Duration,
         spool: Spool,
     ) -> Result<Store, String> {
-        let client = redis::Client::open(info).map_err(|e| format!("redis: {e}"))?;
         Ok(Store::Redis(Box::new(RedisAudit {
-            client,
+            link,
             key: format!("{prefix}:audit"),
             max_len,
             timeout,
@@ -207,7 +206,7 @@ impl RedisAudit {
         if let Some(c) = &self.conn {
             return Ok(c.clone());
         }
-        let c = tokio::time::timeout(self.timeout, self.client.get_multiplexed_async_connection())
+        let c = tokio::time::timeout(self.timeout, self.link.multiplexed())
             .await
             .map_err(|_| "redis: connection timed out".to_owned())?
             .map_err(|e| format!("redis: {e}"))?;
