@@ -121,7 +121,22 @@ mod tests {
     fn bad_operating_settings_name_their_key() {
         let ok = Settings::load_with(None, &|_| None, vec![]).expect("defaults");
         type Break = fn(&mut Settings);
-        let cases: [(Break, &str); 6] = [
+        let cases: [(Break, &str); 8] = [
+            (
+                |s| {
+                    s.redis.enabled = true;
+                    s.redis.sentinels = vec!["127.0.0.1:26379".into()];
+                },
+                "redis.master_name",
+            ),
+            (
+                |s| {
+                    s.redis.enabled = true;
+                    s.redis.master_name = "m".into();
+                    s.redis.sentinels = vec!["not a host:port".into()];
+                },
+                "redis.sentinels",
+            ),
             (|s| s.log.rotation = "weekly".into(), "log.rotation"),
             (|s| s.log.max_size_mb = 0, "log.max_size_mb"),
             (|s| s.audit.max_records = 0, "audit.max_records"),

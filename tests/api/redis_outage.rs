@@ -5,9 +5,12 @@
 //! removed). The dashboard gets every event once, in one epoch with no gap; it then
 //! reconnects with its last event id and is `recovered: true`, with no gap or duplicate
 //! at the seam; `GET /api/v2/events` still holds the history; the action taken during each
-//! outage is in the audit trail once Redis is back.
+//! outage is in the audit trail once Redis is back. And the same through Redis Sentinel:
+//! the master SIGKILLed, the replica promoted, the cache, the event log and the audit
+//! trail follow it.
 
 use crate::helpers::redis_server::RedisServer;
+use crate::helpers::sentinel::{self, Sentinel};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -197,6 +200,94 @@ async fn a_redis_outage_costs_a_dashboard_nothing_with_or_without_redis_data() {
     assert_eq!(history.body["epoch"], epoch.as_str(), "{}", history.text);
     assert!(history.body["events"].as_array().is_some_and(|e| e.len() >= 50), "{}", history.text);
 
+    app.stop().await;
+    sim.stop().await;
+}
+
+/// Waits until the sentinel names the server on `port` as the master.
+async fn promoted(sentinel: &Sentinel, port: u16) {
+    let deadline = Instant::now() + WAIT;
+    while sentinel.master_port().await != Some(port) {
+        assert!(Instant::now() < deadline, "the sentinel never promoted {port}");
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn a_sentinel_failover_costs_a_dashboard_nothing_and_cache_and_audit_follow() {
+    let sim = Simulator::start(SimulatorOptions {
+        bind: "127.0.0.1:0".parse().expect("an address"),
+        projects: 1,
+        nodes: 4,
+        links: true,
+        activity: 25.0,
+        seed: Some(15),
+    })
+    .await
+    .expect("the stand-in starts");
+    let mut master = RedisServer::start();
+    let replica = RedisServer::start_replica_of(master.port());
+    let sentinel = Sentinel::start(master.port());
+    promoted(&sentinel, master.port()).await;
+    let target = Target {
+        host: "127.0.0.1".into(),
+        port: sim.port(),
+        api: ApiVersionSetting::V2,
+        username: "".into(),
+        password: "".into(),
+    };
+    let app = spawn_app(test_settings(&target, |s| {
+        s.redis.enabled = true;
+        s.redis.sentinels = vec![sentinel.address()];
+        s.redis.master_name = sentinel::MASTER_NAME.into();
+        s.cluster.redis_timeout_ms = 300;
+    }))
+    .await;
+    app.wait_server(WAIT, |s| s["connected"] == true).await;
+    wait_shared(&app, true).await;
+    let mut dash = Dashboard { ws: connect(&app, None).await, events: Vec::new(), frames: Vec::new() };
+    dash.until_events(10).await;
+
+    master.kill();
+    let corr = stop_a_node(&app).await;
+    promoted(&sentinel, replica.port()).await;
+    let n = dash.events.len();
+    dash.until_events(n + 30).await;
+    wait_shared(&app, true).await;
+    let epoch = every_event_once(&dash.events);
+    audited(&app, &corr).await;
+
+    // What the service reads is on the promoted master: the audit stream there holds the
+    // action, the shared log its epoch.
+    let mut c =
+        redis::Client::open(replica.url()).expect("client").get_multiplexed_async_connection().await.expect("conn");
+    let prefix = &app.state.settings.cache.prefix;
+    let audit: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(format!("{prefix}:audit"))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut c)
+        .await
+        .expect("XRANGE");
+    assert!(
+        audit.iter().any(|(_, f)| f.iter().any(|(_, v)| v.contains(&corr))),
+        "the audit record is on the new master"
+    );
+    let pos: Option<String> =
+        redis::cmd("HGET").arg(format!("{prefix}:ev:pos")).arg("epoch").query_async(&mut c).await.expect("HGET");
+    assert_eq!(pos.as_deref(), Some(epoch.as_str()));
+    // The cache is back on Redis (the new master) and serves reads.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let m = crate::helpers::prom::parse(&app.get("/metrics").await.text);
+        if m.value("gns3central_redis_up", &[]) == Some(1.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the cache did not reach the new master");
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    let projects = app.get("/api/v2/servers/default/projects").await;
+    assert_eq!(projects.status, 200, "{}", projects.text);
     app.stop().await;
     sim.stop().await;
 }
