@@ -51,8 +51,9 @@ fn env_count(name: &str, default: usize, max: usize) -> usize {
 async fn instance(url: &str, id: &str) -> (Addr<PriorityDispatcher>, Addr<ClusterBridge>) {
     let d = PriorityDispatcher::new(DispatcherConfig::default()).start_on_own_thread();
     let cfg = ClusterConfig { instance_id: id.into(), ..Default::default() };
-    let info = redis::IntoConnectionInfo::into_connection_info(url).expect("redis url");
-    let b = ClusterBridge::new(cfg, info, "bench", 10_000, d.clone(), Vec::new()).expect("bridge").start();
+    let link = gns3_central_actors::redis_link::RedisLink::new(&gns3_central_actors::cache::RedisConfig::from_url(url))
+        .expect("redis url");
+    let b = ClusterBridge::new(cfg, link, "bench", 10_000, d.clone(), Vec::new()).expect("bridge").start();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !b.send(GetClusterStatus).await.expect("bridge").shared {
         assert!(Instant::now() < deadline, "bridge {id} did not join the shared log");

@@ -10,6 +10,7 @@ pub mod events;
 pub mod gns3;
 pub mod metrics;
 pub mod modules;
+pub mod redis_link;
 pub mod secret;
 pub mod sinks;
 pub mod supervise;

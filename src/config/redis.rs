@@ -12,4 +12,13 @@ pub struct RedisSettings {
     pub port: u16,
     pub db: i64,
     pub password: Secret,
+    /// Redis Sentinel: `host:port` of each sentinel; non-empty: the master is asked of them
+    /// (`master_name`), url/host/port are not used (db and password still are).
+    #[serde(default)]
+    pub sentinels: Vec<String>,
+    #[serde(default)]
+    pub master_name: String,
+    /// The sentinels' own password (empty: none).
+    #[serde(default)]
+    pub sentinel_password: Secret,
 }

@@ -25,11 +25,14 @@ pub struct AuditSettings {
     pub dir: String,
     /// Records kept in the Redis Stream (approximate cap) or held in memory for queries.
     pub max_records: usize,
+    /// With Redis: MiB of records the spool (`<dir>/audit-spool.jsonl`) holds while Redis
+    /// is unreachable; when full, new records are refused (logged and counted).
+    pub spool_max_mb: usize,
 }
 
 impl Default for AuditSettings {
     fn default() -> Self {
-        Self { dir: String::new(), max_records: 100_000 }
+        Self { dir: String::new(), max_records: 100_000, spool_max_mb: 64 }
     }
 }
 

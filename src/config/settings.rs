@@ -66,7 +66,13 @@ impl Settings {
     /// The Redis to use, when enabled.
     pub fn redis_config(&self) -> Option<RedisConfig> {
         let r = &self.redis;
-        r.enabled.then(|| RedisConfig::from_settings(&r.url, &r.host, r.port, r.db, &r.password))
+        let sentinel = (!r.sentinels.is_empty()).then(|| gns3_central_actors::cache::SentinelTarget {
+            sentinels: r.sentinels.clone(),
+            master_name: r.master_name.clone(),
+            password: r.sentinel_password.clone(),
+        });
+        r.enabled
+            .then(|| RedisConfig::from_settings(&r.url, &r.host, r.port, r.db, &r.password).with_sentinel(sentinel))
     }
 
     /// Whether events, history and ingestion are shared with other instances through Redis.

@@ -91,6 +91,9 @@ fn validate_operations(s: &Settings) -> Result<(), ConfigError> {
     if s.audit.max_records == 0 || s.audit.max_records > 10_000_000 {
         return Err(ConfigError(format!("audit.max_records: must be 1-10000000, got {}", s.audit.max_records)));
     }
+    if !(1..=65_536).contains(&s.audit.spool_max_mb) {
+        return Err(ConfigError(format!("audit.spool_max_mb: must be 1-65536, got {}", s.audit.spool_max_mb)));
+    }
     let sd = &s.shutdown;
     if !(sd.timeout_secs.is_finite() && sd.timeout_secs >= 1.0 && sd.timeout_secs <= 3600.0) || sd.flush_ms > 600_000 {
         return Err(ConfigError(format!(
@@ -118,10 +121,26 @@ mod tests {
     fn bad_operating_settings_name_their_key() {
         let ok = Settings::load_with(None, &|_| None, vec![]).expect("defaults");
         type Break = fn(&mut Settings);
-        let cases: [(Break, &str); 5] = [
+        let cases: [(Break, &str); 8] = [
+            (
+                |s| {
+                    s.redis.enabled = true;
+                    s.redis.sentinels = vec!["127.0.0.1:26379".into()];
+                },
+                "redis.master_name",
+            ),
+            (
+                |s| {
+                    s.redis.enabled = true;
+                    s.redis.master_name = "m".into();
+                    s.redis.sentinels = vec!["not a host:port".into()];
+                },
+                "redis.sentinels",
+            ),
             (|s| s.log.rotation = "weekly".into(), "log.rotation"),
             (|s| s.log.max_size_mb = 0, "log.max_size_mb"),
             (|s| s.audit.max_records = 0, "audit.max_records"),
+            (|s| s.audit.spool_max_mb = 0, "audit.spool_max_mb"),
             (|s| s.shutdown.timeout_secs = 0.0, "shutdown"),
             (|s| s.supervision.storm_restarts = 0, "supervision"),
         ];

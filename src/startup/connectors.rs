@@ -72,10 +72,10 @@ pub(super) async fn start(
     }
     let cluster = match (dispatcher, clustered, settings.redis_config()) {
         (Some(d), true, Some(redis)) => {
-            let info = redis.connection_info().map_err(std::io::Error::other)?;
+            let link = gns3_central_actors::redis_link::RedisLink::new(&redis).map_err(std::io::Error::other)?;
             let bridge = ClusterBridge::new(
                 settings.cluster.clone(),
-                info,
+                link,
                 &settings.cache.prefix,
                 settings.events.history_size,
                 d.clone(),

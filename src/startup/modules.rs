@@ -40,11 +40,16 @@ pub(super) async fn start(
 
 /// Redis when configured, else the file in `audit.dir`, else memory (with a warning).
 fn audit_store(settings: &Settings) -> std::io::Result<crate::observe::audit::store::Store> {
+    use crate::observe::audit::spool::Spool;
     use crate::observe::audit::store::{Ring, Store};
     let cap = settings.audit.max_records;
     if let Some(redis) = settings.redis_config() {
-        let info = redis.connection_info().map_err(std::io::Error::other)?;
-        return Store::redis(info, &settings.cache.prefix, cap, settings.cluster.redis_timeout())
+        let link = gns3_central_actors::redis_link::RedisLink::new(&redis).map_err(std::io::Error::other)?;
+        let spool = Spool::open(&settings.audit.dir, settings.audit.spool_max_mb.saturating_mul(1 << 20))?;
+        if !spool.is_persistent() {
+            tracing::warn!("No audit.dir: audit records spooled while Redis is unreachable are kept in memory only.");
+        }
+        return Store::redis(link, &settings.cache.prefix, cap, settings.cluster.redis_timeout(), spool)
             .map_err(std::io::Error::other);
     }
     if !settings.audit.dir.trim().is_empty() {

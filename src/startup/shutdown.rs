@@ -10,7 +10,8 @@ use crate::state::AppState;
 /// Stops the service in order (docs/operations.md#graceful-shutdown): ingestion off (GNS3 streams
 /// closed), queued CRITICAL/HIGH events delivered (`shutdown.flush_ms`), WebSocket
 /// sessions closed with 1001 after their buffered frames (`websocket.shutdown_grace_ms`),
-/// Redis leases released, then the HTTP server stopped gracefully; all within
+/// Redis leases released, the HTTP server stopped gracefully, the audit writer closed
+/// (its spool written to Redis if it can be); all within
 /// `shutdown.timeout_secs`, past which the HTTP server is stopped at once.
 #[derive(Clone)]
 pub struct ShutdownHandle {
@@ -50,6 +51,8 @@ impl ShutdownHandle {
             let _ = c.send(gns3_central_actors::cluster::ReleaseLeases).await;
         }
         self.server.stop(true).await;
+        // Nothing records any more: the audit spool gets a last chance to reach Redis.
+        st.audit.close().await;
     }
 }
 

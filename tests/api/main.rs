@@ -25,6 +25,7 @@ mod outage;
 mod packaging;
 mod prompt;
 mod real_gns3;
+mod redis_outage;
 mod shutdown;
 mod supervision;
 mod testbed_selftest;

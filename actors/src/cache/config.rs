@@ -127,16 +127,65 @@ pub enum RedisTarget {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RedisConfig {
     pub target: RedisTarget,
+    /// Reach the master through Redis Sentinel (then `target` gives only the db and the
+    /// password of the master and replicas, its address is not used).
+    pub sentinel: Option<SentinelTarget>,
+}
+
+/// Redis Sentinel: where the sentinels are and which master to ask them for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentinelTarget {
+    /// `host:port` of each sentinel (or `redis://host:port`).
+    pub sentinels: Vec<String>,
+    pub master_name: String,
+    /// The sentinels' own password (empty: none).
+    pub password: Secret,
+}
+
+impl SentinelTarget {
+    /// The sentinels' addresses as the redis client takes them.
+    pub fn urls(&self) -> Result<Vec<redis::ConnectionInfo>, String> {
+        use redis::IntoConnectionInfo;
+        if self.sentinels.is_empty() {
+            return Err("sentinels: at least one".into());
+        }
+        if self.master_name.trim().is_empty() {
+            return Err("master_name: must not be empty with sentinels".into());
+        }
+        self.sentinels
+            .iter()
+            .map(|s| {
+                let s = s.trim();
+                let url = if s.contains("://") { s.to_owned() } else { format!("redis://{s}") };
+                let info = url.as_str().into_connection_info().map_err(|e| format!("sentinels: '{s}': {e}"))?;
+                Ok(if self.password.is_empty() {
+                    info
+                } else {
+                    let settings = info.redis_settings().clone().set_password(self.password.expose());
+                    info.set_redis_settings(settings)
+                })
+            })
+            .collect()
+    }
 }
 
 impl RedisConfig {
     pub fn from_url(url: impl Into<String>) -> Self {
-        Self { target: RedisTarget::Url(Secret::new(url)) }
+        Self { target: RedisTarget::Url(Secret::new(url)), sentinel: None }
     }
 
     /// `password` empty means none.
     pub fn from_parts(host: impl Into<String>, port: u16, db: i64, password: impl Into<String>) -> Self {
-        Self { target: RedisTarget::Tcp { host: host.into(), port, db, password: Secret::new(password) } }
+        Self {
+            target: RedisTarget::Tcp { host: host.into(), port, db, password: Secret::new(password) },
+            sentinel: None,
+        }
+    }
+
+    /// Through these sentinels.
+    pub fn with_sentinel(mut self, sentinel: Option<SentinelTarget>) -> Self {
+        self.sentinel = sentinel;
+        self
     }
 
     /// The edge's `[redis]` values: a non-empty `url` wins over host/port/db/password.
@@ -180,6 +229,10 @@ impl RedisConfig {
 
     /// Where it points, for logs and stats: `host:port/db`, no credentials.
     pub fn describe(&self) -> String {
+        if let Some(s) = &self.sentinel {
+            let db = self.connection_info().map(|i| i.redis_settings().db()).unwrap_or(0);
+            return format!("sentinel {} via {}/{db}", s.master_name, s.sentinels.join(","));
+        }
         match self.connection_info() {
             Ok(info) => {
                 let db = info.redis_settings().db();
@@ -196,6 +249,9 @@ impl RedisConfig {
 
     /// Checks the address; the error names the key under `prefix` (e.g. `redis`).
     pub fn validate(&self, prefix: &str) -> Result<(), String> {
+        if let Some(s) = &self.sentinel {
+            s.urls().map_err(|e| format!("{prefix}.{e}"))?;
+        }
         match &self.target {
             RedisTarget::Url(_) => self.connection_info().map(drop).map_err(|e| format!("{prefix}.url: {e}")),
             RedisTarget::Tcp { .. } => self.connection_info().map(drop).map_err(|e| format!("{prefix}.{e}")),

@@ -36,7 +36,7 @@ mod recovery;
 mod redis_store;
 pub mod stats;
 
-pub use config::{CacheConfig, RedisConfig, RedisTarget};
+pub use config::{CacheConfig, RedisConfig, RedisTarget, SentinelTarget};
 pub use error::CacheError;
 pub use memory::{Clock, ManualClock, SystemClock};
 pub use messages::*;

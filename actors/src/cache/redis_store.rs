@@ -21,7 +21,7 @@ const BATCH: usize = 500;
 
 #[derive(Clone)]
 pub struct RedisStore {
-    pool: Pool,
+    pool: Pools,
     timeout: Duration,
     address: Arc<str>,
 }
@@ -32,11 +32,78 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
+/// One address, or the master Sentinel names (deadpool-redis's Sentinel pool asks the
+/// sentinels at every new connection: after a failover the next one reaches the new master).
+#[derive(Clone)]
+enum Pools {
+    Direct(Pool),
+    Sentinel(deadpool_redis::sentinel::Pool),
+}
+
+/// A pooled connection of either kind.
+enum Conn {
+    Direct(Connection),
+    Sentinel(deadpool_redis::sentinel::Connection),
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Conn::Direct(c) => c.req_packed_command(cmd),
+            Conn::Sentinel(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Conn::Direct(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Sentinel(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Direct(c) => c.get_db(),
+            Conn::Sentinel(c) => c.get_db(),
+        }
+    }
+}
+
 impl RedisStore {
     /// Builds the pool; nothing is connected until the first call.
     pub fn new(redis: &RedisConfig, cache: &CacheConfig) -> Result<Self, CacheError> {
         let info = redis.connection_info().map_err(CacheError::Config)?;
         let timeout = cache.redis_timeout();
+        if let Some(s) = &redis.sentinel {
+            use deadpool_redis::sentinel::{Manager, Pool, SentinelNodeConnectionInfo, SentinelServerType};
+            let settings = info.redis_settings();
+            let node = SentinelNodeConnectionInfo {
+                tls_mode: None,
+                redis_connection_info: Some(deadpool_redis::RedisConnectionInfo {
+                    db: settings.db(),
+                    username: settings.username().map(str::to_owned),
+                    password: settings.password().map(str::to_owned),
+                    protocol: deadpool_redis::ProtocolVersion::RESP2,
+                }),
+            };
+            let urls = s.urls().map_err(CacheError::Config)?;
+            let manager = Manager::new(urls, s.master_name.clone(), Some(node), SentinelServerType::Master)
+                .map_err(|e| CacheError::Config(format!("redis sentinel: {e}")))?;
+            let pool = Pool::builder(manager)
+                .max_size(cache.redis_pool_size)
+                .wait_timeout(Some(timeout))
+                .create_timeout(Some(timeout))
+                .recycle_timeout(Some(timeout))
+                .runtime(Runtime::Tokio1)
+                .build()
+                .map_err(|e| CacheError::Config(format!("redis pool: {e}")))?;
+            return Ok(Self { pool: Pools::Sentinel(pool), timeout, address: redis.describe().into() });
+        }
         let conn_cfg =
             AsyncConnectionConfig::new().set_connection_timeout(Some(timeout)).set_response_timeout(Some(timeout));
         let manager =
@@ -49,7 +116,7 @@ impl RedisStore {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| CacheError::Config(format!("redis pool: {e}")))?;
-        Ok(Self { pool, timeout, address: redis.describe().into() })
+        Ok(Self { pool: Pools::Direct(pool), timeout, address: redis.describe().into() })
     }
 
     /// `host:port/db`, for logs.
@@ -142,11 +209,17 @@ impl RedisStore {
         }
     }
 
-    async fn conn(&self) -> Result<Connection, CacheError> {
-        self.pool.get().await.map_err(|e| match e {
-            deadpool_redis::PoolError::Backend(e) => CacheError::from(e),
-            other => CacheError::Unavailable(other.to_string()),
-        })
+    async fn conn(&self) -> Result<Conn, CacheError> {
+        match &self.pool {
+            Pools::Direct(p) => p.get().await.map(Conn::Direct).map_err(|e| match e {
+                deadpool_redis::PoolError::Backend(e) => CacheError::from(e),
+                other => CacheError::Unavailable(other.to_string()),
+            }),
+            Pools::Sentinel(p) => p.get().await.map(Conn::Sentinel).map_err(|e| match e {
+                deadpool_redis::sentinel::PoolError::Backend(e) => CacheError::from(e),
+                other => CacheError::Unavailable(other.to_string()),
+            }),
+        }
     }
 
     async fn bounded<T>(&self, call: impl Future<Output = Result<T, CacheError>>) -> Result<T, CacheError> {

@@ -80,7 +80,7 @@ impl Lease {
 /// taken before `ready` (the bridge follows the shared log): events derived earlier would
 /// be numbered locally and not shared.
 pub async fn keep(
-    client: redis::Client,
+    link: crate::redis_link::RedisLink,
     lease: Lease,
     server: String,
     gate: watch::Sender<bool>,
@@ -93,7 +93,7 @@ pub async fn keep(
     loop {
         let step = async {
             if conn.is_none() {
-                let c = tokio::time::timeout(lease.timeout, client.get_multiplexed_async_connection())
+                let c = tokio::time::timeout(lease.timeout, link.multiplexed())
                     .await
                     .map_err(|_| LogError::Timeout(lease.timeout))??;
                 conn = Some(c);

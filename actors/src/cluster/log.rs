@@ -1,8 +1,10 @@
 //! `SharedLog`: the event log several instances share in Redis.
 //!
 //! - `{prefix}:ev:pos`, a hash: the `epoch` and the last `seq` given. Both live in Redis,
-//!   so numbering continues across restarts of every instance; when the hash is gone (a
-//!   new or flushed Redis) the first append starts a new epoch and empties the stream.
+//!   so numbering continues across restarts of every instance. When the hash is gone (a
+//!   new or flushed Redis) an append continues the epoch and seq the appending instance
+//!   last followed (a new epoch when it followed none) and empties the stream; when Redis
+//!   comes back after an outage, `reconcile.rs` writes the instance's history back first.
 //! - `{prefix}:ev:log`, a Stream capped with `MAXLEN ~`: the envelopes, entry id `0-<seq>`,
 //!   for history after a restart and to fill gaps in what Pub/Sub delivered.
 //! - `{prefix}:ev:live`, a Pub/Sub channel: `<origin instance> <envelope>` per event.
@@ -28,10 +30,10 @@ local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = ARGV[1]
   redis.call('DEL', KEYS[1], KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', ARGV[5])
 end
 local out = {epoch}
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   local seq = string.format('%d', redis.call('HINCRBY', KEYS[1], 'seq', 1))
   local json = '{"id":"' .. epoch .. '-' .. seq .. '","seq":' .. seq .. ',"epoch":"' .. epoch .. '",' .. ARGV[i]
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '0-' .. seq, 'e', json)
@@ -110,15 +112,17 @@ impl SharedLog {
     }
 
     /// Numbers, stores and publishes `events` (stamped with their priority; epoch and seq
-    /// are ignored). Returns the epoch and the seqs given, in order.
+    /// are ignored). With no log in Redis, numbering starts after `(epoch, seq)`. Returns
+    /// the epoch and the seqs given, in order.
     pub async fn append(
         &self,
         conn: &mut MultiplexedConnection,
         events: &[Event],
-        fresh_epoch: &str,
+        epoch: &str,
+        seq: u64,
     ) -> Result<(String, Vec<u64>), LogError> {
         let mut inv = self.append.key(&self.keys.pos);
-        inv.key(&self.keys.log).arg(fresh_epoch).arg(self.max_len).arg(&self.keys.channel).arg(&self.origin);
+        inv.key(&self.keys.log).arg(epoch).arg(self.max_len).arg(&self.keys.channel).arg(&self.origin).arg(seq);
         for e in events {
             inv.arg(body(e)?);
         }
@@ -129,6 +133,26 @@ impl SharedLog {
             .map(|s| s.parse::<u64>().map_err(|_| LogError::Protocol(format!("seq '{s}'"))))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((epoch, seqs))
+    }
+
+    /// The epoch and its last seq, when Redis holds a log.
+    pub async fn position(&self, conn: &mut MultiplexedConnection) -> Result<Option<(String, u64)>, LogError> {
+        let (epoch, seq): (Option<String>, Option<u64>) =
+            self.timed(redis::cmd("HMGET").arg(&self.keys.pos).arg("epoch").arg("seq").query_async(conn)).await?;
+        Ok(epoch.map(|e| (e, seq.unwrap_or(0))))
+    }
+
+    pub fn max_len(&self) -> u64 {
+        self.max_len
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Bounds a call by the Redis timeout.
+    pub async fn bounded<T>(&self, f: impl std::future::Future<Output = redis::RedisResult<T>>) -> Result<T, LogError> {
+        self.timed(f).await
     }
 
     /// The epoch, its last seq and the newest `count` events of the stream.

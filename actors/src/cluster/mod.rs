@@ -11,22 +11,23 @@
 //! and no event can loop: the bridge never publishes what it received. The origin instance
 //! id travels with each message (counted in the status as own / others' events).
 //!
-//! Gaps and restarts. The bridge subscribes, then loads the epoch, last seq and the newest
-//! events from the Stream into the dispatcher's history (`Preload`): history and epoch
-//! survive a restart. A message whose seq skips numbers (Pub/Sub dropped some, e.g. while
-//! the connection was re-established) is preceded by the missing events read from the
-//! Stream.
+//! Gaps and restarts. The bridge subscribes, then reconciles the shared log with the
+//! dispatcher's history (`reconcile.rs`: the log's history is loaded into the dispatcher,
+//! or the dispatcher's written into the log): history and epoch survive a restart of an
+//! instance, and of Redis. A message whose seq skips numbers (Pub/Sub dropped some) is
+//! preceded by the missing events read from the Stream.
 //!
-//! Redis unreachable. The uplink is withdrawn (`SetUplink(None)`): the dispatcher numbers
-//! locally under a fresh epoch, and events that were on their way to Redis are published
-//! locally (an event whose script may have run before the connection broke can then be
-//! delivered twice, once under each epoch: the epoch change tells clients to re-sync).
-//! The bridge retries with backoff; when Redis is back, it loads the log again and the
-//! dispatcher returns to the shared epoch.
+//! Redis unreachable. The uplink is withdrawn (`Withdraw`): the dispatcher numbers locally
+//! in the same epoch, after its last seq; the events on their way to Redis (`in_flight`:
+//! handed to the log, not yet back from the channel, and what waits in the uplink) are
+//! numbered first, in order. The bridge retries with backoff; when Redis is back it
+//! reconciles (`reconcile.rs`) and the dispatcher follows the shared log again: a
+//! subscriber of this instance sees no seam (docs/events.md#redis-outages).
 
 pub mod config;
 pub mod lease;
 pub mod log;
+mod reconcile;
 
 pub use config::ClusterConfig;
 
@@ -42,8 +43,8 @@ use tokio::sync::{mpsc, watch};
 use utoipa::ToSchema;
 
 use crate::connector::backoff::Backoff;
-use crate::dispatcher::{Inject, Origin, Preload, PriorityDispatcher, PublishBatch, SetUplink, UplinkReady};
-use crate::events::{Event, NewEvent};
+use crate::dispatcher::{Inject, Origin, PriorityDispatcher, Rejoin, UplinkReady, Withdraw};
+use crate::events::Event;
 use log::{Keys, LogError, SharedLog};
 
 /// Where the bridge stands, for `/api/v2/cluster` and the stats.
@@ -95,7 +96,7 @@ pub struct ReleaseLeases;
 pub struct WaitJoined(pub std::time::Duration);
 
 struct Shared {
-    client: redis::Client,
+    link: crate::redis_link::RedisLink,
     cfg: ClusterConfig,
     instance: String,
     prefix: String,
@@ -105,6 +106,11 @@ struct Shared {
     gates: Vec<(String, watch::Sender<bool>)>,
     /// Set once the bridge follows the shared log (leases wait for it).
     joined: watch::Sender<bool>,
+    /// The last position known to be in the shared log (epoch, seq): what this instance
+    /// numbered on its own after it is reconciled with the log when Redis returns.
+    synced: RefCell<Option<(String, u64)>>,
+    /// Events handed to Redis whose numbered copy has not come back yet, oldest first.
+    in_flight: RefCell<std::collections::VecDeque<Event>>,
     status: RefCell<ClusterStatus>,
 }
 
@@ -113,13 +119,12 @@ impl ClusterBridge {
     /// dispatcher's history; `gates`: each GNS3 server's ingestion gate.
     pub fn new(
         cfg: ClusterConfig,
-        redis: redis::ConnectionInfo,
+        redis: crate::redis_link::RedisLink,
         prefix: &str,
         history: usize,
         dispatcher: Addr<PriorityDispatcher>,
         gates: Vec<(String, watch::Sender<bool>)>,
     ) -> Result<Self, String> {
-        let client = redis::Client::open(redis).map_err(|e| format!("redis: {e}"))?;
         let instance = cfg.resolved_instance_id();
         let log = SharedLog::new(Keys::new(prefix), &instance, cfg.stream_max_len, cfg.redis_timeout());
         let status = ClusterStatus {
@@ -130,7 +135,7 @@ impl ClusterBridge {
         Ok(Self {
             lease_tasks: Vec::new(),
             shared: Rc::new(Shared {
-                client,
+                link: redis,
                 instance,
                 prefix: prefix.to_owned(),
                 history,
@@ -138,6 +143,8 @@ impl ClusterBridge {
                 dispatcher,
                 gates,
                 joined: watch::channel(false).0,
+                synced: RefCell::new(None),
+                in_flight: RefCell::new(std::collections::VecDeque::new()),
                 status: RefCell::new(status),
                 cfg,
             }),
@@ -162,7 +169,7 @@ impl Actor for ClusterBridge {
                 timeout: self.shared.cfg.redis_timeout(),
             };
             let ready = self.shared.joined.subscribe();
-            let fut = lease::keep(self.shared.client.clone(), lease, server.clone(), gate.clone(), ready);
+            let fut = lease::keep(self.shared.link.clone(), lease, server.clone(), gate.clone(), ready);
             let handle = ctx.spawn(fut.into_actor(self));
             self.lease_tasks.push(handle);
         }
@@ -189,7 +196,7 @@ impl Handler<ReleaseLeases> for ClusterBridge {
         Box::pin(async move {
             let mut released = 0;
             let timeout = sh.cfg.redis_timeout();
-            let conn = tokio::time::timeout(timeout, sh.client.get_multiplexed_async_connection()).await;
+            let conn = tokio::time::timeout(timeout, sh.link.multiplexed()).await;
             let Ok(Ok(mut conn)) = conn else {
                 tracing::warn!("Shutdown: Redis unreachable; the ingestion leases will expire by themselves.");
                 return 0;
@@ -230,18 +237,11 @@ async fn run(sh: Rc<Shared>) {
     loop {
         let (tx, mut rx) = mpsc::channel::<Event>(sh.cfg.batch.max(1) * 4);
         let err = session(&sh, tx, &mut rx).await;
-        // Withdraw the uplink first, then publish what was on its way, locally.
-        let _ = sh.dispatcher.send(SetUplink(None)).await;
-        let mut leftover = err.1;
-        rx.close();
-        while let Ok(e) = rx.try_recv() {
-            leftover.push(e);
-        }
-        if !leftover.is_empty() {
-            let n = leftover.len();
-            let events: Vec<NewEvent> = leftover.into_iter().map(Event::into_new).collect();
-            let _ = sh.dispatcher.send(PublishBatch(events)).await;
-            tracing::warn!(events = n, "Events on their way to the shared log published locally.");
+        // Number locally, same epoch: first what was on its way to the log, in order.
+        let in_flight: Vec<Event> = sh.in_flight.borrow_mut().drain(..).collect();
+        let n = sh.dispatcher.send(Withdraw { in_flight, rx: Some(rx) }).await.unwrap_or(0);
+        if n > 0 {
+            tracing::warn!(events = n, "Events on their way to the shared log numbered locally.");
         }
         {
             let mut st = sh.status.borrow_mut();
@@ -249,23 +249,21 @@ async fn run(sh: Rc<Shared>) {
                 st.disconnects += 1;
             }
             st.shared = false;
-            st.last_error = Some(err.0.to_string());
+            st.last_error = Some(err.to_string());
         }
-        tracing::warn!(error = %err.0, "Shared event log unreachable; numbering events locally until it returns.");
+        tracing::warn!(error = %err, "Shared event log unreachable; numbering events locally until it returns.");
         tokio::time::sleep(backoff.next_delay()).await;
     }
 }
 
-/// One connected stretch; returns why it ended and the events of a failed append.
-async fn session(sh: &Rc<Shared>, tx: mpsc::Sender<Event>, rx: &mut mpsc::Receiver<Event>) -> (LogError, Vec<Event>) {
+/// One connected stretch; returns why it ended.
+async fn session(sh: &Rc<Shared>, tx: mpsc::Sender<Event>, rx: &mut mpsc::Receiver<Event>) -> LogError {
     let timeout = sh.cfg.redis_timeout();
     let connect = async {
-        let conn = tokio::time::timeout(timeout, sh.client.get_multiplexed_async_connection())
-            .await
-            .map_err(|_| LogError::Timeout(timeout))??;
-        let mut pubsub = tokio::time::timeout(timeout, sh.client.get_async_pubsub())
-            .await
-            .map_err(|_| LogError::Timeout(timeout))??;
+        let conn =
+            tokio::time::timeout(timeout, sh.link.multiplexed()).await.map_err(|_| LogError::Timeout(timeout))??;
+        let mut pubsub =
+            tokio::time::timeout(timeout, sh.link.pubsub()).await.map_err(|_| LogError::Timeout(timeout))??;
         tokio::time::timeout(timeout, pubsub.subscribe(&sh.log.keys().channel))
             .await
             .map_err(|_| LogError::Timeout(timeout))??;
@@ -273,53 +271,45 @@ async fn session(sh: &Rc<Shared>, tx: mpsc::Sender<Event>, rx: &mut mpsc::Receiv
     };
     let (mut conn, pubsub) = match connect.await {
         Ok(c) => c,
-        Err(e) => return (e, Vec::new()),
+        Err(e) => return e,
     };
-    // Subscribed first, then loaded: nothing published meanwhile is missed (what the load
-    // already holds is skipped by seq).
-    let loaded = match sh.log.load(&mut conn, sh.history).await {
-        Ok(l) => l,
-        Err(e) => return (e, Vec::new()),
+    // Subscribed first, then reconciled: nothing published meanwhile is missed (what the
+    // reconciliation already covers is skipped by seq). From `Rejoin` on, local events
+    // wait in the uplink, so the snapshot stays true while the log is reconciled with it.
+    let Ok(snapshot) = sh.dispatcher.send(Rejoin(tx)).await else {
+        return LogError::Protocol("dispatcher stopped".into());
     };
-    let mut position = None;
-    if let Some(epoch) = &loaded.epoch {
-        match Origin::resume(epoch.clone(), loaded.last_seq) {
-            Ok(origin) => {
-                let _ = sh.dispatcher.send(Preload { origin, entries: loaded.events }).await;
-                position = Some((epoch.clone(), loaded.last_seq));
-            }
-            Err(e) => tracing::warn!(error = %e, "The shared log's epoch is invalid; it will be replaced."),
-        }
-    }
+    let position = match reconcile::reconcile(sh, &mut conn, snapshot).await {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    *sh.synced.borrow_mut() = Some(position.clone());
     {
         let mut st = sh.status.borrow_mut();
         st.shared = true;
-        st.epoch = position.as_ref().map(|(e, _)| e.clone());
+        st.epoch = Some(position.0.clone());
         st.last_error = None;
     }
-    if sh.dispatcher.send(SetUplink(Some(tx))).await.is_err() {
-        return (LogError::Protocol("dispatcher stopped".into()), Vec::new());
-    }
     sh.joined.send_replace(true);
-    tracing::info!(instance = %sh.instance, epoch = ?position.as_ref().map(|p| &p.0),
-        last_seq = loaded.last_seq, "Following the shared event log.");
+    tracing::info!(instance = %sh.instance, epoch = %position.0, last_seq = position.1, "Following the shared event log.");
     let pump_conn = conn.clone();
     tokio::select! {
-        r = pump(sh, rx, pump_conn) => r,
-        e = listen(sh, pubsub, conn, position) => (e, Vec::new()),
+        e = pump(sh, rx, pump_conn) => e,
+        e = listen(sh, pubsub, conn, Some(position)) => e,
     }
 }
 
-/// Numbers what the dispatcher hands over, in batches, in its order.
+/// Numbers what the dispatcher hands over, in batches, in its order. Each batch stays in
+/// `in_flight` until its numbered copy comes back from the channel (`listen`).
 async fn pump(
     sh: &Rc<Shared>,
     rx: &mut mpsc::Receiver<Event>,
     mut conn: redis::aio::MultiplexedConnection,
-) -> (LogError, Vec<Event>) {
+) -> LogError {
     let max = sh.cfg.batch.max(1);
     loop {
         let Some(first) = rx.recv().await else {
-            return (LogError::Protocol("dispatcher stopped".into()), Vec::new());
+            return LogError::Protocol("dispatcher stopped".into());
         };
         let mut batch = vec![first];
         while batch.len() < max {
@@ -330,10 +320,11 @@ async fn pump(
         }
         // The dispatcher may refill the uplink now.
         sh.dispatcher.do_send(UplinkReady);
-        let fresh = Origin::fresh();
-        match sh.log.append(&mut conn, &batch, fresh.epoch()).await {
+        sh.in_flight.borrow_mut().extend(batch.iter().cloned());
+        let fallback = sh.synced.borrow().clone().unwrap_or_else(|| (Origin::fresh().epoch().to_owned(), 0));
+        match sh.log.append(&mut conn, &batch, &fallback.0, fallback.1).await {
             Ok((_, seqs)) => sh.status.borrow_mut().appended += seqs.len() as u64,
-            Err(e) => return (e, batch),
+            Err(e) => return e,
         }
     }
 }
@@ -371,7 +362,7 @@ async fn listen(
                 }
             }
             _ => {
-                // A new epoch (the log was created or reset): follow it from here.
+                // A new epoch (the log was reset): follow it from here.
                 sh.status.borrow_mut().epoch = Some(event.epoch.clone());
             }
         }
@@ -379,11 +370,16 @@ async fn listen(
             let mut st = sh.status.borrow_mut();
             if origin == sh.instance {
                 st.received_own += 1;
+                // Our own events come back in the order they were appended. (One that
+                // only a gap fill brought back stays counted in flight: rare, Pub/Sub
+                // drops nothing on a live connection.)
+                sh.in_flight.borrow_mut().pop_front();
             } else {
                 st.received_others += 1;
             }
         }
         position = Some((event.epoch.clone(), event.seq));
+        *sh.synced.borrow_mut() = position.clone();
         batch.push((Arc::new(event), json));
         if sh.dispatcher.send(Inject(batch)).await.is_err() {
             return LogError::Protocol("dispatcher stopped".into());

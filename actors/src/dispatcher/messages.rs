@@ -217,7 +217,7 @@ pub struct Position {
 }
 
 /// Follow a shared event log through this uplink (`Some`), or number locally (`None`,
-/// under a fresh epoch). Sent by the cluster bridge.
+/// continuing the epoch). Sent by the cluster bridge.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct SetUplink(pub Option<super::core::Uplink>);
@@ -234,4 +234,19 @@ pub struct Inject(pub Vec<(Arc<Event>, Bytes)>);
 pub struct Preload {
     pub origin: super::history::Origin,
     pub entries: Vec<(Event, Bytes)>,
+}
+
+/// Follow the shared log through this uplink; answers the history as it is then, for the
+/// bridge to reconcile the log with it (`DispatcherCore::rejoin`).
+#[derive(Message, Debug)]
+#[rtype(result = "super::core::Rejoined")]
+pub struct Rejoin(pub super::core::Uplink);
+
+/// Redis unreachable: number locally, same epoch; what was on its way to the log first
+/// (`DispatcherCore::withdraw_uplink`).
+#[derive(Message, Debug)]
+#[rtype(result = "usize")]
+pub struct Withdraw {
+    pub in_flight: Vec<Event>,
+    pub rx: Option<tokio::sync::mpsc::Receiver<Event>>,
 }

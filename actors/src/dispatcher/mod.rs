@@ -44,7 +44,7 @@ mod actor_tests;
 mod tests;
 
 pub use self::core::{
-    DispatcherCore, HistoryPage, Injected, Published, Rejected, Replay, Subscription, Uplink, MAX_TYPE_LEN,
+    DispatcherCore, HistoryPage, Injected, Published, Rejected, Rejoined, Replay, Subscription, Uplink, MAX_TYPE_LEN,
 };
 pub use config::{DeliveryConfig, DispatcherConfig};
 pub use delivery::{DeadLetter, DeadLetterReason, DeadLetters, EventSink, SharedEvent, SinkStatus};
@@ -401,6 +401,27 @@ impl Handler<SetUplink> for PriorityDispatcher {
         tracing::info!(shared = on, epoch = %self.core.epoch(), "Event numbering source set.");
         // Events that waited for the uplink (or for local numbering) go now.
         self.schedule_turn(ctx);
+    }
+}
+
+impl Handler<Rejoin> for PriorityDispatcher {
+    type Result = MessageResult<Rejoin>;
+    fn handle(&mut self, msg: Rejoin, ctx: &mut Self::Context) -> Self::Result {
+        let snapshot = self.core.rejoin(msg.0);
+        self.schedule_turn(ctx);
+        MessageResult(snapshot)
+    }
+}
+
+impl Handler<Withdraw> for PriorityDispatcher {
+    type Result = MessageResult<Withdraw>;
+    fn handle(&mut self, msg: Withdraw, ctx: &mut Self::Context) -> Self::Result {
+        let n = self.core.withdraw_uplink(msg.in_flight, msg.rx);
+        tracing::info!(epoch = %self.core.epoch(), last_seq = self.core.latest_seq(), leftover = n,
+            "Numbering events locally until the shared log returns.");
+        self.arm_retry(ctx);
+        self.schedule_turn(ctx);
+        MessageResult(n)
     }
 }
 

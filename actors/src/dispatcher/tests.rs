@@ -592,7 +592,7 @@ fn with_an_uplink_events_leave_in_priority_order_unnumbered_and_wait_while_it_is
 }
 
 #[test]
-fn losing_the_uplink_numbers_locally_under_a_new_epoch() {
+fn losing_the_uplink_numbers_locally_in_the_same_epoch() {
     let mut c = core(100, 100);
     let s = all_sink(&mut c);
     let (tx, rx) = tokio::sync::mpsc::channel(4);
@@ -603,9 +603,35 @@ fn losing_the_uplink_numbers_locally_under_a_new_epoch() {
     c.publish(ev(EventKind::NodeStopped), Instant::now()).unwrap();
     drain_all(&mut c);
     assert!(!c.has_uplink(), "a closed uplink is dropped");
-    assert_ne!(c.epoch(), "shared", "local numbers never reuse the shared epoch");
-    assert_eq!(s.seqs(), [41, 1]);
+    assert_eq!(c.epoch(), "shared", "numbering goes on in the epoch subscribers follow");
+    assert_eq!(s.seqs(), [41, 42]);
     assert_eq!(s.kinds(), ["node.started", "node.stopped"]);
+}
+
+#[test]
+fn withdrawing_numbers_what_was_in_flight_first_in_order_and_rejoin_snapshots() {
+    let mut c = core(100, 100);
+    let s = all_sink(&mut c);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    c.set_uplink(Some(tx.clone()));
+    let (e, j) = numbered(Event::stamp(ev(EventKind::NodeStarted), "", 0, Priority::High), "shared", 7);
+    c.inject(e, j);
+    c.publish(ev(EventKind::NodeCreated), Instant::now()).unwrap();
+    c.publish(ev(EventKind::LinkCreated), Instant::now()).unwrap();
+    drain_all(&mut c);
+    // The first went to Redis (no echo yet), the second still waits in the channel.
+    let in_flight = rx.try_recv().unwrap();
+    assert_eq!((in_flight.seq, in_flight.epoch.as_str()), (0, ""));
+    assert!(s.seqs() == [7], "nothing numbered while the uplink takes events");
+    c.publish(ev(EventKind::NodeStopped), Instant::now()).unwrap();
+    assert_eq!(c.withdraw_uplink(vec![in_flight], Some(rx)), 2);
+    drain_all(&mut c);
+    assert_eq!(s.seqs(), [7, 8, 9, 10]);
+    assert_eq!(s.kinds(), ["node.started", "node.created", "link.created", "node.stopped"]);
+    assert_eq!(c.epoch(), "shared");
+    let snap = c.rejoin(tx);
+    assert!(c.has_uplink());
+    assert_eq!((snap.epoch.as_str(), snap.latest_seq, snap.entries.len()), ("shared", 10, 4));
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! A throwaway `redis-server` for tests: started on a free 127.0.0.1 port (never 6379,
 //! where a real Redis may run) with no persistence (`--save "" --appendonly no`) in its
 //! own temporary directory, ready once it answers PING, killed on drop. It can be killed
-//! and started again on the same port to test outages.
+//! and started again on the same port to test outages. `start_persistent` keeps its data
+//! across a kill (an append-only file synced on every write), `flush_files` forgets it.
 //!
 //! Self-contained (std only) so any test crate can include it by path:
 //! `#[path = "../../actors/tests/support/redis.rs"] mod redis_server;`
@@ -23,16 +24,45 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    persistent: bool,
+    /// More arguments (a replica's `--replicaof`).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
     /// Starts a fresh server; panics (test failure) if it cannot.
     pub fn start() -> RedisServer {
+        Self::start_with(false)
+    }
+
+    /// A server that keeps its data across `kill` + `restart` (append-only file,
+    /// `appendfsync always`: even a SIGKILL loses no acknowledged write).
+    pub fn start_persistent() -> RedisServer {
+        Self::start_with(true)
+    }
+
+    /// Removes what a persistent server wrote to disk (call it between `kill` and
+    /// `restart`: the server comes back empty, like a flushed one).
+    pub fn flush_files(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// A replica of the server on `master_port` (for Sentinel tests).
+    pub fn start_replica_of(master_port: u16) -> RedisServer {
+        Self::start_full(false, vec!["--replicaof".into(), "127.0.0.1".into(), master_port.to_string()])
+    }
+
+    fn start_with(persistent: bool) -> RedisServer {
+        Self::start_full(persistent, Vec::new())
+    }
+
+    fn start_full(persistent: bool, extra: Vec<String>) -> RedisServer {
         let mut last = String::new();
         // The free port found may be taken before redis binds it: try a few.
         for _ in 0..5 {
             let port = free_port();
-            let mut server = RedisServer { port, dir: temp_dir(port), child: None };
+            let mut server = RedisServer { port, dir: temp_dir(port), child: None, persistent, extra: extra.clone() };
             match server.spawn() {
                 Ok(()) => return server,
                 Err(e) => last = e,
@@ -101,11 +131,17 @@ impl RedisServer {
         let spawned = Command::new(&bin)
             .arg("--port")
             .arg(self.port.to_string())
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(["--bind", "127.0.0.1", "--save", "", "--daemonize", "no"])
+            .args(if self.persistent {
+                ["--appendonly", "yes", "--appendfsync", "always"]
+            } else {
+                ["--appendonly", "no", "--appendfsync", "everysec"]
+            })
             .arg("--dir")
             .arg(&self.dir)
             .arg("--logfile")
             .arg(&log)
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

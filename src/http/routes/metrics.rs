@@ -78,6 +78,13 @@ fn service(e: &mut Exposition, state: &AppState) {
     let failed = state.audit.failures.load(std::sync::atomic::Ordering::Relaxed);
     e.family(name, Kind::Counter, "Audit records that could not be stored (each logged as an error with the record).")
         .sample(name, &[("backend", state.audit.backend())], failed as f64);
+    let name = "gns3central_audit_spooled";
+    let spooled = state.audit.spooled.load(std::sync::atomic::Ordering::Relaxed);
+    e.family(name, Kind::Gauge, "Audit records waiting in the spool for Redis to return.").sample(
+        name,
+        &[],
+        spooled as f64,
+    );
     let refused = state.auth.refused.snapshot();
     let name = "gns3central_auth_refused_total";
     e.family(name, Kind::Counter, "Requests and upgrades refused by access control, by reason.")

@@ -7,8 +7,11 @@
 //!
 //! `Audit::record` is fire-and-forget (a handler never waits for the store); the
 //! `AuditActor` writes one record at a time, in arrival order. Module code records its
-//! actions with the same call (`via: "module"`).
+//! actions with the same call (`via: "module"`). While Redis is unreachable records go to
+//! the spool (`spool.rs`) and are written to Redis, in order, when it returns (the actor
+//! tries every second while the spool holds records).
 
+pub mod spool;
 pub mod store;
 
 use actix::prelude::*;
@@ -160,6 +163,10 @@ pub struct AuditPage {
     pub records: Vec<AuditRecord>,
     /// Pass as `before` for the next (older) page; absent on the last page.
     pub next_before: Option<String>,
+    /// Records waiting in the spool for Redis to return (shown first, ids `s<n>`).
+    pub spooled: usize,
+    /// Redis could not be read: the page holds only the spooled records.
+    pub partial: bool,
 }
 
 #[derive(Message)]
@@ -170,15 +177,79 @@ struct Record(AuditRecord);
 #[rtype(result = "Result<AuditPage, QueryError>")]
 struct Query(AuditQuery);
 
+/// Writes the spool to Redis (sent every `FLUSH_EVERY` while it holds records).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Flush;
+
+/// Shutdown: one last try to write the spool to Redis, then the writer stops (what is
+/// left stays in the spool file for the next start).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Close;
+
+impl Handler<Close> for AuditActor {
+    type Result = AtomicResponse<Self, ()>;
+    fn handle(&mut self, _: Close, _: &mut Self::Context) -> Self::Result {
+        let mut store = self.store.take();
+        AtomicResponse::new(Box::pin(
+            async move {
+                if let Some(s) = store.as_mut().filter(|s| s.spooled() > 0) {
+                    if let Err(e) = s.flush().await {
+                        tracing::warn!(error = %e, left = s.spooled(), "Audit records stay spooled until the next start.");
+                    }
+                }
+                store
+            }
+            .into_actor(self)
+            .map(|store, act, ctx| {
+                act.store = store;
+                ctx.stop();
+            }),
+        ))
+    }
+}
+
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+type Counter = std::sync::Arc<std::sync::atomic::AtomicU64>;
+
 pub struct AuditActor {
     store: Option<Store>,
-    failures: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    failures: Counter,
+    spooled: Counter,
 }
 
 impl Actor for AuditActor {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(4096);
+        ctx.run_interval(FLUSH_EVERY, |act, ctx| {
+            if act.spooled.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+                ctx.notify(Flush);
+            }
+        });
+    }
+}
+
+impl Handler<Flush> for AuditActor {
+    type Result = AtomicResponse<Self, ()>;
+    fn handle(&mut self, _: Flush, _: &mut Self::Context) -> Self::Result {
+        let mut store = self.store.take();
+        let spooled = self.spooled.clone();
+        AtomicResponse::new(Box::pin(
+            async move {
+                if let Some(s) = store.as_mut() {
+                    if let Err(e) = s.flush().await {
+                        tracing::debug!(error = %e, left = s.spooled(), "Redis still cannot take the spooled audit records.");
+                    }
+                    spooled.store(s.spooled() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+                store
+            }
+            .into_actor(self)
+            .map(|store, act, _| act.store = store),
+        ))
     }
 }
 
@@ -190,6 +261,7 @@ impl Handler<Record> for AuditActor {
         // The store is taken for the call and put back.
         let mut store = self.store.take();
         let failures = self.failures.clone();
+        let spooled = self.spooled.clone();
         AtomicResponse::new(Box::pin(
             async move {
                 if let Some(s) = store.as_mut() {
@@ -199,6 +271,7 @@ impl Handler<Record> for AuditActor {
                         let line = serde_json::to_string(&record).unwrap_or_default();
                         tracing::error!(error = %e, record = %line, "Audit record could not be stored.");
                     }
+                    spooled.store(s.spooled() as u64, std::sync::atomic::Ordering::Relaxed);
                 }
                 store
             }
@@ -215,10 +288,12 @@ impl Handler<Query> for AuditActor {
         AtomicResponse::new(Box::pin(
             async move {
                 let res = match store.as_mut() {
-                    Some(s) => s.query(&msg.0).await.map(|(records, next_before)| AuditPage {
+                    Some(s) => s.query(&msg.0).await.map(|f| AuditPage {
                         backend: s.backend(),
-                        records,
-                        next_before,
+                        records: f.records,
+                        next_before: f.next_before,
+                        spooled: s.spooled(),
+                        partial: f.partial,
                     }),
                     None => Err(QueryError::Unavailable("the audit store is busy".into())),
                 };
@@ -237,15 +312,22 @@ impl Handler<Query> for AuditActor {
 pub struct Audit {
     addr: Addr<AuditActor>,
     backend: &'static str,
-    pub failures: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    pub failures: Counter,
+    /// Records waiting in the spool for Redis.
+    pub spooled: Counter,
 }
 
 impl Audit {
     pub fn start(store: Store) -> Self {
         let backend = store.backend();
-        let failures = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let addr = AuditActor::create(|_| AuditActor { store: Some(store), failures: failures.clone() });
-        Self { addr, backend, failures }
+        let failures = Counter::default();
+        let spooled = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(store.spooled() as u64));
+        let addr = AuditActor::create(|_| AuditActor {
+            store: Some(store),
+            failures: failures.clone(),
+            spooled: spooled.clone(),
+        });
+        Self { addr, backend, failures, spooled }
     }
 
     pub fn backend(&self) -> &'static str {
@@ -258,6 +340,11 @@ impl Audit {
             self.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::error!(error = %e, "Audit record dropped: the audit writer is overloaded.");
         }
+    }
+
+    /// Shutdown, once nothing records any more: see `Close`.
+    pub async fn close(&self) {
+        let _ = self.addr.send(Close).await;
     }
 
     pub async fn query(&self, q: AuditQuery) -> Result<AuditPage, QueryError> {

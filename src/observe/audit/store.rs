@@ -5,14 +5,19 @@
 //! `audit.max_records` are held in memory for queries, the file keeps everything), or,
 //! with no `audit.dir` either, memory only (lost at exit; a warning says so at start).
 //!
-//! Every Redis call is bounded by `redis_timeout_ms`; a failed write is logged with the
-//! whole record (which holds no secret), so it is never lost silently.
+//! Every Redis call is bounded by `redis_timeout_ms`. A record Redis cannot take goes to
+//! the spool (`spool.rs`), and so does every later one until the spool has been written
+//! to Redis, in order (`flush`, every second while it holds records): an outage loses
+//! nothing. Queries show the spooled records first (they are the newest), then Redis's.
+//! Only a record the full spool refuses is lost: logged with the whole record (which holds
+//! no secret) and counted.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::spool::Spool;
 use super::{AuditQuery, AuditRecord};
 
 pub const FILE_NAME: &str = "audit.jsonl";
@@ -31,7 +36,7 @@ pub enum QueryError {
 pub enum Store {
     Memory(Ring),
     File { path: PathBuf, ring: Ring },
-    Redis(RedisAudit),
+    Redis(Box<RedisAudit>),
 }
 
 /// The newest records, oldest first, ids numbered locally.
@@ -73,11 +78,20 @@ impl Ring {
 }
 
 pub struct RedisAudit {
-    client: redis::Client,
+    link: gns3_central_actors::redis_link::RedisLink,
     key: String,
     max_len: usize,
     timeout: Duration,
     conn: Option<redis::aio::MultiplexedConnection>,
+    spool: Spool,
+}
+
+/// A page of records, newest first, with the next page's cursor.
+pub struct Found {
+    pub records: Vec<AuditRecord>,
+    pub next_before: Option<String>,
+    /// Redis could not be read: only spooled records are shown.
+    pub partial: bool,
 }
 
 impl Store {
@@ -106,14 +120,38 @@ impl Store {
         Ok(Store::File { path, ring })
     }
 
+    /// Records in Redis, spooled in `spool` while Redis cannot take them.
     pub fn redis(
-        info: redis::ConnectionInfo,
+        link: gns3_central_actors::redis_link::RedisLink,
         prefix: &str,
         max_len: usize,
         timeout: Duration,
+        spool: Spool,
     ) -> Result<Store, String> {
-        let client = redis::Client::open(info).map_err(|e| format!("redis: {e}"))?;
-        Ok(Store::Redis(RedisAudit { client, key: format!("{prefix}:audit"), max_len, timeout, conn: None }))
+        Ok(Store::Redis(Box::new(RedisAudit {
+            link,
+            key: format!("{prefix}:audit"),
+            max_len,
+            timeout,
+            conn: None,
+            spool,
+        })))
+    }
+
+    /// Records waiting in the spool (Redis only).
+    pub fn spooled(&self) -> usize {
+        match self {
+            Store::Redis(r) => r.spool.len(),
+            _ => 0,
+        }
+    }
+
+    /// Writes what the spool holds to Redis, in order (Redis only); how many were written.
+    pub async fn flush(&mut self) -> Result<usize, String> {
+        match self {
+            Store::Redis(r) => r.flush().await,
+            _ => Ok(0),
+        }
     }
 
     pub fn backend(&self) -> &'static str {
@@ -149,15 +187,16 @@ impl Store {
     }
 
     /// A page, newest first, and the cursor of the next one (older) when there is more.
-    pub async fn query(&mut self, q: &AuditQuery) -> Result<(Vec<AuditRecord>, Option<String>), QueryError> {
+    pub async fn query(&mut self, q: &AuditQuery) -> Result<Found, QueryError> {
         match self {
             Store::Memory(ring) | Store::File { ring, .. } => {
                 if let Some(b) = q.before.as_deref().filter(|b| b.parse::<u64>().is_err()) {
                     return Err(QueryError::Bad(format!("before: '{b}' is not an audit record id")));
                 }
-                Ok(ring.query(q))
+                let (records, next_before) = ring.query(q);
+                Ok(Found { records, next_before, partial: false })
             }
-            Store::Redis(redis) => redis.query(q).await,
+            Store::Redis(redis) => redis.query_merged(q).await,
         }
     }
 }
@@ -167,7 +206,7 @@ impl RedisAudit {
         if let Some(c) = &self.conn {
             return Ok(c.clone());
         }
-        let c = tokio::time::timeout(self.timeout, self.client.get_multiplexed_async_connection())
+        let c = tokio::time::timeout(self.timeout, self.link.multiplexed())
             .await
             .map_err(|_| "redis: connection timed out".to_owned())?
             .map_err(|e| format!("redis: {e}"))?;
@@ -194,12 +233,84 @@ impl RedisAudit {
         }
     }
 
+    /// Writes `r` to Redis, or spools it: when Redis fails, and whenever records already
+    /// wait in the spool (they go first). `Err` only when the spool refuses it too.
     async fn append(&mut self, r: AuditRecord) -> Result<(), String> {
+        if !self.spool.is_empty() {
+            return self.spool.push(r);
+        }
+        match self.write(&r).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "Redis cannot take audit records; spooling them until it returns.");
+                self.spool.push(r).map_err(|s| format!("{e}; {s}"))
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> Result<usize, String> {
+        let mut written = 0;
+        let mut since_rewrite = 0;
+        let res = loop {
+            let Some(r) = self.spool.get(since_rewrite).cloned() else { break Ok(()) };
+            if let Err(e) = self.write(&r).await {
+                break Err(e);
+            }
+            written += 1;
+            since_rewrite += 1;
+            if since_rewrite == 200 {
+                self.spool.pop_written(since_rewrite);
+                since_rewrite = 0;
+            }
+        };
+        self.spool.pop_written(since_rewrite);
+        if written > 0 {
+            tracing::info!(records = written, left = self.spool.len(), "Spooled audit records written to Redis.");
+        }
+        res.map(|()| written)
+    }
+
+    async fn write(&mut self, r: &AuditRecord) -> Result<(), String> {
+        let mut r = r.clone();
+        r.id = String::new();
         let json = serde_json::to_string(&r).map_err(|e| e.to_string())?;
         let mut cmd = redis::cmd("XADD");
         cmd.arg(&self.key).arg("MAXLEN").arg("~").arg(self.max_len).arg("*").arg("r").arg(json);
         let _: String = self.bounded(cmd).await?;
         Ok(())
+    }
+
+    /// The spooled records (the newest) ahead of Redis's. A spool cursor (`s<n>`) pages
+    /// through the spool, then on into Redis; a stream id pages through Redis only.
+    async fn query_merged(&mut self, q: &AuditQuery) -> Result<Found, QueryError> {
+        let limit = q.limit();
+        let spool_before = match q.before.as_deref() {
+            None => None,
+            Some(b) => match Spool::cursor(b) {
+                Some(n) => Some(n),
+                None => {
+                    let (records, next_before) = self.query(q).await?;
+                    return Ok(Found { records, next_before, partial: false });
+                }
+            },
+        };
+        let (mut records, _) = self.spool.query(q, spool_before, limit);
+        if records.len() == limit {
+            let next_before = records.last().map(|r| r.id.clone());
+            return Ok(Found { records, next_before, partial: false });
+        }
+        let rest = AuditQuery { before: None, limit: Some(limit - records.len()), ..q.clone() };
+        match self.query(&rest).await {
+            Ok((found, next_before)) => {
+                records.extend(found);
+                Ok(Found { records, next_before, partial: false })
+            }
+            // Unreachable, but records wait in the spool: show those.
+            Err(QueryError::Unavailable(_)) if !self.spool.is_empty() => {
+                Ok(Found { records, next_before: None, partial: true })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn query(&mut self, q: &AuditQuery) -> Result<(Vec<AuditRecord>, Option<String>), QueryError> {

@@ -6,6 +6,9 @@ pub mod prom;
 /// A real redis-server on a free loopback port (shared with the actors crate's tests).
 #[path = "../../../actors/tests/support/redis.rs"]
 pub mod redis_server;
+/// A real redis-sentinel watching one of those (shared with the actors crate's tests).
+#[path = "../../../actors/tests/support/sentinel.rs"]
+pub mod sentinel;
 pub mod testbed;
 
 /// A loopback port that was free a moment ago (bound on port 0, then released). It comes

@@ -17,8 +17,9 @@
 //!   draining while the uplink is full (events wait in the queues, where the shedding policy
 //!   applies). Numbered events come back (from every instance) through `inject`, in the
 //!   log's order, and are fanned out and kept in the history then. Without an uplink (Redis
-//!   unreachable) numbering is local again, under a fresh epoch so local and shared ids
-//!   never collide; an injected event of another epoch switches to that epoch.
+//!   unreachable) numbering is local again, continuing the same epoch and seq so live
+//!   subscribers see no seam (`uplink.rs`; the bridge reconciles the log with what was
+//!   numbered meanwhile); an injected event of another epoch switches to that epoch.
 //! - Replay reads the history; because the core is driven by one actor, a subscription
 //!   registered in the same call as its replay sees every later event live and none twice.
 
@@ -37,10 +38,12 @@ use super::queue::{Priority, PriorityQueues, Push};
 use super::stats::{Count, DispatcherStats, HistoryStats, QueueDepths, StatsCollector};
 use super::subscribers::{DeliveryCtx, Registry, SubscriberId};
 use crate::events::{Event, EventKind, NewEvent};
-use bytes::Bytes;
 use tokio::sync::mpsc::error::TrySendError;
 
 mod reads;
+mod uplink;
+
+pub use uplink::Rejoined;
 
 /// Where locally published events go to be numbered, when the dispatcher follows a shared
 /// log: events stamped with their priority and no seq (`epoch` empty, `seq` 0).
@@ -152,77 +155,6 @@ impl<S: EventSink> DispatcherCore<S> {
             uplink: None,
             cfg,
         }
-    }
-
-    /// Starts (`Some`) or stops (`None`) following a shared log. Stopping switches to a
-    /// fresh local epoch: local numbers must never reuse the shared log's ids.
-    pub fn set_uplink(&mut self, uplink: Option<Uplink>) {
-        let was = self.uplink.is_some();
-        self.uplink = uplink;
-        if was && self.uplink.is_none() {
-            self.set_origin(Origin::fresh());
-            tracing::warn!(epoch = %self.history.epoch(), "Shared event log unavailable: numbering locally, new epoch.");
-        }
-    }
-
-    pub fn has_uplink(&self) -> bool {
-        self.uplink.is_some()
-    }
-
-    /// Restarts the numbering and the history (subscribers are kept).
-    pub fn set_origin(&mut self, origin: Origin) {
-        self.history = History::new(self.cfg.history_size, origin);
-    }
-
-    /// Fills the history from a persistent log (start-up): `entries` oldest first, the
-    /// epoch's last seq `last_seq`. Nothing is delivered.
-    pub fn preload(&mut self, origin: Origin, entries: Vec<(Event, Bytes)>) {
-        let first = entries.first().map(|(e, _)| e.seq.saturating_sub(1)).unwrap_or(origin.last_seq());
-        let last = origin.last_seq();
-        let epoch = origin.epoch().to_owned();
-        self.history = History::new(self.cfg.history_size, Origin::resume(epoch.clone(), first).unwrap_or(origin));
-        for (event, json) in entries {
-            if event.epoch == epoch {
-                let kind = EventKind::parse(&event.kind);
-                self.history.push(HistoryEntry::from_json(&event, json, kind));
-            }
-        }
-        if self.history.latest_seq() < last {
-            // Numbers were taken after the last event kept: continue after them.
-            self.history.skip_to(last);
-        }
-    }
-
-    /// Dispatches an event numbered elsewhere (the shared log), if it is newer than the
-    /// last one: fan-out and history, like a local one.
-    pub fn inject(&mut self, event: Arc<Event>, json: Bytes) -> Injected {
-        let mut outcome = Injected::Dispatched;
-        if event.epoch != self.history.epoch() {
-            match Origin::resume(event.epoch.clone(), event.seq.saturating_sub(1)) {
-                Ok(o) => {
-                    tracing::info!(from = %self.history.epoch(), to = %event.epoch, seq = event.seq,
-                        "Following the shared event log's epoch.");
-                    self.set_origin(o);
-                    outcome = Injected::NewEpoch;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "Shared event with an invalid epoch; dropped.");
-                    return Injected::Duplicate;
-                }
-            }
-        }
-        if event.seq <= self.history.latest_seq() {
-            return Injected::Duplicate;
-        }
-        let kind = EventKind::parse(&event.kind);
-        let p = event.priority;
-        self.stats.count(kind, &event.kind, p, Count::Dispatched);
-        let entry = HistoryEntry::from_json(&event, json, kind);
-        let shared = SharedEvent::from_parts(event, entry.json.clone(), kind);
-        self.history.push(entry);
-        let mut cx = DeliveryCtx { cfg: &self.cfg.delivery, stats: &mut self.stats, dead: &mut self.dead };
-        self.subs.fan_out(&shared, &mut cx);
-        outcome
     }
 
     /// Whether queued events can be drained now (not while a full uplink waits for room).
@@ -429,6 +361,12 @@ impl<S: EventSink> DispatcherCore<S> {
                 }
             }
         }
+        self.number_and_fan_out(event, kind, p, at)
+    }
+
+    /// Numbers an event locally (next seq of the current epoch), keeps it in the history
+    /// and fans it out. Returns when it was done.
+    fn number_and_fan_out(&mut self, event: NewEvent, kind: Option<EventKind>, p: Priority, at: Instant) -> Instant {
         let seq = self.history.next_seq();
         let event = Event::stamp(event, self.history.epoch(), seq, p);
         let encoded = match self.encoder.encode(&event) {
