@@ -45,8 +45,10 @@ pub struct WsSession {
     /// Where the dispatcher puts this session's events (made at the first subscribe, kept
     /// for the session's life).
     inbox: Option<Arc<Inbox>>,
-    /// Live events up to this seq were sent in the replay: dropped when they arrive.
-    replayed_to: u64,
+    /// Live events up to this (epoch, seq) were sent in the replay: dropped when they
+    /// arrive. The epoch matters: it can change while the session lives (a reconciliation
+    /// after a Redis outage, docs/events.md), and the new epoch's seqs start again.
+    replayed_to: Option<(String, u64)>,
 }
 
 impl WsSession {
@@ -58,7 +60,7 @@ impl WsSession {
             projects: None,
             sub: None,
             inbox: None,
-            replayed_to: 0,
+            replayed_to: None,
         }
     }
 
@@ -166,7 +168,7 @@ impl WsSession {
                 let fut = dispatcher.send(msg).into_actor(self).map(move |res, act, ctx| match res {
                     Ok(Ok(sub)) => {
                         act.sub = Some(sub.id);
-                        act.replayed_to = sub.latest_seq;
+                        act.replayed_to = Some((sub.epoch.clone(), sub.latest_seq));
                         act.names = merged;
                         act.projects = projects;
                         act.reply(ctx, frames::subscribed(&act.names, act.projects.as_deref(), rid.as_ref()));
@@ -316,7 +318,7 @@ impl Actor for WsSession {
 impl WsSession {
     /// One live event from the dispatcher.
     fn on_event(&mut self, ctx: &mut ws::WebsocketContext<Self>, event: &Event, json: Bytes) {
-        if event.seq <= self.replayed_to {
+        if self.replayed_to.as_ref().is_some_and(|(epoch, seq)| event.seq <= *seq && event.epoch == *epoch) {
             return;
         }
         if event.project_id.is_some_and(|p| !self.principal.may_see(p)) {
