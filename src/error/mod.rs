@@ -38,7 +38,8 @@ pub struct ErrorDetail {
     /// A sentence for people; GNS3's own text when GNS3 refused.
     pub message: String,
     /// Extra context: offending field, GNS3 status, the node's status after a failed action...
-    #[schema(value_type = Object)]
+    /// Always present; `null` when there is none (docs/api.md#error-body).
+    #[schema(value_type = Option<Object>, required = true)]
     pub details: Option<Value>,
 }
 

@@ -54,8 +54,9 @@ pub struct ComponentStatus {
     pub implemented: bool,
     pub enabled: bool,
     pub note: String,
-    /// The component's own statistics (cache: `CacheStats`; events: `DispatcherStats`).
-    #[schema(value_type = Object)]
+    /// The component's own statistics (cache: `CacheStats`; events: `DispatcherStats`);
+    /// `null` when the component does not answer or is off.
+    #[schema(value_type = Option<Object>, required = true)]
     pub details: Option<serde_json::Value>,
 }
 
