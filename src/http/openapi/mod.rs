@@ -9,6 +9,11 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::http::routes::{events, health, legacy, modules, nodes, projects, servers, topology};
 
+mod allow;
+mod common;
+pub use allow::KnownMethods;
+use common::CommonResponses;
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -19,7 +24,7 @@ use crate::http::routes::{events, health, legacy, modules, nodes, projects, serv
             Every route except /healthz, /readyz and these docs needs `Authorization: Bearer <token>` \
             (401 without a valid one, 403 `insufficient_role` or `project_out_of_scope`).",
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = [])),
     paths(
         health::healthz, health::readyz, health::auth_stats,
