@@ -28,7 +28,8 @@ pub(super) fn serve(
     let max_body = settings.http.max_body_bytes;
     let app_state = state;
     let metrics = app_state.metrics.clone();
-    let known_methods = web::Data::new(openapi::KnownMethods::from_doc());
+    let doc = openapi::document(&settings);
+    let known_methods = web::Data::new(openapi::KnownMethods::from_doc(&doc));
     let mut http = HttpServer::new(move || {
         App::new()
             .app_data(app_state.clone())
@@ -80,7 +81,7 @@ pub(super) fn serve(
                 }
             })
             .configure(crate::ws::configure)
-            .configure(openapi::configure)
+            .configure(|cfg| openapi::configure(cfg, doc.clone()))
             .configure(crate::dashboard::configure)
             .default_service(web::to(unknown_route))
     })

@@ -7,12 +7,16 @@ use actix_web::{get, http::header, web, HttpResponse};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::config::Settings;
 use crate::http::routes::{events, health, legacy, modules, nodes, projects, servers, topology};
 
 mod allow;
+mod bodies;
 mod common;
+mod links;
 pub use allow::KnownMethods;
 use common::CommonResponses;
+use links::Links;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,7 +28,7 @@ use common::CommonResponses;
             Every route except /healthz, /readyz and these docs needs `Authorization: Bearer <token>` \
             (401 without a valid one, 403 `insufficient_role` or `project_out_of_scope`).",
     ),
-    modifiers(&BearerAuth, &CommonResponses),
+    modifiers(&BearerAuth, &CommonResponses, &Links),
     security(("bearer" = [])),
     paths(
         health::healthz, health::readyz, health::auth_stats,
@@ -116,8 +120,26 @@ async fn redoc_js() -> HttpResponse {
         .body(REDOC_JS)
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/schema/", ApiDoc::openapi()))
+/// The document as this instance serves it: `ApiDoc` with the request bodies that depend on
+/// the configuration (`bodies.rs`: bus messages, configuration patches) and the format of
+/// audit record ids of the store in use (Redis stream ids `MS-SEQ`, else numbers). Edited as
+/// JSON: utoipa's types cannot hold every keyword those schemas use (`propertyNames`, a
+/// `null`-only type).
+pub fn document(settings: &Settings) -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    bodies::apply(&mut doc, settings);
+    if settings.redis_config().is_none() {
+        if let Some(params) = doc.pointer_mut("/paths/~1api~1v2~1audit/get/parameters").and_then(|p| p.as_array_mut()) {
+            for p in params.iter_mut().filter(|p| p["name"] == "before") {
+                p["schema"]["pattern"] = "^[0-9]{1,19}$".into();
+            }
+        }
+    }
+    doc
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig, doc: serde_json::Value) {
+    cfg.service(SwaggerUi::new("/api/docs/{_:.*}").external_url_unchecked("/api/schema/", doc))
         .service(redoc_page)
         .service(redoc_redirect)
         .service(redoc_js);
