@@ -66,7 +66,9 @@ mod tests {
 
     #[test]
     fn documented_paths_list_their_methods() {
-        let known = KnownMethods::from_doc(&super::super::document(&crate::config::Settings::default()));
+        let known = KnownMethods::from_doc(&super::super::document(
+            &crate::config::Settings::load_with(None, &|_| None, vec![]).expect("defaults"),
+        ));
         assert_eq!(known.allow("/healthz").as_deref(), Some("GET"));
         assert_eq!(known.allow("/api/v2/config").as_deref(), Some("GET, PATCH"));
         assert_eq!(known.allow("/api/v2/modules/monitoring").as_deref(), Some("GET, DELETE"));

@@ -107,7 +107,7 @@ mod tests {
 
     #[test]
     fn the_schemas_survive_into_the_document() {
-        let settings = Settings::default();
+        let settings = Settings::load_with(None, &|_| None, vec![]).expect("defaults");
         let v = super::super::document(&settings);
         let msg = &v["components"]["schemas"]["PostMessage"];
         assert_eq!(msg["oneOf"][1]["properties"]["timeout_ms"]["maximum"], settings.modules.max_request_timeout_ms);

@@ -164,6 +164,39 @@ mod tests {
     }
 
     #[test]
+    fn every_operation_documents_the_answers_of_the_auth_gate_and_the_extractors() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                let responses = &op["responses"];
+                let open = op["security"] == serde_json::json!([{}]);
+                assert_eq!(open, path == "/healthz" || path == "/readyz", "{method} {path}");
+                if !open {
+                    for status in ["401", "403"] {
+                        assert!(responses[status].is_object(), "{method} {path} does not document {status}");
+                    }
+                    assert!(responses["401"]["headers"]["WWW-Authenticate"].is_object(), "{method} {path}");
+                }
+                if op["requestBody"].is_object() {
+                    assert!(responses["413"].is_object(), "{method} {path} reads a body but has no 413");
+                }
+                if responses["503"].is_object() {
+                    assert!(
+                        responses["503"]["headers"]["Retry-After"].is_object(),
+                        "{method} {path}: 503 without Retry-After"
+                    );
+                }
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    let name = p["name"].as_str().unwrap_or_default();
+                    if p["in"] == "path" && name.ends_with("_id") {
+                        assert_eq!(p["schema"]["format"], "uuid", "{method} {path}: {name}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn redoc_page_uses_the_embedded_script() {
         assert!(REDOC_PAGE.contains("/api/redoc/redoc.standalone.js"));
         assert!(!REDOC_PAGE.contains("cdn"));
