@@ -27,6 +27,8 @@ pub struct ApiError {
 
 /// The JSON body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"error": {"code": "invalid_id", "message": "project_id must be a UUID, got 'abc'",
+    "details": {"field": "project_id"}}}))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
