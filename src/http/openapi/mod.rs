@@ -121,13 +121,28 @@ async fn redoc_js() -> HttpResponse {
 }
 
 /// The document as this instance serves it: `ApiDoc` with the request bodies that depend on
-/// the configuration (`bodies.rs`: bus messages, configuration patches) and the format of
+/// the configuration (`bodies.rs`: bus messages, configuration patches), the configured
+/// server names as the `server` parameters' enum, and the format of
 /// audit record ids of the store in use (Redis stream ids `MS-SEQ`, else numbers). Edited as
 /// JSON: utoipa's types cannot hold every keyword those schemas use (`propertyNames`, a
 /// `null`-only type).
 pub fn document(settings: &Settings) -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     bodies::apply(&mut doc, settings);
+    // A `server` that selects one (in the path, or the original topology paths' query) names a
+    // configured server; any other name answers 404 `unknown_server`. (The audit trail's
+    // `server` filter is not one: records also hold names that were refused.)
+    let names: Vec<serde_json::Value> = settings.gns3.servers.keys().map(|n| n.as_str().into()).collect();
+    for (path, item) in doc["paths"].as_object_mut().into_iter().flat_map(|paths| paths.iter_mut()) {
+        let selects =
+            |p: &serde_json::Value| p["name"] == "server" && (p["in"] == "path" || path.ends_with("/topology/"));
+        for op in item.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
+            let params = op.get_mut("parameters").and_then(|p| p.as_array_mut());
+            for p in params.into_iter().flatten().filter(|p| selects(p)) {
+                p["schema"]["enum"] = names.clone().into();
+            }
+        }
+    }
     if settings.redis_config().is_none() {
         if let Some(params) = doc.pointer_mut("/paths/~1api~1v2~1audit/get/parameters").and_then(|p| p.as_array_mut()) {
             for p in params.iter_mut().filter(|p| p["name"] == "before") {
