@@ -225,6 +225,12 @@ pub fn plan_patch(current: &Settings, patch: &Value) -> Result<Settings, Refusal
     let mut next = current.clone();
     let (mut unknown, mut restart) = (Vec::new(), Vec::new());
     for (path, value) in leaves {
+        // RFC 7386: an empty object merged into an object (`{"cache":{}}`,
+        // `{"events":{"priorities":{}}}`) changes nothing; into a value it replaces it.
+        let empty = value.as_object().is_some_and(|m| m.is_empty());
+        if empty && pointer(&now, &path).is_some_and(Value::is_object) {
+            continue;
+        }
         if set_live(&mut next, &path, value)? {
             continue;
         }
@@ -319,6 +325,22 @@ mod tests {
             ["gns3.servers.default.timeout", "gns3.monitor_interval", "cache.ttl", "log.level", "events.priorities"]
         );
         assert_eq!(next.log.level, "debug");
+    }
+
+    #[test]
+    fn empty_objects_change_nothing_and_huge_intervals_are_refused() {
+        let s = defaults();
+        for noop in
+            [json!({}), json!({"cache": {}}), json!({"events": {"priorities": {}}}), json!({"gns3": {"servers": {}}})]
+        {
+            let next = plan_patch(&s, &noop).unwrap_or_else(|e| panic!("{noop}: {e:?}"));
+            assert!(diff(&s, &next).0.is_empty(), "{noop} changed something");
+        }
+        // An empty object merged into a value replaces it: not a log level.
+        assert!(matches!(plan_patch(&s, &json!({"log": {"level": {}}})), Err(Refusal::Invalid(_))));
+        // Found by Schemathesis: 1.8e19 s became a panicking `Duration::from_secs_f64`.
+        let huge = json!({"gns3": {"monitor_interval": 1.8446744073709552e19}});
+        assert!(matches!(plan_patch(&s, &huge), Err(Refusal::Invalid(m)) if m.contains("monitor_interval")));
     }
 
     #[test]

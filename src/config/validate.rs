@@ -19,15 +19,16 @@ impl Settings {
             return Err(ConfigError(format!("log.format: must be 'text' or 'json', got '{}'", self.log.format)));
         }
         validate_operations(self)?;
-        if !(self.gns3.monitor_interval.is_finite() && self.gns3.monitor_interval >= 0.5) {
+        // Bounded above too: the interval becomes a `Duration`, which a huge float cannot be.
+        if !(self.gns3.monitor_interval.is_finite() && (0.5..=86_400.0).contains(&self.gns3.monitor_interval)) {
             return Err(ConfigError(format!(
-                "gns3.monitor_interval: must be at least 0.5 seconds, got {}",
+                "gns3.monitor_interval: must be 0.5 to 86400 seconds, got {}",
                 self.gns3.monitor_interval
             )));
         }
-        if !(self.gns3.stream_silence_secs.is_finite() && self.gns3.stream_silence_secs >= 6.0) {
+        if !(self.gns3.stream_silence_secs.is_finite() && (6.0..=86_400.0).contains(&self.gns3.stream_silence_secs)) {
             return Err(ConfigError(format!(
-                "gns3.stream_silence_secs: must be at least 6 seconds (GNS3 pings every 5 s), got {}",
+                "gns3.stream_silence_secs: must be 6 to 86400 seconds (GNS3 pings every 5 s), got {}",
                 self.gns3.stream_silence_secs
             )));
         }

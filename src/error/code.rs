@@ -40,6 +40,8 @@ codes! {
     MissingField = "missing_field",
     /// 400: a body field has the wrong JSON type
     InvalidType = "invalid_type",
+    /// 400: a body field the route does not take (the OpenAPI schema's `additionalProperties: false`; `details.field`)
+    UnknownField = "unknown_field",
     /// 400: an id that is not a UUID (path, body or frame)
     InvalidId = "invalid_id",
     /// 400: an unknown node or project action
@@ -94,6 +96,8 @@ codes! {
     UnknownModule = "unknown_module",
     /// 404: `GET /api/v2/cluster` on an instance that does not share events through Redis
     NotClustered = "not_clustered",
+    /// 405: a known path asked with a method it does not take (`Allow` lists those it does)
+    MethodNotAllowed = "method_not_allowed",
     /// 409: GNS3 answered 409 (e.g. a node start without ubridge), message and `details.node` passed through
     Gns3Conflict = "gns3_conflict",
     /// 409: the target module is not connected and the bus refuses (`offline_policy = "refuse"`, or `ttl: 0`)

@@ -27,6 +27,8 @@ pub struct ApiError {
 
 /// The JSON body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"error": {"code": "invalid_id", "message": "project_id must be a UUID, got 'abc'",
+    "details": {"field": "project_id"}}}))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
@@ -38,7 +40,8 @@ pub struct ErrorDetail {
     /// A sentence for people; GNS3's own text when GNS3 refused.
     pub message: String,
     /// Extra context: offending field, GNS3 status, the node's status after a failed action...
-    #[schema(value_type = Object)]
+    /// Always present; `null` when there is none (docs/api.md#error-body).
+    #[schema(value_type = Option<Object>, required = true)]
     pub details: Option<Value>,
 }
 
@@ -65,9 +68,18 @@ impl ApiError {
     }
 }
 
-/// Parses an id from a path or body, naming the field when it is not a UUID.
+/// Parses an id from a path, query or body, naming the field when it is not a UUID. Only
+/// the hyphenated form (`8-4-4-4-12` hex digits) is taken: it is what the OpenAPI
+/// document's `format: uuid` allows, and what GNS3 uses; `Uuid::parse_str` alone would also
+/// take the simple, braced and URN forms.
 pub fn parse_uuid(field: &str, raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| {
+    let hyphenated = raw.len() == 36
+        && raw
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_hexdigit() });
+    let parsed = if hyphenated { Uuid::parse_str(raw).ok() } else { None };
+    parsed.ok_or_else(|| {
         ApiError::bad_request(Code::InvalidId, format!("{field} must be a UUID, got '{raw}'"))
             .with_details(serde_json::json!({ "field": field }))
     })
@@ -202,5 +214,15 @@ mod tests {
         let e = parse_uuid("node_id", "abc").unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         assert!(e.message.contains("node_id"));
+        let id = "68dca439-0000-4000-8000-00000000000A";
+        assert_eq!(parse_uuid("p", id).unwrap(), Uuid::parse_str(id).unwrap(), "upper-case hex is a UUID");
+        for other in [
+            "68dca43900004000800000000000000a",
+            "{68dca439-0000-4000-8000-00000000000a}",
+            "urn:uuid:68dca439-0000-4000-8000-00000000000a",
+            "68dca439-0000-4000-8000-00000000000g",
+        ] {
+            assert!(parse_uuid("p", other).is_err(), "{other} is not the hyphenated form");
+        }
     }
 }

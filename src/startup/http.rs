@@ -28,9 +28,12 @@ pub(super) fn serve(
     let max_body = settings.http.max_body_bytes;
     let app_state = state;
     let metrics = app_state.metrics.clone();
+    let doc = openapi::document(&settings);
+    let known_methods = web::Data::new(openapi::KnownMethods::from_doc(&doc));
     let mut http = HttpServer::new(move || {
         App::new()
             .app_data(app_state.clone())
+            .app_data(known_methods.clone())
             .app_data(routes::json_config(max_body))
             .app_data(web::PayloadConfig::new(max_body))
             .app_data(web::QueryConfig::default().error_handler(|e, _| {
@@ -78,7 +81,7 @@ pub(super) fn serve(
                 }
             })
             .configure(crate::ws::configure)
-            .configure(openapi::configure)
+            .configure(|cfg| openapi::configure(cfg, doc.clone()))
             .configure(crate::dashboard::configure)
             .default_service(web::to(unknown_route))
     })
@@ -134,9 +137,23 @@ pub(super) fn build_auth(
     Ok((Arc::new(auth), Some(token)))
 }
 
-/// Unknown paths and methods get the JSON error body too.
-async fn unknown_route(req: HttpRequest) -> HttpResponse {
+/// Unknown paths get the JSON error body too; a path of the OpenAPI document asked with a
+/// method it does not take answers 405 with `Allow` (`openapi::KnownMethods`).
+async fn unknown_route(req: HttpRequest, known: web::Data<openapi::KnownMethods>) -> HttpResponse {
     use actix_web::ResponseError;
+    if let Some(allow) = known.allow(req.match_info().as_str()) {
+        let mut res = ApiError::new(
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+            Code::MethodNotAllowed,
+            format!("{} {} is not a route; this path takes {allow}", req.method(), req.path()),
+        )
+        .with_details(serde_json::json!({ "allow": allow }))
+        .error_response();
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allow) {
+            res.headers_mut().insert(actix_web::http::header::ALLOW, value);
+        }
+        return res;
+    }
     ApiError::not_found(Code::UnknownRoute, format!("no route for {} {} (see /api/docs/)", req.method(), req.path()))
         .error_response()
 }

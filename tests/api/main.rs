@@ -20,6 +20,7 @@ mod grafana;
 mod logs;
 mod metrics;
 mod modules;
+mod openapi;
 mod ops_cli;
 mod outage;
 mod packaging;

@@ -32,7 +32,8 @@ pub struct BusMessage {
     pub to: String,
     #[serde(rename = "type")]
     pub kind: String,
-    #[schema(value_type = Object)]
+    /// Any JSON value (`null` when the sender gave none).
+    #[schema(value_type = Value)]
     pub payload: Value,
     pub correlation_id: Option<String>,
     pub reply_to: Option<String>,
@@ -75,7 +76,8 @@ impl BusMessage {
         }
         check_type(&self.kind)?;
         if let Some(c) = &self.correlation_id {
-            if c.is_empty() || c.len() > 128 {
+            // Characters, as the OpenAPI document's `maxLength` counts them (not bytes).
+            if c.is_empty() || c.chars().count() > 128 {
                 return Err(BusError::Invalid("correlation_id must have 1 to 128 characters".into()));
             }
         }

@@ -7,7 +7,16 @@ use actix_web::{get, http::header, web, HttpResponse};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::config::Settings;
 use crate::http::routes::{events, health, legacy, modules, nodes, projects, servers, topology};
+
+mod allow;
+mod bodies;
+mod common;
+mod links;
+pub use allow::KnownMethods;
+use common::CommonResponses;
+use links::Links;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,7 +28,7 @@ use crate::http::routes::{events, health, legacy, modules, nodes, projects, serv
             Every route except /healthz, /readyz and these docs needs `Authorization: Bearer <token>` \
             (401 without a valid one, 403 `insufficient_role` or `project_out_of_scope`).",
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses, &Links),
     security(("bearer" = [])),
     paths(
         health::healthz, health::readyz, health::auth_stats,
@@ -111,8 +120,41 @@ async fn redoc_js() -> HttpResponse {
         .body(REDOC_JS)
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/schema/", ApiDoc::openapi()))
+/// The document as this instance serves it: `ApiDoc` with the request bodies that depend on
+/// the configuration (`bodies.rs`: bus messages, configuration patches), the configured
+/// server names as the `server` parameters' enum, and the format of
+/// audit record ids of the store in use (Redis stream ids `MS-SEQ`, else numbers). Edited as
+/// JSON: utoipa's types cannot hold every keyword those schemas use (`propertyNames`, a
+/// `null`-only type).
+pub fn document(settings: &Settings) -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    bodies::apply(&mut doc, settings);
+    // A `server` that selects one (in the path, or the original topology paths' query) names a
+    // configured server; any other name answers 404 `unknown_server`. (The audit trail's
+    // `server` filter is not one: records also hold names that were refused.)
+    let names: Vec<serde_json::Value> = settings.gns3.servers.keys().map(|n| n.as_str().into()).collect();
+    for (path, item) in doc["paths"].as_object_mut().into_iter().flat_map(|paths| paths.iter_mut()) {
+        let selects =
+            |p: &serde_json::Value| p["name"] == "server" && (p["in"] == "path" || path.ends_with("/topology/"));
+        for op in item.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
+            let params = op.get_mut("parameters").and_then(|p| p.as_array_mut());
+            for p in params.into_iter().flatten().filter(|p| selects(p)) {
+                p["schema"]["enum"] = names.clone().into();
+            }
+        }
+    }
+    if settings.redis_config().is_none() {
+        if let Some(params) = doc.pointer_mut("/paths/~1api~1v2~1audit/get/parameters").and_then(|p| p.as_array_mut()) {
+            for p in params.iter_mut().filter(|p| p["name"] == "before") {
+                p["schema"]["pattern"] = "^[0-9]{1,19}$".into();
+            }
+        }
+    }
+    doc
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig, doc: serde_json::Value) {
+    cfg.service(SwaggerUi::new("/api/docs/{_:.*}").external_url_unchecked("/api/schema/", doc))
         .service(redoc_page)
         .service(redoc_redirect)
         .service(redoc_js);
@@ -132,6 +174,39 @@ mod tests {
             for (method, op) in ops.as_object().unwrap() {
                 let responses = op["responses"].as_object().unwrap();
                 assert!(!responses.is_empty(), "{method} {path} documents no response");
+            }
+        }
+    }
+
+    #[test]
+    fn every_operation_documents_the_answers_of_the_auth_gate_and_the_extractors() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                let responses = &op["responses"];
+                let open = op["security"] == serde_json::json!([{}]);
+                assert_eq!(open, path == "/healthz" || path == "/readyz", "{method} {path}");
+                if !open {
+                    for status in ["401", "403"] {
+                        assert!(responses[status].is_object(), "{method} {path} does not document {status}");
+                    }
+                    assert!(responses["401"]["headers"]["WWW-Authenticate"].is_object(), "{method} {path}");
+                }
+                if op["requestBody"].is_object() {
+                    assert!(responses["413"].is_object(), "{method} {path} reads a body but has no 413");
+                }
+                if responses["503"].is_object() {
+                    assert!(
+                        responses["503"]["headers"]["Retry-After"].is_object(),
+                        "{method} {path}: 503 without Retry-After"
+                    );
+                }
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    let name = p["name"].as_str().unwrap_or_default();
+                    if p["in"] == "path" && name.ends_with("_id") {
+                        assert_eq!(p["schema"]["format"], "uuid", "{method} {path}: {name}");
+                    }
+                }
             }
         }
     }

@@ -23,12 +23,26 @@ const MAX_LIMIT: usize = 1000;
 #[derive(Deserialize, IntoParams)]
 pub struct HistoryQuery {
     /// Events after this event id (`EPOCH-SEQ`); without it, the most recent ones.
+    #[param(pattern = r"^.+-[0-9]{1,19}$", example = "k3x9-42")]
     pub since: Option<String>,
     /// Events per page, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
-    /// Comma-separated groups, types or globs (`node_status,link.*`); default: all.
+    /// Comma-separated groups, types or globs (`node_status,link.*`); default: all. Empty
+    /// entries and spaces around them are ignored; a name is `all`, a group, an event or
+    /// module type (`node.started`, `monitoring.alert`) or a glob (`link.*`). A type in a
+    /// built-in namespace that is not one (`node.strated`) fits the pattern but is refused
+    /// (`invalid_filter`).
+    #[param(
+        pattern = r"^[ ,]*(?:(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+|[A-Za-z0-9_.*-]*\*[A-Za-z0-9_.*-]*|all|node_status|topology_changes|project_status|server_status)(?: *,[ ,]*(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+|[A-Za-z0-9_.*-]*\*[A-Za-z0-9_.*-]*|all|node_status|topology_changes|project_status|server_status))*)?[ ,]*$",
+        example = "node_status,link.*"
+    )]
     pub types: Option<String>,
-    /// Comma-separated project UUIDs.
+    /// Comma-separated project UUIDs (empty entries and spaces around them ignored).
+    #[param(
+        pattern = r"^[ ,]*(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?: *,[ ,]*[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})*)?[ ,]*$",
+        example = "5b462b32-2cd8-4f87-a12d-b3af88e9b1e3"
+    )]
     pub projects: Option<String>,
 }
 
@@ -45,9 +59,15 @@ pub struct HistoryBody {
 }
 
 fn filter_of(q: &HistoryQuery, principal: &Principal) -> Result<Option<SubscriptionFilter>, ApiError> {
-    let split =
-        |s: &str| -> Vec<String> { s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect() };
+    // Only spaces around an entry are ignored, as the patterns of `HistoryQuery` say.
+    let split = |s: &str| -> Vec<String> {
+        s.split(',').map(|p| p.trim_matches(' ')).filter(|p| !p.is_empty()).map(str::to_owned).collect()
+    };
     let names = q.types.as_deref().map(split).unwrap_or_default();
+    if let Some(bad) = names.iter().find(|n| !n.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.*".contains(&b))) {
+        let shown: String = bad.chars().take(64).collect();
+        return Err(ApiError::bad_request(Code::InvalidFilter, format!("'{shown}' is not a group, type or glob")));
+    }
     let projects = q
         .projects
         .as_deref()
@@ -153,6 +173,7 @@ pub async fn legacy_stats(state: web::Data<AppState>, principal: Principal) -> R
 #[derive(Deserialize, IntoParams)]
 pub struct DeadLetterQuery {
     /// How many, 1-1000 (default 100), the most recent ones.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 

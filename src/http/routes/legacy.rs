@@ -13,8 +13,9 @@ use gns3_central_actors::gns3::{NodeAction, ProjectAction, ServerTopology};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
-use super::body;
+use super::body::{self, Checked, MaybeChecked};
 use super::servers::{build_status, ServiceStatus};
 use super::topology::{read_one, refresh_scoped, RefreshRequest, Topology, TopologyQuery};
 use crate::auth::Principal;
@@ -34,19 +35,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(old_topology);
 }
 
-/// Body of the node actions of the original API.
+/// Body of the node actions of the original API (no other field is taken).
 #[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"project_id": "5b462b32-2cd8-4f87-a12d-b3af88e9b1e3",
+    "node_id": "e19f73a6-0000-4000-8000-000000000001", "server": "default"}))]
 pub struct NodeRequest {
-    pub project_id: String,
-    pub node_id: String,
-    /// Configured server name; default: the default server.
+    pub project_id: Uuid,
+    pub node_id: Uuid,
+    /// Configured server name; absent or null: the default server.
     pub server: Option<String>,
 }
 
-/// Body of `start_project`.
+/// Body of `start_project` (no other field is taken).
 #[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"project_id": "5b462b32-2cd8-4f87-a12d-b3af88e9b1e3"}))]
 pub struct ProjectRequest {
-    pub project_id: String,
+    pub project_id: Uuid,
+    /// Configured server name; absent or null: the default server.
     pub server: Option<String>,
 }
 
@@ -115,7 +122,7 @@ macro_rules! node_action_route {
         #[post($path)]
         pub async fn $fn(
             state: web::Data<AppState>,
-            body: web::Json<Value>,
+            body: Checked<NodeRequest>,
             principal: Principal,
         ) -> Result<HttpResponse, ApiError> {
             Ok(HttpResponse::Ok().json(node_action(&state, &body, $action, &principal).await?))
@@ -150,7 +157,7 @@ node_action_route!(
 #[post("/api/common/api/gns3-central/start_project/")]
 pub async fn start_project(
     state: web::Data<AppState>,
-    body: web::Json<Value>,
+    body: Checked<ProjectRequest>,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let project_id = body::required_uuid(&body, "project_id")?;
@@ -176,19 +183,20 @@ pub async fn start_project(
 
 /// Re-reads the topology from GNS3 now; optional body `{"server","project_id"}`.
 #[utoipa::path(post, path = "/api/common/api/gns3-central/refresh_topology/", tag = "original API",
-    request_body(content = RefreshRequest, description = "Optional scope; an empty body refreshes everything"),
+    request_body(content = Option<RefreshRequest>, description = "Optional scope; an empty body refreshes everything"),
     responses(
         (status = 200, description = "The fresh topology", body = Topology),
         (status = 400, description = "Malformed body or bad id", body = ErrorBody),
+        (status = 404, description = "Unknown server or project", body = ErrorBody),
         (status = 503, description = "GNS3 unreachable or circuit open", body = ErrorBody)))]
 #[post("/api/common/api/gns3-central/refresh_topology/")]
 pub async fn refresh_topology(
     state: web::Data<AppState>,
-    body: web::Bytes,
+    body: MaybeChecked<RefreshRequest>,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_unscoped("a refresh")?;
-    Ok(refresh_scoped(&state, &body).await?.respond())
+    Ok(refresh_scoped(&state, body.0.as_ref()).await?.respond())
 }
 
 /// Service status (oldest compatibility path).
@@ -204,6 +212,8 @@ pub async fn old_status(state: web::Data<AppState>, principal: Principal) -> Htt
     params(TopologyQuery),
     responses(
         (status = 200, description = "The topology", body = ServerTopology),
+        (status = 400, description = "project_id is not a UUID", body = ErrorBody),
+        (status = 404, description = "Unknown server or project", body = ErrorBody),
         (status = 503, description = "GNS3 unreachable or circuit open", body = ErrorBody)))]
 #[get("/api/gns3/topology/")]
 pub async fn old_topology(

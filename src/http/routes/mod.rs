@@ -26,7 +26,7 @@ pub fn json_config(max_body_bytes: usize) -> web::JsonConfig {
     web::JsonConfig::default().limit(max_body_bytes).error_handler(|err, _req: &HttpRequest| json_error(err).into())
 }
 
-fn json_error(err: JsonPayloadError) -> ApiError {
+pub(crate) fn json_error(err: JsonPayloadError) -> ApiError {
     use actix_web::http::StatusCode;
     match err {
         JsonPayloadError::ContentType => ApiError::bad_request(

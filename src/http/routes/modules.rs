@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use std::sync::atomic::Ordering::Relaxed;
 use utoipa::{IntoParams, ToSchema};
 
-use super::body;
+use super::body::{self, Checked};
 use crate::auth::{token, Principal};
 use crate::error::{ApiError, Code, ErrorBody};
 use crate::state::AppState;
@@ -53,11 +53,21 @@ pub struct Registered {
     pub websocket: String,
 }
 
-/// `{"name"}` (or the original `{"module_name"}`).
+/// `{"name"}`: 1-64 of `a-z 0-9 _ -`, starting with a letter; not a reserved name
+/// (`api`, `central`, `all`, `modules`, nor a built-in event namespace such as `node`).
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    pub name: Option<String>,
-    pub module_name: Option<String>,
+    #[schema(pattern = r"^[a-z][a-z0-9_-]{0,63}$", example = "monitoring")]
+    pub name: String,
+}
+
+/// The original registration body, `{"module_name"}` (same rules as `name`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleInterfaceRequest {
+    #[schema(pattern = r"^[a-z][a-z0-9_-]{0,63}$", example = "monitoring")]
+    pub module_name: String,
 }
 
 fn register(state: &AppState, raw: &Value, principal: &Principal) -> Result<HttpResponse, ApiError> {
@@ -81,24 +91,27 @@ fn register(state: &AppState, raw: &Value, principal: &Principal) -> Result<Http
         tracing::error!(error = %e, "Could not write modules.state_file; the registration is runtime-only.");
     }
     tracing::info!(module = %slot.name, by = %principal.name, "Module registered over REST.");
-    Ok(HttpResponse::Created().json(Registered {
-        id: slot.id.to_string(),
-        name: slot.name.clone(),
-        token: secret,
-        created_at: slot.created_at,
-        websocket: format!("/ws/modules/{}", slot.name),
-    }))
+    Ok(HttpResponse::Created()
+        .insert_header((actix_web::http::header::LOCATION, format!("/api/v2/modules/{}", slot.name)))
+        .json(Registered {
+            id: slot.id.to_string(),
+            name: slot.name.clone(),
+            token: secret,
+            created_at: slot.created_at,
+            websocket: format!("/ws/modules/{}", slot.name),
+        }))
 }
 
 /// Registers a remote module (admin); the answer holds its token, shown once.
 #[utoipa::path(post, path = "/api/v2/modules", tag = "modules", request_body = RegisterRequest,
-    responses((status = 201, description = "Registered; the token is shown once", body = Registered),
+    responses((status = 201, description = "Registered; the token is shown once", body = Registered,
+            headers(("Location" = String, description = "The module's path, `/api/v2/modules/{name}`"))),
         (status = 400, description = "Missing or invalid name", body = ErrorBody),
         (status = 409, description = "Name taken, or too many modules", body = ErrorBody)))]
 #[post("/api/v2/modules")]
 pub async fn create(
     state: web::Data<AppState>,
-    raw: web::Json<Value>,
+    raw: Checked<RegisterRequest>,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     register(&state, &raw, &principal)
@@ -106,14 +119,15 @@ pub async fn create(
 
 /// The original registration path: body `{"module_name"}`.
 #[utoipa::path(post, path = "/api/common/api/gns3-central/create_module_interface/", tag = "original API",
-    request_body = RegisterRequest,
-    responses((status = 201, description = "Registered; the token is shown once", body = Registered),
+    request_body = ModuleInterfaceRequest,
+    responses((status = 201, description = "Registered; the token is shown once", body = Registered,
+            headers(("Location" = String, description = "The module's path, `/api/v2/modules/{name}`"))),
         (status = 400, description = "Missing or invalid name", body = ErrorBody),
         (status = 409, description = "Name taken", body = ErrorBody)))]
 #[post("/api/common/api/gns3-central/create_module_interface/")]
 pub async fn create_module_interface(
     state: web::Data<AppState>,
-    raw: web::Json<Value>,
+    raw: Checked<ModuleInterfaceRequest>,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     register(&state, &raw, &principal)
@@ -180,19 +194,28 @@ pub async fn remove(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// A message from a sender that is not connected (`from` is `api`).
+/// A message from a sender that is not connected (`from` is `api`). The maxima of `ttl` and
+/// `timeout_ms` in the served document are the configured `modules.max_ttl_ms` and
+/// `modules.max_request_timeout_ms` (`openapi::document`).
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PostMessage {
-    /// A module name or `*`.
+    /// A module name or `*` (every module).
+    #[schema(pattern = r"^([a-z0-9_-]{1,64}|\*)$", example = "monitoring")]
     pub to: String,
     #[serde(rename = "type")]
+    #[schema(pattern = r"^[A-Za-z0-9_.-]{1,128}$", example = "ping")]
     pub kind: String,
+    /// Any JSON value (default null).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub payload: Value,
+    /// Milliseconds the message may wait for an offline module (default `modules.default_ttl_ms`).
+    #[schema(maximum = 3_600_000)]
     pub ttl: Option<u64>,
     pub correlation_id: Option<String>,
     /// Makes it a request: wait this long for the reply and answer with it.
+    #[schema(minimum = 1, maximum = 60_000)]
     pub timeout_ms: Option<u64>,
 }
 
@@ -206,8 +229,8 @@ pub struct PostMessage {
         (status = 503, description = "Target inbox full", body = ErrorBody),
         (status = 504, description = "No reply in time", body = ErrorBody)))]
 #[post("/api/v2/bus/messages")]
-pub async fn post_message(state: web::Data<AppState>, raw: web::Json<Value>) -> Result<HttpResponse, ApiError> {
-    let m: PostMessage = serde_json::from_value(raw.into_inner())
+pub async fn post_message(state: web::Data<AppState>, raw: Checked<PostMessage>) -> Result<HttpResponse, ApiError> {
+    let m: PostMessage = serde_json::from_value(body::integral(raw.0, &["ttl", "timeout_ms"]))
         .map_err(|e| ApiError::bad_request(Code::InvalidBody, format!("the message does not fit: {e}")))?;
     let registry = &state.modules.registry;
     let cfg = registry.config();
@@ -243,16 +266,21 @@ pub async fn stats(state: web::Data<AppState>) -> HttpResponse {
 #[derive(Deserialize, IntoParams)]
 pub struct LimitQuery {
     /// At most this many (1-1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
 /// The most recent bus dead letters, oldest first.
 #[utoipa::path(get, path = "/api/v2/bus/dead-letters", tag = "modules", params(LimitQuery),
-    responses((status = 200, description = "Dead letters", body = Vec<BusDeadLetter>)))]
+    responses((status = 200, description = "Dead letters", body = Vec<BusDeadLetter>),
+        (status = 400, description = "`limit` outside 1-1000 (`invalid_limit`)", body = ErrorBody)))]
 #[get("/api/v2/bus/dead-letters")]
-pub async fn dead_letters(state: web::Data<AppState>, q: web::Query<LimitQuery>) -> HttpResponse {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    HttpResponse::Ok().json(state.modules.registry.dead_letters().recent(limit))
+pub async fn dead_letters(state: web::Data<AppState>, q: web::Query<LimitQuery>) -> Result<HttpResponse, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(Code::InvalidLimit, format!("limit must be 1-1000, got {limit}")));
+    }
+    Ok(HttpResponse::Ok().json(state.modules.registry.dead_letters().recent(limit)))
 }
 
 /// The notification sinks and their counters (URLs are not shown).

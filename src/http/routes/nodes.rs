@@ -10,8 +10,8 @@ use crate::state::AppState;
 
 /// The nodes of a project (also of a closed one: GNS3 lists them as stopped).
 #[utoipa::path(get, path = "/api/v2/servers/{server}/projects/{project_id}/nodes", tag = "nodes",
-    params(("server" = String, Path, description = "Configured server name"),
-           ("project_id" = String, Path, description = "Project UUID")),
+    params(("server" = String, Path, description = "Configured server name", example = "default"),
+           ("project_id" = uuid::Uuid, Path, description = "Project UUID", example = "5b462b32-2cd8-4f87-a12d-b3af88e9b1e3")),
     responses(
         (status = 200, description = "Nodes as GNS3 reports them", body = Vec<Node>),
         (status = 400, description = "project_id is not a UUID", body = ErrorBody),
@@ -30,9 +30,9 @@ pub async fn list_nodes(
 /// One node.
 #[utoipa::path(get, path = "/api/v2/servers/{server}/projects/{project_id}/nodes/{node_id}",
     tag = "nodes",
-    params(("server" = String, Path, description = "Configured server name"),
-           ("project_id" = String, Path, description = "Project UUID"),
-           ("node_id" = String, Path, description = "Node UUID")),
+    params(("server" = String, Path, description = "Configured server name", example = "default"),
+           ("project_id" = uuid::Uuid, Path, description = "Project UUID", example = "5b462b32-2cd8-4f87-a12d-b3af88e9b1e3"),
+           ("node_id" = uuid::Uuid, Path, description = "Node UUID", example = "e19f73a6-0000-4000-8000-000000000001")),
     responses(
         (status = 200, description = "The node", body = Node),
         (status = 400, description = "An id is not a UUID", body = ErrorBody),
@@ -55,10 +55,10 @@ pub async fn get_node(
 #[utoipa::path(post,
     path = "/api/v2/servers/{server}/projects/{project_id}/nodes/{node_id}/actions/{action}",
     tag = "nodes",
-    params(("server" = String, Path, description = "Configured server name"),
-           ("project_id" = String, Path, description = "Project UUID"),
-           ("node_id" = String, Path, description = "Node UUID"),
-           ("action" = String, Path, description = "`start`, `stop`, `restart`, `suspend` or `reload`")),
+    params(("server" = String, Path, description = "Configured server name", example = "default"),
+           ("project_id" = uuid::Uuid, Path, description = "Project UUID", example = "5b462b32-2cd8-4f87-a12d-b3af88e9b1e3"),
+           ("node_id" = uuid::Uuid, Path, description = "Node UUID", example = "e19f73a6-0000-4000-8000-000000000001"),
+           ("action" = NodeAction, Path, description = "`start`, `stop`, `restart`, `suspend` or `reload`", example = "stop")),
     responses(
         (status = 200, description = "Done; steps and the node afterwards", body = NodeActionOutcome),
         (status = 400, description = "Unknown action or bad id", body = ErrorBody),
@@ -87,8 +87,8 @@ pub async fn node_action(
 
 /// The links of a project.
 #[utoipa::path(get, path = "/api/v2/servers/{server}/projects/{project_id}/links", tag = "links",
-    params(("server" = String, Path, description = "Configured server name"),
-           ("project_id" = String, Path, description = "Project UUID")),
+    params(("server" = String, Path, description = "Configured server name", example = "default"),
+           ("project_id" = uuid::Uuid, Path, description = "Project UUID", example = "5b462b32-2cd8-4f87-a12d-b3af88e9b1e3")),
     responses(
         (status = 200, description = "Links as GNS3 reports them", body = Vec<Link>),
         (status = 400, description = "project_id is not a UUID", body = ErrorBody),

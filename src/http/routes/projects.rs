@@ -11,7 +11,7 @@ use crate::state::AppState;
 
 /// Every project of a GNS3 server (opened and closed).
 #[utoipa::path(get, path = "/api/v2/servers/{server}/projects", tag = "projects",
-    params(("server" = String, Path, description = "Configured server name")),
+    params(("server" = String, Path, description = "Configured server name", example = "default")),
     responses(
         (status = 200, description = "Projects as GNS3 reports them", body = Vec<Project>),
         (status = 404, description = "Unknown server", body = ErrorBody),
@@ -30,8 +30,8 @@ pub async fn list_projects(
 
 /// One project.
 #[utoipa::path(get, path = "/api/v2/servers/{server}/projects/{project_id}", tag = "projects",
-    params(("server" = String, Path, description = "Configured server name"),
-           ("project_id" = String, Path, description = "Project UUID")),
+    params(("server" = String, Path, description = "Configured server name", example = "default"),
+           ("project_id" = uuid::Uuid, Path, description = "Project UUID", example = "5b462b32-2cd8-4f87-a12d-b3af88e9b1e3")),
     responses(
         (status = 200, description = "The project", body = Project),
         (status = 400, description = "project_id is not a UUID", body = ErrorBody),
@@ -51,9 +51,9 @@ pub async fn get_project(
 /// Opens or closes a project, or starts/stops all of its nodes.
 #[utoipa::path(post, path = "/api/v2/servers/{server}/projects/{project_id}/actions/{action}",
     tag = "projects",
-    params(("server" = String, Path, description = "Configured server name"),
-           ("project_id" = String, Path, description = "Project UUID"),
-           ("action" = String, Path, description = "`open`, `close`, `start` or `stop`")),
+    params(("server" = String, Path, description = "Configured server name", example = "default"),
+           ("project_id" = uuid::Uuid, Path, description = "Project UUID", example = "5b462b32-2cd8-4f87-a12d-b3af88e9b1e3"),
+           ("action" = ProjectAction, Path, description = "`open`, `close`, `start` or `stop`", example = "open")),
     responses(
         (status = 200, description = "Done; the project as GNS3 reports it afterwards", body = ProjectActionOutcome),
         (status = 400, description = "Unknown action or bad id", body = ErrorBody),

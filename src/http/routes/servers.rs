@@ -54,8 +54,9 @@ pub struct ComponentStatus {
     pub implemented: bool,
     pub enabled: bool,
     pub note: String,
-    /// The component's own statistics (cache: `CacheStats`; events: `DispatcherStats`).
-    #[schema(value_type = Object)]
+    /// The component's own statistics (cache: `CacheStats`; events: `DispatcherStats`);
+    /// `null` when the component does not answer or is off.
+    #[schema(value_type = Option<Object>, required = true)]
     pub details: Option<serde_json::Value>,
 }
 
@@ -173,7 +174,7 @@ pub async fn list_servers(state: web::Data<AppState>) -> HttpResponse {
 
 /// One GNS3 server's connection state.
 #[utoipa::path(get, path = "/api/v2/servers/{server}", tag = "servers",
-    params(("server" = String, Path, description = "Configured server name, e.g. `default`")),
+    params(("server" = String, Path, description = "Configured server name, e.g. `default`", example = "default")),
     responses(
         (status = 200, description = "The server's status", body = ServerStatus),
         (status = 404, description = "No such server", body = ErrorBody)))]
@@ -188,7 +189,7 @@ pub async fn get_server(state: web::Data<AppState>, path: web::Path<String>) -> 
 /// anew: the connector actor is restarted by its supervisor (`actor_restarts` counts it).
 /// Calls in flight on the old connection answer 503 `connector_unavailable`.
 #[utoipa::path(post, path = "/api/v2/servers/{server}/reconnect", tag = "servers",
-    params(("server" = String, Path, description = "Configured server name")),
+    params(("server" = String, Path, description = "Configured server name", example = "default")),
     responses(
         (status = 202, description = "The connector is restarting; poll the server's status", body = ServerStatus),
         (status = 404, description = "No such server", body = ErrorBody),
@@ -215,7 +216,7 @@ pub async fn reconnect(
 /// The computes of a GNS3 server, as GNS3 lists them. GNS3 v3 hides its local compute, so
 /// the list can be empty there although nodes run on `local`.
 #[utoipa::path(get, path = "/api/v2/servers/{server}/computes", tag = "servers",
-    params(("server" = String, Path, description = "Configured server name")),
+    params(("server" = String, Path, description = "Configured server name", example = "default")),
     responses(
         (status = 200, description = "Computes as GNS3 lists them", body = Vec<Compute>),
         (status = 404, description = "No such server", body = ErrorBody),

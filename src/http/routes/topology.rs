@@ -38,8 +38,10 @@ pub struct UnavailableServer {
 #[derive(Deserialize, IntoParams)]
 pub struct TopologyQuery {
     /// Limit to one server (default: every server).
+    #[param(example = "default")]
     pub server: Option<String>,
     /// Limit to one project (UUID); needs `server` when several servers are configured.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub project_id: Option<String>,
 }
 
@@ -200,7 +202,7 @@ pub async fn all_topology(state: web::Data<AppState>, principal: Principal) -> R
 
 /// One server's topology.
 #[utoipa::path(get, path = "/api/v2/servers/{server}/topology", tag = "topology",
-    params(("server" = String, Path, description = "Configured server name")),
+    params(("server" = String, Path, description = "Configured server name", example = "default")),
     responses(
         (status = 200, description = "The server's projects with nodes and links", body = ServerTopology),
         (status = 404, description = "Unknown server", body = ErrorBody),
@@ -217,8 +219,8 @@ pub async fn server_topology(
 /// One project's topology.
 #[utoipa::path(get, path = "/api/v2/servers/{server}/projects/{project_id}/topology",
     tag = "topology",
-    params(("server" = String, Path, description = "Configured server name"),
-           ("project_id" = String, Path, description = "Project UUID")),
+    params(("server" = String, Path, description = "Configured server name", example = "default"),
+           ("project_id" = uuid::Uuid, Path, description = "Project UUID", example = "5b462b32-2cd8-4f87-a12d-b3af88e9b1e3")),
     responses(
         (status = 200, description = "The project with nodes and links", body = ServerTopology),
         (status = 400, description = "project_id is not a UUID", body = ErrorBody),
@@ -234,16 +236,20 @@ pub async fn project_topology(
     Ok(read_one(&state, &server, Some(project_id)).await?.respond())
 }
 
-/// Body of a refresh: both fields optional.
+/// Body of a refresh: both fields optional, no other field taken.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"server": "default"}))]
 pub struct RefreshRequest {
+    /// Configured server name (default: the default server when `project_id` is given,
+    /// else every server).
     pub server: Option<String>,
-    pub project_id: Option<String>,
+    pub project_id: Option<Uuid>,
 }
 
 /// Re-reads the topology from GNS3 now (all servers, one server, or one project).
 #[utoipa::path(post, path = "/api/v2/topology/refresh", tag = "topology",
-    request_body(content = RefreshRequest, description = "Optional scope; an empty body refreshes everything"),
+    request_body(content = Option<RefreshRequest>, description = "Optional scope; an empty body refreshes everything"),
     responses(
         (status = 200, description = "The fresh topology", body = Topology),
         (status = 400, description = "Malformed body or bad id", body = ErrorBody),
@@ -252,23 +258,21 @@ pub struct RefreshRequest {
 #[post("/api/v2/topology/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
-    body: web::Bytes,
+    body: body::MaybeChecked<RefreshRequest>,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_unscoped("a refresh")?;
-    Ok(refresh_scoped(&state, &body).await?.respond())
+    Ok(refresh_scoped(&state, body.0.as_ref()).await?.respond())
 }
 
-/// Shared by the v2 and the original refresh paths: an empty body means everything.
-pub async fn refresh_scoped(state: &AppState, raw: &[u8]) -> Result<Rendered, ApiError> {
-    if raw.iter().all(|b| b.is_ascii_whitespace()) {
+/// Shared by the v2 and the original refresh paths: no body means everything.
+pub async fn refresh_scoped(state: &AppState, value: Option<&serde_json::Value>) -> Result<Rendered, ApiError> {
+    let Some(value) = value else {
         invalidate_all(state);
         return read_all(state).await;
-    }
-    let value: serde_json::Value = serde_json::from_slice(raw)
-        .map_err(|e| ApiError::bad_request(Code::InvalidJson, format!("the request body is not valid JSON: {e}")))?;
-    let server = body::optional_str(&value, "server")?;
-    let project_id = body::optional_uuid(&value, "project_id")?;
+    };
+    let server = body::optional_str(value, "server")?;
+    let project_id = body::optional_uuid(value, "project_id")?;
     match (server, project_id) {
         (None, None) => {
             invalidate_all(state);

@@ -115,8 +115,10 @@ impl AuditRecord {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 pub struct AuditQuery {
     /// Records older than this id (the previous page's `next_before`).
+    #[param(pattern = r"^[0-9]{1,19}(-[0-9]{1,19})?$", example = "42")]
     pub before: Option<String>,
     /// Records per page, 1-500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     pub who: Option<String>,
     /// Exact action (`node.stop`) or a prefix ending in `.` (`node.`).

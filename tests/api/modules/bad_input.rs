@@ -83,7 +83,8 @@ async fn bad_frames_and_bodies_get_clear_errors_and_change_nothing() {
         (json!({"name": 5}), 400, "invalid_type"),
         (json!({"name": "Bad Name"}), 400, "invalid_module_name"),
         (json!({"name": "node"}), 400, "invalid_module_name"),
-        (json!({"name": "a", "module_name": "b"}), 400, "invalid_body"),
+        // `module_name` is the original path's field; this one takes `name` only.
+        (json!({"name": "a", "module_name": "b"}), 400, "unknown_field"),
         (json!({"name": "checker"}), 409, "module_exists"),
         (json!([1]), 400, "invalid_body"),
     ] {
