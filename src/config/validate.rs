@@ -19,6 +19,7 @@ impl Settings {
             return Err(ConfigError(format!("log.format: must be 'text' or 'json', got '{}'", self.log.format)));
         }
         validate_operations(self)?;
+        super::passthrough::PathRules::from_settings(&self.passthrough).map_err(ConfigError)?;
         if !(self.gns3.monitor_interval.is_finite() && self.gns3.monitor_interval >= 0.5) {
             return Err(ConfigError(format!(
                 "gns3.monitor_interval: must be at least 0.5 seconds, got {}",

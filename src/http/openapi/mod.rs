@@ -39,6 +39,9 @@ use crate::http::routes::{events, health, legacy, modules, nodes, projects, serv
         legacy::old_start_node, legacy::old_topology,
         modules::create, modules::list, modules::get_one, modules::remove, modules::post_message,
         modules::stats, modules::dead_letters, modules::sinks,
+        crate::http::routes::passthrough::doc::gns3_get, crate::http::routes::passthrough::doc::gns3_head,
+        crate::http::routes::passthrough::doc::gns3_post, crate::http::routes::passthrough::doc::gns3_put,
+        crate::http::routes::passthrough::doc::gns3_patch, crate::http::routes::passthrough::doc::gns3_delete,
     ),
     tags(
         (name = "health", description = "Liveness and readiness"),
@@ -51,6 +54,7 @@ use crate::http::routes::{events, health, legacy, modules, nodes, projects, serv
         (name = "events", description = "Event history, statistics and dead letters"),
         (name = "modules", description = "NMS modules and the bus between them"),
         (name = "original API", description = "Paths of the original service, kept working"),
+        (name = "gns3 passthrough", description = "Any call to a GNS3 server's own API, through the hub"),
     )
 )]
 pub struct ApiDoc;
