@@ -23,6 +23,7 @@ mod modules;
 mod ops_cli;
 mod outage;
 mod packaging;
+mod passthrough;
 mod prompt;
 mod real_gns3;
 mod shutdown;
