@@ -98,6 +98,8 @@ codes! {
     UnknownModule = "unknown_module",
     /// 404: `GET /api/v2/cluster` on an instance that does not share events through Redis
     NotClustered = "not_clustered",
+    /// 405: a known path asked with a method it does not take (`Allow` lists those it does)
+    MethodNotAllowed = "method_not_allowed",
     /// 409: GNS3 answered 409 (e.g. a node start without ubridge), message and `details.node` passed through
     Gns3Conflict = "gns3_conflict",
     /// 409: the target module is not connected and the bus refuses (`offline_policy = "refuse"`, or `ttl: 0`)

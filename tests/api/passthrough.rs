@@ -274,3 +274,16 @@ async fn gns3_down_is_503_with_retry_after() {
     }
     app.stop().await;
 }
+
+#[actix_rt::test]
+async fn other_methods_get_405_with_allow() {
+    let app = spawn_app(test_settings(&Target::nowhere(), |_| {})).await;
+    for method in [Method::OPTIONS, Method::TRACE] {
+        let res = app.client.request(method.clone(), app.url(&format!("{GNS3}/projects"))).send().await;
+        let allow = res.as_ref().ok().and_then(|r| r.headers().get("allow")).and_then(|v| v.to_str().ok());
+        assert_eq!(allow, Some("GET, HEAD, POST, PUT, PATCH, DELETE"), "{method}");
+        let r = crate::app::read(res).await;
+        assert_eq!((r.status, error_code(&r).as_str()), (405, "method_not_allowed"), "{method}: {}", r.text);
+    }
+    app.stop().await;
+}

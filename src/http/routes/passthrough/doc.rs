@@ -35,6 +35,7 @@ macro_rules! passthrough_doc {
                     (`passthrough_denied`), or GNS3's 403 (`gns3_forbidden`)", body = crate::error::ErrorBody),
                 (status = 404, description = "No such server (`unknown_server`), or GNS3's 404 (`not_found`)",
                     body = crate::error::ErrorBody),
+                (status = 405, description = "GNS3's 405 (`gns3_rejected`)", body = crate::error::ErrorBody),
                 (status = 409, description = "GNS3's 409 (`gns3_conflict`)", body = crate::error::ErrorBody),
                 (status = 422, description = "GNS3's 422 (`gns3_rejected`, v3)", body = crate::error::ErrorBody),
                 (status = "4XX", description = "Another 4xx of GNS3's (405, 413...), passed on \

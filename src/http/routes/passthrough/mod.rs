@@ -17,7 +17,7 @@ mod stream;
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use gns3_central_actors::connector::{Forward, ForwardError};
 use gns3_central_actors::gns3::forward::{ForwardHead, ForwardReply, ForwardRequest};
 
@@ -49,8 +49,33 @@ const REQUEST_HEADERS: &[HeaderName] = &[
 /// Says which API of the server answered (`v2` or `v3`).
 pub const API_HEADER: &str = "x-gns3-api";
 
+/// The methods passed through (those of the OpenAPI document); others answer 405.
+pub const METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE";
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(ROUTE).route(web::route().to(passthrough)));
+    cfg.service(
+        web::resource(ROUTE)
+            .route(web::get().to(passthrough))
+            .route(web::head().to(passthrough))
+            .route(web::post().to(passthrough))
+            .route(web::put().to(passthrough))
+            .route(web::patch().to(passthrough))
+            .route(web::delete().to(passthrough))
+            .default_service(web::to(other_method)),
+    );
+}
+
+/// OPTIONS, TRACE, CONNECT...: not GNS3 API calls.
+async fn other_method(req: HttpRequest) -> HttpResponse {
+    let mut res = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        Code::MethodNotAllowed,
+        format!("{} is not passed through to GNS3; the passthrough takes {METHODS}", req.method()),
+    )
+    .with_details(serde_json::json!({ "allow": METHODS }))
+    .error_response();
+    res.headers_mut().insert(header::ALLOW, HeaderValue::from_static(METHODS));
+    res
 }
 
 /// Any call to a GNS3 server's own API (documented in the OpenAPI document by `doc`).
@@ -72,7 +97,7 @@ pub async fn passthrough(
     }
     match result {
         Ok(reply) => respond(reply),
-        Err(e) => actix_web::ResponseError::error_response(&e),
+        Err(e) => e.error_response(),
     }
 }
 
