@@ -24,7 +24,8 @@ macro_rules! passthrough_doc {
             $(request_body(description = "Passed on to GNS3 as it is (optional)", content($body)),)?
             responses(
                 (status = "2XX", description = "GNS3's answer, status, headers and body as GNS3 sent them",
-                    content(("*/*"))),
+                    content(("*/*")),
+                    headers(("X-Gns3-Api" = String, description = "The API that answered: `v2` or `v3`"))),
                 (status = "3XX", description = "GNS3's redirect, passed on"),
                 (status = 400, description = "A path segment that is ambiguous (`invalid_path`), a notification \
                     stream or WebSocket (`use_event_stream`), a body that broke off (`invalid_body`), or \
