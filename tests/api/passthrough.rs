@@ -3,7 +3,8 @@
 //! events on `/ws/gns3/events/`), GNS3's errors mapped as on every route, the audit trail of
 //! every call but a GET, v3 with no GNS3 credential on the consumer's side, role and project
 //! scope refusals, the refused notification streams, the deny list, a streamed image upload
-//! and download (v2) compared byte for byte, and GNS3 down: 503 with `Retry-After`.
+//! and download (v2) compared byte for byte, a project export with its query string, other
+//! methods 405, and GNS3 down: 503 with `Retry-After`.
 
 use actix_http::ws::{Frame, Message};
 use awc::http::Method;
@@ -258,6 +259,19 @@ async fn large_bodies_stream_both_ways_v2() {
         let back = res.body().limit(64 << 20).await.expect("the whole body");
         assert!(back == data, "the image came back different ({} bytes, sent {})", back.len(), data.len());
     }
+    // A project export (GNS3 streams a zip of unknown length), its query passed on: the
+    // first entry's compression method is the one asked for (0 stored, 12 bzip2).
+    let project = env.create_project("pt-export").await;
+    env.create_qemu_node(project.id, "E").await;
+    for (compression, method) in [("none", 0u8), ("bzip2", 12)] {
+        let url = app.url(&format!("{GNS3}/projects/{}/export?compression={compression}", project.id));
+        let mut res = app.client.get(&url).send().await.expect("the export answers");
+        assert_eq!(res.status(), 200, "export ({compression})");
+        let zip = res.body().limit(64 << 20).await.expect("the whole export");
+        assert!(zip.starts_with(b"PK\x03\x04") && zip.len() > 30, "not a zip: {} bytes", zip.len());
+        assert_eq!(zip[8], method, "compression={compression} reached GNS3");
+    }
+    project.delete().await;
     app.stop().await;
 }
 
