@@ -301,3 +301,39 @@ async fn other_methods_get_405_with_allow() {
     }
     app.stop().await;
 }
+
+/// A consumer that stops sending mid-body: after the timeout (5 s here) the call ends with
+/// 400 `invalid_body`, and GNS3 is not blamed (still connected, circuit closed).
+#[actix_rt::test]
+async fn a_stalled_upload_is_the_clients_fault_v2() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = testbed::gns3(Flavor::V2).await;
+    let app = app_for(&env, |_| {}).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut sock = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let name = format!("pt-stall-{}.img", Uuid::new_v4().simple());
+    let head = format!(
+        "POST {GNS3}/compute/qemu/images/{name} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n"
+    );
+    sock.write_all(head.as_bytes()).await.expect("head sent");
+    sock.write_all(&payload(200_000)).await.expect("part of the body sent");
+    let begin = Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("}}") {
+        let n = actix_rt::time::timeout(Duration::from_secs(30), sock.read(&mut buf))
+            .await
+            .expect("an answer within 30 s")
+            .expect("read");
+        assert!(n > 0, "closed without an answer: {}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("\"invalid_body\"") && text.contains("stalled"), "{text}");
+    assert!(begin.elapsed() >= Duration::from_secs(4), "answered before the timeout: {:?}", begin.elapsed());
+    let s = app.get("/api/v2/servers/default").await.body;
+    assert_eq!((s["connected"].as_bool(), s["circuit"]["consecutive_failures"].as_u64()), (Some(true), Some(0)), "{s}");
+    app.stop().await;
+}

@@ -273,7 +273,8 @@ fn end_to_end(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
 }
 
 /// Copies GNS3's reply body into the channel until it ends, fails, pauses longer than
-/// `idle`, or the consumer goes away (the channel closes; the GNS3 connection is dropped).
+/// `idle`, or the consumer goes away or takes nothing for `idle` (the GNS3 connection is
+/// then dropped).
 async fn pump_reply<S>(mut res: awc::ClientResponse<S>, tx: mpsc::Sender<BodyChunk>, idle: Duration)
 where
     S: Stream<Item = Result<Bytes, awc::error::PayloadError>> + Unpin,
@@ -286,8 +287,10 @@ where
             Err(_) => BodyChunk::Failed(format!("GNS3 sent nothing for {:.1}s", idle.as_secs_f64())),
         };
         let last = !matches!(chunk, BodyChunk::Data(_));
-        if tx.send(chunk).await.is_err() || last {
-            return;
+        // A consumer that takes nothing for `idle` is let go too (its chunks would wait forever).
+        match actix_rt::time::timeout(idle, tx.send(chunk)).await {
+            Ok(Ok(())) if !last => {}
+            _ => return,
         }
     }
 }
@@ -295,7 +298,7 @@ where
 /// What the upload watchdog needs to know of a streamed request body.
 #[derive(Default)]
 struct UploadWatch {
-    /// When the body was last moved (a chunk taken by GNS3), or it started.
+    /// When a chunk was last handed to awc (`None`: none yet; the watchdog's start counts).
     progress: Cell<Option<Instant>>,
     /// When the body ended (the reply head is then due within the timeout).
     done: Cell<Option<Instant>>,
@@ -338,12 +341,15 @@ impl Stream for Upload {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        this.watch.progress.set(Some(Instant::now()));
+        // awc polls the body again whenever its task wakes, data or not: only a chunk
+        // handed over counts as progress.
         if let Some(p) = this.prefix.take() {
+            this.watch.progress.set(Some(Instant::now()));
             return Poll::Ready(Some(Ok(p)));
         }
         match this.rest.poll_recv(cx) {
             Poll::Ready(Some(BodyChunk::Data(b))) => {
+                this.watch.progress.set(Some(Instant::now()));
                 this.watch.waiting_for_client.set(false);
                 Poll::Ready(Some(Ok(b)))
             }
