@@ -109,12 +109,27 @@ pub fn access_of(method: &Method, path: &str, metrics_open: bool) -> Access {
     if path == "/metrics" {
         return if metrics_open { Access::Open } else { Access::Needs(Role::Viewer) };
     }
-    let unknown = if method == Method::GET || method == Method::HEAD { Role::Viewer } else { Role::Admin };
+    let read = method == Method::GET || method == Method::HEAD;
+    // The GNS3 passthrough, every method: reads a viewer's, everything else an operator's
+    // (its project scope is checked in the handler, which decodes the GNS3 path).
+    if is_passthrough(path) {
+        return Access::Needs(if read { Role::Viewer } else { Role::Operator });
+    }
+    let unknown = if read { Role::Viewer } else { Role::Admin };
     ROUTES
         .iter()
         .find(|(m, p, _)| m.eq_ignore_ascii_case(method.as_str()) && matches(p, path))
         .map(|(_, _, a)| *a)
         .unwrap_or(Access::Needs(unknown))
+}
+
+/// `/api/v2/servers/{s}/gns3/...` (`crate::http::routes::passthrough`).
+fn is_passthrough(path: &str) -> bool {
+    let mut segs = path.split('/');
+    matches!(
+        (segs.next(), segs.next(), segs.next(), segs.next(), segs.next(), segs.next(), segs.next()),
+        (Some(""), Some("api"), Some("v2"), Some("servers"), Some(s), Some("gns3"), Some(_)) if !s.is_empty()
+    )
 }
 
 /// The project of a `/api/v2/servers/{s}/projects/{id}...` path, when it is a UUID.
@@ -205,6 +220,17 @@ mod tests {
         assert_eq!(access_of(&post, legacy, false), Access::Needs(Role::Admin));
         // Module WebSockets authenticate their module token in the handler.
         assert_eq!(access_of(&get, "/ws/modules/monitoring", false), Access::Open);
+    }
+
+    #[test]
+    fn passthrough_reads_need_a_viewer_and_the_rest_an_operator() {
+        let p = "/api/v2/servers/default/gns3/projects/x/nodes";
+        assert_eq!(access_of(&Method::GET, p, false), Access::Needs(Role::Viewer));
+        assert_eq!(access_of(&Method::HEAD, p, false), Access::Needs(Role::Viewer));
+        for m in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::OPTIONS] {
+            assert_eq!(access_of(&m, p, false), Access::Needs(Role::Operator), "{m}");
+        }
+        assert_eq!(access_of(&Method::POST, "/api/v2/servers/default/gns3", false), Access::Needs(Role::Admin));
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub struct Settings {
     /// Stopping on SIGTERM/SIGINT.
     #[serde(default)]
     pub shutdown: ShutdownSettings,
+    /// Which GNS3 paths the passthrough forwards (`/api/v2/servers/{server}/gns3/{path}`).
+    #[serde(default)]
+    pub passthrough: super::passthrough::PassthroughSettings,
 }
 
 /// A configuration that cannot be used; the message names the key or variable.

@@ -19,6 +19,7 @@ impl Settings {
             return Err(ConfigError(format!("log.format: must be 'text' or 'json', got '{}'", self.log.format)));
         }
         validate_operations(self)?;
+        super::passthrough::PathRules::from_settings(&self.passthrough).map_err(ConfigError)?;
         // Bounded above too: the interval becomes a `Duration`, which a huge float cannot be.
         if !(self.gns3.monitor_interval.is_finite() && (0.5..=86_400.0).contains(&self.gns3.monitor_interval)) {
             return Err(ConfigError(format!(

@@ -66,6 +66,8 @@ codes! {
     InvalidMessage = "invalid_message",
     /// 400: a module name that breaks the naming rules ([Modules](modules.md))
     InvalidModuleName = "invalid_module_name",
+    /// 400: a passthrough to GNS3's notification streams or WebSockets: use `/ws/gns3/events/` (`details.use`)
+    UseEventStream = "use_event_stream",
     /// 401: no credential
     MissingToken = "missing_token",
     /// 401: a malformed, unknown or refused credential (bad JWT signature, missing claim, unknown role; on a module socket, another token than the module's)
@@ -84,6 +86,8 @@ codes! {
     NotAModuleToken = "not_a_module_token",
     /// 403: a module publishing an event type not named `<module name>.<something>`
     ForbiddenNamespace = "forbidden_namespace",
+    /// 403: a passthrough path refused by `passthrough.allow` / `passthrough.deny` (`details.rule`)
+    PassthroughDenied = "passthrough_denied",
     /// 403: GNS3 answered 403 (message passed through, `details.gns3_status`)
     Gns3Forbidden = "gns3_forbidden",
     /// 404: GNS3 answered 404: unknown project, node or link id (message passed through)

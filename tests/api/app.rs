@@ -180,7 +180,8 @@ impl TestApp {
     }
 }
 
-async fn read<S>(res: Result<awc::ClientResponse<S>, awc::error::SendRequestError>) -> Reply
+/// The reply of any request sent with awc.
+pub async fn read<S>(res: Result<awc::ClientResponse<S>, awc::error::SendRequestError>) -> Reply
 where
     S: futures_util::Stream<Item = Result<bytes::Bytes, actix_http::error::PayloadError>> + Unpin,
 {

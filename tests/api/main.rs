@@ -24,6 +24,7 @@ mod openapi;
 mod ops_cli;
 mod outage;
 mod packaging;
+mod passthrough;
 mod prompt;
 mod real_gns3;
 mod redis_outage;

@@ -203,7 +203,7 @@ impl ConnectorCore {
         self.with_retries(op, call, Gns3Error::never_sent).await
     }
 
-    async fn with_retries<T, F, Fut>(
+    pub(super) async fn with_retries<T, F, Fut>(
         &self,
         op: &'static str,
         call: F,

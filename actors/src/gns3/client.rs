@@ -106,6 +106,11 @@ impl Gns3Client {
         self.inner.session.borrow().version.clone()
     }
 
+    /// Logins so far (concurrent 401s compare it so that only one logs in again).
+    pub(crate) fn login_generation(&self) -> u64 {
+        self.inner.session.borrow().login_generation
+    }
+
     /// Whether a v3 token is held.
     pub fn has_token(&self) -> bool {
         self.inner.session.borrow().token.is_some()
@@ -138,7 +143,7 @@ impl Gns3Client {
     }
 
     /// Detects the API unless fixed, reads the version, and remembers both.
-    async fn identify(&self) -> Result<(ApiVersion, Gns3Version), Gns3Error> {
+    pub(crate) async fn identify(&self) -> Result<(ApiVersion, Gns3Version), Gns3Error> {
         let (api, version) = match self.inner.cfg.api_version {
             Some(api) => (api, self.fetch_version(api).await?),
             None => self.detect().await?,
@@ -256,7 +261,7 @@ impl Gns3Client {
         self.exchange(req, body, &url).await
     }
 
-    fn authorize(&self, req: awc::ClientRequest, api: ApiVersion) -> awc::ClientRequest {
+    pub(crate) fn authorize(&self, req: awc::ClientRequest, api: ApiVersion) -> awc::ClientRequest {
         let cfg = &self.inner.cfg;
         match api {
             ApiVersion::V3 => match &self.inner.session.borrow().token {
@@ -410,7 +415,7 @@ fn parse<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Gns3Error> {
 
 /// `connect:` marks errors where the request certainly never left (see
 /// `Gns3Error::never_sent`); everything else may have reached GNS3.
-fn send_error(url: &str, timeout: Duration, e: awc::error::SendRequestError) -> Gns3Error {
+pub(crate) fn send_error(url: &str, timeout: Duration, e: awc::error::SendRequestError) -> Gns3Error {
     use awc::error::SendRequestError as E;
     match e {
         E::Timeout => Gns3Error::Timeout(timeout),

@@ -7,10 +7,12 @@
 
 pub mod client;
 pub mod error;
+pub mod forward;
 pub mod stream;
 pub mod types;
 
 pub use client::{Gns3Client, Gns3ClientConfig};
 pub use error::Gns3Error;
+pub use forward::{ForwardBody, ForwardReply, ForwardRequest, ReplyBody};
 pub use stream::{NotificationStream, StreamEnd};
 pub use types::*;

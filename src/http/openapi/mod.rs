@@ -48,6 +48,9 @@ use links::Links;
         legacy::old_start_node, legacy::old_topology,
         modules::create, modules::list, modules::get_one, modules::remove, modules::post_message,
         modules::stats, modules::dead_letters, modules::sinks,
+        crate::http::routes::passthrough::doc::gns3_get, crate::http::routes::passthrough::doc::gns3_head,
+        crate::http::routes::passthrough::doc::gns3_post, crate::http::routes::passthrough::doc::gns3_put,
+        crate::http::routes::passthrough::doc::gns3_patch, crate::http::routes::passthrough::doc::gns3_delete,
     ),
     tags(
         (name = "health", description = "Liveness and readiness"),
@@ -60,6 +63,7 @@ use links::Links;
         (name = "events", description = "Event history, statistics and dead letters"),
         (name = "modules", description = "NMS modules and the bus between them"),
         (name = "original API", description = "Paths of the original service, kept working"),
+        (name = "gns3 passthrough", description = "Any call to a GNS3 server's own API, through the hub"),
     )
 )]
 pub struct ApiDoc;

@@ -12,6 +12,7 @@ pub mod legacy;
 pub mod metrics;
 pub mod modules;
 pub mod nodes;
+pub mod passthrough;
 pub mod projects;
 pub mod servers;
 pub mod sessions;
@@ -85,4 +86,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(sessions::stats);
     legacy::configure(cfg);
     modules::configure(cfg);
+    passthrough::configure(cfg);
 }
