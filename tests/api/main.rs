@@ -8,6 +8,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod bad_input;
+mod cache_reads;
 mod churn;
 mod cli;
 mod cluster;
