@@ -11,6 +11,7 @@ mod bad_input;
 mod cache_reads;
 mod churn;
 mod cli;
+mod cli_tail;
 mod cluster;
 mod config;
 mod contract;
