@@ -141,6 +141,17 @@ async fn per_resource_reads_are_cached_conditional_and_follow_events(flavor: Fla
         stopped.text
     );
 
+    // A project closed straight in GNS3: its reads still answer (from the cache, then from
+    // GNS3, which lists a closed project's nodes and links too).
+    let (status, body) = env.call(Method::POST, &format!("/projects/{pid}/close"), Some(&json!({}))).await;
+    assert!(status == 200 || status == 204, "closing in GNS3: {status} {body}");
+    let closed = until_changed(&app, &base, &p.etag).await;
+    assert_eq!((closed.status, closed.body["status"].as_str()), (200, Some("closed")), "{}", closed.text);
+    for path in [base.clone(), nodes.clone(), format!("{base}/links"), node_a.clone()] {
+        let r = get(&app, &path, &[("Cache-Control", "no-cache")]).await;
+        assert_eq!((r.status, r.x_cache.as_str()), (200, "miss"), "{path}: {}", r.text);
+    }
+
     project.delete().await;
     app.stop().await;
 }
