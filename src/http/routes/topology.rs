@@ -91,8 +91,9 @@ impl ServerRead {
         let head = self.head(true);
         let mut out =
             Vec::with_capacity(head.len() + 16 + self.projects.iter().map(|(_, p)| p.json.len() + 1).sum::<usize>());
+        // The head is a non-empty object: its closing brace gives way to the projects.
         out.extend_from_slice(&head[..head.len() - 1]);
-        out.extend_from_slice(b",\"projects\":[");
+        out.extend_from_slice(if head.len() > 2 { &b",\"projects\":["[..] } else { &b"\"projects\":["[..] });
         for (i, (_, p)) in self.projects.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
