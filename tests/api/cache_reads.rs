@@ -201,6 +201,12 @@ async fn topology_reads_and_the_project_list_are_conditional() {
     assert!(list.text.contains(&pid.to_string()));
     let hit = get(&app, "/api/v2/servers/default/projects", &[("If-None-Match", &list.etag)]).await;
     assert_eq!((hit.status, hit.x_cache.as_str()), (304, "hit"));
+    // A project created straight in GNS3 joins the cached list through its event.
+    let second = env.create_project("cache-topology-2").await;
+    let changed = until_changed(&app, "/api/v2/servers/default/projects", &list.etag).await;
+    assert_eq!((changed.status, changed.x_cache.as_str()), (200, "hit"), "{}", changed.text);
+    assert!(changed.text.contains(&second.id.to_string()), "{}", changed.text);
+    second.delete().await;
     project.delete().await;
     app.stop().await;
 }
