@@ -4,7 +4,10 @@
 //! same read straight from GNS3, with the same client in the same run.
 //!
 //! cargo bench --bench topology_load -- URL [--header 'Name: value'] [--clients 10]
-//!     [--threads 2] [--seconds 10] [--max-requests 200000] [--label NAME]
+//!     [--threads 2] [--seconds 10] [--max-requests 200000] [--label NAME] [--expect 304]
+//!
+//! A request counts when its status is 2xx, or the `--expect`ed status (a 304 poll sends
+//! `--header 'If-None-Match: "<etag>"' --expect 304`); anything else is an error.
 //!
 //! Only loopback URLs are accepted: this is a load generator.
 
@@ -19,6 +22,8 @@ struct Opts {
     seconds: f64,
     max_requests: u64,
     label: String,
+    /// A status that counts as success besides 2xx.
+    expect: Option<u16>,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -31,6 +36,7 @@ fn parse() -> Result<Opts, String> {
         seconds: 10.0,
         max_requests: 200_000,
         label: String::new(),
+        expect: None,
     };
     while let Some(a) = args.next() {
         let mut val = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -45,12 +51,13 @@ fn parse() -> Result<Opts, String> {
             "--seconds" => o.seconds = val("--seconds")?.parse().map_err(|_| "bad --seconds")?,
             "--max-requests" => o.max_requests = val("--max-requests")?.parse().map_err(|_| "bad --max-requests")?,
             "--label" => o.label = val("--label")?,
+            "--expect" => o.expect = Some(val("--expect")?.parse().map_err(|_| "bad --expect")?),
             u if !u.starts_with("--") && o.url.is_empty() => o.url = u.to_owned(),
             other => return Err(format!("unknown argument {other}")),
         }
     }
     if o.url.is_empty() {
-        return Err("usage: topology_load URL [--header 'K: V'] [--clients N] [--threads N] [--seconds S] [--max-requests N] [--label L]".into());
+        return Err("usage: topology_load URL [--header 'K: V'] [--clients N] [--threads N] [--seconds S] [--max-requests N] [--label L] [--expect STATUS]".into());
     }
     let host = o.url.split("://").nth(1).unwrap_or("").split('/').next().unwrap_or("");
     if !(host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")) {
@@ -101,7 +108,10 @@ fn main() {
                                     let t0 = Instant::now();
                                     let ok = match req.send().await {
                                         Ok(mut res) => match res.body().limit(64 << 20).await {
-                                            Ok(b) if res.status().is_success() => {
+                                            Ok(b)
+                                                if res.status().is_success()
+                                                    || Some(res.status().as_u16()) == o.expect =>
+                                            {
                                                 *bytes.lock().unwrap() += b.len() as u64;
                                                 true
                                             }

@@ -208,6 +208,29 @@ async fn redis_cache_events_update_the_stored_copy_in_place() {
 }
 
 #[actix_rt::test]
+async fn redis_cache_parts_are_rendered_from_the_stored_topology() {
+    let server = RedisServer::start();
+    let cache = start_cache(RedisConfig::from_url(server.url()), CacheConfig { ttl: 60.0, ..config("t") });
+    let part = |part| GetTopologyPart { server: "default".into(), project_id: project_id(), part };
+    assert_eq!(cache.send(part(TopologyPart::Nodes)).await.unwrap(), PartLookup::Miss);
+    cache.send(PutProjectTopology::new("default", topology())).await.unwrap();
+    let nodes = cache.send(part(TopologyPart::Nodes)).await.unwrap().hit().expect("from Redis");
+    assert_eq!(nodes.json, serde_json::to_vec(&topology().nodes).unwrap());
+    assert_eq!(nodes.tag, fingerprint(&nodes.json));
+    let whole = cache.send(part(TopologyPart::Whole)).await.unwrap().hit().unwrap();
+    assert_eq!(serde_json::from_slice::<ProjectTopology>(&whole.json).unwrap(), topology());
+
+    cache.do_send(event(EventKind::NodeStarted, NODE_A, gns3_node(NODE_A, "A", "started")));
+    let node_a = uuid::Uuid::parse_str(NODE_A).unwrap();
+    let a = cache.send(part(TopologyPart::Node(node_a))).await.unwrap().hit().unwrap();
+    let parsed: gns3_central_actors::gns3::Node = serde_json::from_slice(&a.json).unwrap();
+    assert_eq!(parsed.status.as_deref(), Some("started"));
+    assert_ne!(cache.send(part(TopologyPart::Nodes)).await.unwrap().hit().unwrap().tag, nodes.tag);
+    let s = stats(&cache).await;
+    assert_eq!((s.redis_hits, s.redis_misses), (4, 1));
+}
+
+#[actix_rt::test]
 async fn redis_cache_keeps_working_while_redis_is_killed_and_returns_to_it() {
     let mut server = RedisServer::start();
     let cache = start_cache(RedisConfig::from_url(server.url()), config("t"));

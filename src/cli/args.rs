@@ -31,10 +31,10 @@ pub enum Command {
         after_help = "Examples:\n  gns3-central status --url http://127.0.0.1:8000 --token \"$TOKEN\"\n  GNS3_CENTRAL_TOKEN=\"$TOKEN\" gns3-central status --json | head -1"
     )]
     Status(StatusArgs),
-    /// Event statistics of a running instance: `events stats`.
+    /// Events of a running instance: `events stats`, `events tail`.
     #[command(
         subcommand,
-        after_help = "Example:\n  gns3-central events stats --url http://127.0.0.1:8000 --token \"$TOKEN\""
+        after_help = "Examples:\n  gns3-central events stats --url http://127.0.0.1:8000 --token \"$TOKEN\"\n  gns3-central events tail --types node_status --json"
     )]
     Events(EventsCommand),
     /// Print the effective configuration (secrets masked); exit 1 when it is invalid.
@@ -58,6 +58,45 @@ pub enum EventsCommand {
         after_help = "Examples:\n  gns3-central events stats --url http://127.0.0.1:8000 --token \"$TOKEN\"\n  gns3-central events stats --json | head -5"
     )]
     Stats(StatusArgs),
+    /// The live event stream, one line per event (or JSON lines with --json); resumes
+    /// after a reconnect without a gap or a duplicate. Exit 0 after --count events, 1 when
+    /// live events are off or a gap could not be filled, 2 when unreachable or refused.
+    #[command(
+        after_help = "Examples:\n  gns3-central events tail --url http://127.0.0.1:8000 --token \"$TOKEN\"\n  gns3-central events tail --types node_status,alert.* --projects 5f1c9a5e-0d1b-4c6e-9a55-6f7f0f5b2c11 --json\n  gns3-central events tail --since 7f3a9c01-1042 --count 10"
+    )]
+    Tail(TailArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TailArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Base URL of the instance (default: from http.bind of the configuration).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// API token (viewer or more) sent as `Authorization: Bearer`.
+    #[arg(long, env = "GNS3_CENTRAL_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Print each event's envelope as one JSON line.
+    #[arg(long)]
+    pub json: bool,
+    /// Groups (node_status, topology_changes, project_status, server_status, all), types or
+    /// globs, comma-separated or repeated. Default: all.
+    #[arg(long, value_delimiter = ',', value_name = "TYPES")]
+    pub types: Vec<String>,
+    /// Only these projects (UUIDs, comma-separated or repeated); events without a project
+    /// (server, circuit) always pass.
+    #[arg(long, value_delimiter = ',', value_name = "UUID")]
+    pub projects: Vec<String>,
+    /// Start after this event id (the history after it is printed first).
+    #[arg(long, value_name = "ID")]
+    pub since: Option<String>,
+    /// Stop after this many events (default: run until interrupted).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Seconds to wait for a connection.
+    #[arg(long, default_value_t = 5.0)]
+    pub timeout: f64,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,4 +1,5 @@
-//! Command line: `serve`, `status`, `events stats`, `check-config`, `simulate`, `token`.
+//! Command line: `serve`, `status`, `events stats`, `events tail`, `check-config`, `simulate`,
+//! `token`.
 //! The arguments are in `args.rs`; each subcommand returns the process exit code; `main`
 //! only calls `run`.
 
@@ -20,6 +21,7 @@ mod commands;
 pub mod events;
 mod out;
 pub mod status;
+pub mod tail;
 
 use std::process::ExitCode;
 
@@ -30,6 +32,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => commands::serve(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Events(EventsCommand::Stats(args)) => events::stats(args).await,
+        Command::Events(EventsCommand::Tail(args)) => tail::tail(args).await,
         Command::CheckConfig(args) => commands::check_config(args),
         Command::Simulate(args) => commands::simulate(args).await,
         Command::Token(TokenCommand::Create(args)) => commands::token_create(args),

@@ -16,3 +16,9 @@ pub fn stdout(args: std::fmt::Arguments<'_>) {
 pub fn stderr(args: std::fmt::Arguments<'_>) {
     let _ = std::io::stderr().lock().write_fmt(args);
 }
+
+/// As `stdout`, saying whether the write went through (a tail stops when its reader goes).
+pub fn stdout_ok(args: std::fmt::Arguments<'_>) -> bool {
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args).and_then(|()| out.flush()).is_ok()
+}

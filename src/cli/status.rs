@@ -33,9 +33,14 @@ pub async fn run(args: StatusArgs) -> ExitCode {
 
 /// The instance's base URL: `--url`, else `http.bind` of the configuration.
 pub fn base_url(args: &StatusArgs) -> Result<String, ExitCode> {
-    match args.url.clone() {
+    base_url_of(args.url.as_deref(), args.config.config.as_deref())
+}
+
+/// As `base_url`, from the two arguments every client command has.
+pub fn base_url_of(url: Option<&str>, config: Option<&std::path::Path>) -> Result<String, ExitCode> {
+    match url {
         Some(u) => Ok(u.trim_end_matches('/').to_owned()),
-        None => match Settings::load(args.config.config.as_deref()) {
+        None => match Settings::load(config) {
             Ok(s) => Ok(format!("http://{}", local_target(&s.http.bind))),
             Err(e) => {
                 errln!("gns3-central: {e}");

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::frames;
 use super::session::Session;
 use crate::error::{ApiError, Code};
+use crate::http::routes::cached::ReadOptions;
 use crate::http::routes::topology;
 use crate::state::AppState;
 use crate::ws::SessionPrincipal;
@@ -47,10 +48,11 @@ pub async fn read_topology(
     server: Option<&str>,
     project: Option<Uuid>,
 ) -> Result<Bytes, ApiError> {
+    let opts = ReadOptions::default();
     let body = match (server, project) {
-        (s, Some(p)) => topology::read_one(state, s.unwrap_or(&state.default_server), Some(p)).await?.0,
-        (Some(s), None) => topology::read_one(state, s, None).await?.0,
-        (None, None) => topology::read_all(state).await?.0,
+        (s, Some(p)) => topology::read_one(state, s.unwrap_or(&state.default_server), Some(p), &opts).await?.body(),
+        (Some(s), None) => topology::read_one(state, s, None, &opts).await?.body(),
+        (None, None) => topology::read_all(state, &opts).await?.body(),
     };
     let Some(visible) = &principal.projects else { return Ok(body) };
     narrow_topology(&body, visible)

@@ -24,6 +24,8 @@ async fn survives_a_gns3_crash(flavor: Flavor) {
     let project = env.create_project("outage").await;
     let path = format!("/api/v2/servers/default/projects/{}/nodes", project.id);
     assert_eq!(app.get(&path).await.status, 200);
+    // A read the cache never answers: every one of them reaches the connector.
+    let uncached = "/api/v2/servers/default/computes";
 
     gns3.kill().await;
 
@@ -31,7 +33,7 @@ async fn survives_a_gns3_crash(flavor: Flavor) {
     let mut codes = Vec::new();
     for _ in 0..(threshold + 2) {
         let begin = Instant::now();
-        let r = app.get(&path).await;
+        let r = app.get(uncached).await;
         let took = begin.elapsed();
         assert_eq!(r.status, 503, "{}", r.text);
         assert!(
@@ -48,6 +50,17 @@ async fn survives_a_gns3_crash(flavor: Flavor) {
     assert!(s["circuit"]["times_opened"].as_u64() >= Some(1), "{s}");
     assert!(s["last_error"].is_string(), "{s}");
     assert_eq!(app.get("/readyz").await.status, 503);
+    // The cached node list goes with the connection (no events reach the cache while GNS3
+    // is away): once `server.disconnected` is applied, that read is a 503 too.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = app.get(&path).await;
+        if r.status == 503 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the cached read still answers after the disconnect: {}", r.text);
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // GNS3 comes back: the service reconnects by itself. "Listening" is the first moment
     // GNS3 answers its /version, watched while the test-bed starts it; "connected" is the

@@ -39,6 +39,17 @@ pub struct GetProjectTopologyJson {
     pub project_id: Uuid,
 }
 
+/// One part of a project's cached topology (the project, its nodes, its links, one node)
+/// as JSON with its fingerprint; counted as a hit or a miss like `GetProjectTopology`. A
+/// node the cached topology does not hold is a miss.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "super::parts::PartLookup")]
+pub struct GetTopologyPart {
+    pub server: String,
+    pub project_id: Uuid,
+    pub part: super::parts::TopologyPart,
+}
+
 /// Caches a topology just read from GNS3 for `cache.ttl`.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]

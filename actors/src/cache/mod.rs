@@ -32,6 +32,7 @@ pub mod keys;
 pub mod memory;
 pub mod messages;
 mod ops;
+pub mod parts;
 mod recovery;
 mod redis_store;
 pub mod stats;
@@ -40,6 +41,7 @@ pub use config::{CacheConfig, RedisConfig, RedisTarget, SentinelTarget};
 pub use error::CacheError;
 pub use memory::{Clock, ManualClock, SystemClock};
 pub use messages::*;
+pub use parts::{fingerprint, fingerprint_all, CachedJson, PartLookup, TopologyPart};
 pub use stats::{Backend, CacheStats, RedisState};
 
 use actix::prelude::*;
@@ -64,20 +66,15 @@ const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 const RECENT_HORIZON: Duration = Duration::from_secs(300);
 const RECENT_MAX: usize = 10_000;
 
-/// A value of the memory backend. A topology keeps its JSON beside it, rendered at the
-/// first read after a change, so the hot read path (`GetProjectTopologyJson`) hands out
-/// shared bytes instead of cloning and serializing ~100 KB per request, and a burst of
-/// events on a large project (500 nodes started at once) costs one rendering, not one per
-/// event.
+/// A value of the memory backend. A topology keeps its JSON (whole and sliced, with their
+/// fingerprints) beside it, rendered at the first read after a change, so the hot read
+/// paths (`GetProjectTopologyJson`, `GetTopologyPart`) hand out shared bytes instead of
+/// cloning and serializing ~100 KB per request, and a burst of events on a large project
+/// (500 nodes started at once) costs one rendering, not one per event.
 #[derive(Debug, Clone)]
 enum Cached {
-    Topology(ProjectTopology, Option<Bytes>),
+    Topology(ProjectTopology, Box<parts::Renders>),
     Projects(ProjectList),
-}
-
-/// The JSON of a topology as it is cached (and stored in Redis).
-fn render(t: &ProjectTopology) -> Bytes {
-    serde_json::to_vec(t).map(Bytes::from).unwrap_or_default()
 }
 
 /// The two kinds of cached values, for code shared by both.
@@ -94,7 +91,7 @@ impl Entry for ProjectTopology {
         }
     }
     fn into_cached(self) -> Cached {
-        Cached::Topology(self, None)
+        Cached::Topology(self, Box::default())
     }
 }
 
@@ -238,7 +235,19 @@ impl Handler<GetProjectTopologyJson> for CacheActor {
     type Result = ResponseActFuture<Self, Option<Bytes>>;
     fn handle(&mut self, msg: GetProjectTopologyJson, _: &mut Context<Self>) -> Self::Result {
         let key = self.keys.topology(&msg.server, msg.project_id);
-        self.read_topology_json(key)
+        Box::pin(self.read_part(key, TopologyPart::Whole).map(|part, _, _| part.map(|p| p.json)))
+    }
+}
+
+impl Handler<GetTopologyPart> for CacheActor {
+    type Result = ResponseActFuture<Self, PartLookup>;
+    fn handle(&mut self, msg: GetTopologyPart, _: &mut Context<Self>) -> Self::Result {
+        if self.ttl.is_none() {
+            self.counters.misses += 1;
+            return Box::pin(fut::ready(PartLookup::Off));
+        }
+        let key = self.keys.topology(&msg.server, msg.project_id);
+        Box::pin(self.read_part(key, msg.part).map(|part, _, _| part.map_or(PartLookup::Miss, PartLookup::Hit)))
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::apply::{self, Change, Outcome};
+use super::parts::{CachedJson, TopologyPart};
 use super::redis_store::RedisStore;
 use super::{CacheActor, CacheError, Cached, Entry, ProjectList, Target, RECENT_HORIZON, RECENT_MAX};
 use crate::events::Event;
@@ -75,16 +76,17 @@ impl CacheActor {
         }))
     }
 
-    /// A topology's JSON as cached: from memory, the bytes rendered at the last change;
-    /// from Redis, the stored bytes as they are (written by `PutProjectTopology` and
-    /// updated by events, always a whole `ProjectTopology`).
-    pub(super) fn read_topology_json(&mut self, key: String) -> ResponseActFuture<Self, Option<Bytes>> {
+    /// A part of a topology as cached: from memory, the bytes rendered at the last change;
+    /// from Redis, the stored bytes as they are for the whole topology (written by
+    /// `PutProjectTopology` and updated by events, always a whole `ProjectTopology`), or
+    /// the part rendered from them.
+    pub(super) fn read_part(&mut self, key: String, part: TopologyPart) -> ResponseActFuture<Self, Option<CachedJson>> {
         if self.ttl.is_none() {
             self.counters.misses += 1;
             return Box::pin(fut::ready(None));
         }
-        let memory = |act: &mut Self, key: &str| match act.memory.get_mut(key) {
-            Some(Cached::Topology(t, json)) => Some(json.get_or_insert_with(|| super::render(t)).clone()),
+        let memory = move |act: &mut Self, key: &str| match act.memory.get_mut(key) {
+            Some(Cached::Topology(t, renders)) => renders.get(t, part),
             _ => None,
         };
         let Some(store) = self.redis_in_use() else {
@@ -99,7 +101,7 @@ impl CacheActor {
         Box::pin(async move { store.get(&k).await }.into_actor(self).map(move |res, act, ctx| {
             let answered = res.is_ok();
             let value = match res {
-                Ok(Some(bytes)) if bytes.first() == Some(&b'{') => Some(Bytes::from(bytes)),
+                Ok(Some(bytes)) if bytes.first() == Some(&b'{') => from_stored(&key, bytes, part),
                 Ok(_) => None,
                 Err(e) => {
                     act.redis_failed(&e, ctx);
@@ -227,7 +229,7 @@ impl CacheActor {
             Change::Ignore => return done(),
             Change::InvalidateServer => {
                 self.counters.events_invalidated += 1;
-                tracing::debug!(server, kind = %event.kind, "Event names no project; server's cache dropped.");
+                tracing::debug!(server, kind = %event.kind, "Server away or event names no project; server's cache dropped.");
                 return self.invalidate(server, None);
             }
             Change::DropProject(p) => {
@@ -294,10 +296,10 @@ impl CacheActor {
             self.health.record_fallback(Some(key));
         }
         let outcome = match (target, self.memory.get_mut(key)) {
-            (Target::Topology(_), Some(Cached::Topology(t, json))) => {
+            (Target::Topology(_), Some(Cached::Topology(t, renders))) => {
                 let outcome = apply::apply_to_topology(t, event);
                 if matches!(outcome, Outcome::Changed) {
-                    *json = None;
+                    **renders = Default::default();
                 }
                 outcome
             }
@@ -335,6 +337,20 @@ impl CacheActor {
         }
         for t in targets {
             self.recent.insert(t.key().to_owned(), now);
+        }
+    }
+}
+
+/// A part from a topology as Redis stores it: the whole as it is, a slice rendered.
+fn from_stored(key: &str, bytes: Vec<u8>, part: TopologyPart) -> Option<CachedJson> {
+    if part == TopologyPart::Whole {
+        return Some(CachedJson::new(Bytes::from(bytes)));
+    }
+    match serde_json::from_slice::<ProjectTopology>(&bytes) {
+        Ok(t) => part.render(&t).map(CachedJson::new),
+        Err(e) => {
+            tracing::warn!(%key, error = %e, "Unreadable cache entry in Redis; treated as a miss.");
+            None
         }
     }
 }

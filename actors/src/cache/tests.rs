@@ -118,6 +118,46 @@ async fn cache_json_bytes_are_the_topology_and_follow_events() {
 }
 
 #[actix_rt::test]
+async fn cache_parts_are_slices_of_the_topology_and_follow_events() {
+    let (cache, _) = start(CacheConfig::default());
+    let part = |part| GetTopologyPart { server: "default".into(), project_id: project_id(), part };
+    let node_a = Uuid::parse_str(NODE_A).unwrap();
+    assert_eq!(cache.send(part(TopologyPart::Nodes)).await.unwrap(), PartLookup::Miss);
+    cache.send(PutProjectTopology::new("default", topology())).await.unwrap();
+    let nodes = cache.send(part(TopologyPart::Nodes)).await.unwrap().hit().expect("cached");
+    assert_eq!(nodes.json, serde_json::to_vec(&topology().nodes).unwrap());
+    assert_eq!(nodes.tag, fingerprint(&nodes.json));
+    let again = cache.send(part(TopologyPart::Nodes)).await.unwrap().hit().unwrap();
+    assert_eq!(again.json.as_ptr(), nodes.json.as_ptr(), "shared bytes, rendered once");
+    let project = cache.send(part(TopologyPart::Project)).await.unwrap().hit().unwrap();
+    assert_eq!(project.json, serde_json::to_vec(&topology().project).unwrap());
+    let links = cache.send(part(TopologyPart::Links)).await.unwrap().hit().unwrap();
+    assert_eq!(links.json, serde_json::to_vec(&topology().links).unwrap());
+    let a = cache.send(part(TopologyPart::Node(node_a))).await.unwrap().hit().unwrap();
+    assert_eq!(a.json, serde_json::to_vec(&topology().nodes[0]).unwrap());
+    assert_eq!(
+        cache.send(part(TopologyPart::Node(Uuid::new_v4()))).await.unwrap(),
+        PartLookup::Miss,
+        "unknown node: a miss"
+    );
+
+    cache.do_send(ApplyEvent(Arc::new(event(EventKind::NodeStarted, Some(NODE_A), gns3_node(NODE_A, "A", "started")))));
+    let after = cache.send(part(TopologyPart::Node(node_a))).await.unwrap().hit().unwrap();
+    let parsed: crate::gns3::Node = serde_json::from_slice(&after.json).unwrap();
+    assert_eq!(parsed.status.as_deref(), Some("started"));
+    assert_ne!(after.tag, a.tag, "a new fingerprint after the change");
+    let nodes_after = cache.send(part(TopologyPart::Nodes)).await.unwrap().hit().unwrap();
+    assert_ne!(nodes_after.tag, nodes.tag, "the list was rendered again");
+    assert_eq!(
+        cache.send(part(TopologyPart::Links)).await.unwrap().hit().unwrap().tag,
+        links.tag,
+        "same bytes, same tag"
+    );
+    let stats = cache.send(GetCacheStats).await.unwrap();
+    assert_eq!((stats.hits, stats.misses), (8, 2));
+}
+
+#[actix_rt::test]
 async fn cache_project_events_reach_the_project_list() {
     let (cache, _) = start(CacheConfig::default());
     cache.send(PutProjectTopology::new("default", topology())).await.unwrap();
@@ -150,11 +190,23 @@ async fn cache_event_that_cannot_be_applied_drops_the_entry() {
 async fn cache_events_of_other_kinds_are_ignored() {
     let (cache, _) = start(CacheConfig::default());
     cache.send(PutProjectTopology::new("default", topology())).await.unwrap();
-    let mut e = event(EventKind::ServerDisconnected, None, Value::Null);
+    let mut e = event(EventKind::CircuitOpened, None, Value::Null);
     cache.send(ApplyEvent(Arc::new(e.clone()))).await.unwrap();
     e.kind = "alert.raised".into();
     cache.send(ApplyEvent(Arc::new(e))).await.unwrap();
     assert_eq!(cache.send(get("default")).await.unwrap(), Some(topology()));
+}
+
+#[actix_rt::test]
+async fn cache_server_disconnected_drops_the_servers_entries() {
+    let (cache, _) = start(CacheConfig::default());
+    cache.send(PutProjectTopology::new("default", topology())).await.unwrap();
+    cache.send(PutProjectTopology::new("lab", topology())).await.unwrap();
+    let mut e = event(EventKind::ServerDisconnected, None, Value::Null);
+    e.server = "default".into();
+    cache.send(ApplyEvent(Arc::new(e))).await.unwrap();
+    assert_eq!(cache.send(get("default")).await.unwrap(), None, "no events while away: not fresh");
+    assert_eq!(cache.send(get("lab")).await.unwrap(), Some(topology()), "other servers keep theirs");
 }
 
 #[actix_rt::test]

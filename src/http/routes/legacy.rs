@@ -16,8 +16,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::body::{self, Checked, MaybeChecked};
+use super::cached::ReadOptions;
 use super::servers::{build_status, ServiceStatus};
-use super::topology::{read_one, refresh_scoped, RefreshRequest, Topology, TopologyQuery};
+use super::topology::{query_reply, refresh_scoped, RefreshRequest, Topology, TopologyQuery};
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -91,9 +92,15 @@ pub async fn status(state: web::Data<AppState>, principal: Principal) -> HttpRes
 
 /// Topology of the default server (or `?server=`), optionally one project (`?project_id=`).
 #[utoipa::path(get, path = "/api/common/api/gns3-central/topology/", tag = "original API",
-    params(TopologyQuery),
+    params(TopologyQuery,
+           ("If-None-Match" = Option<String>, Header, description = "ETags held; a match answers 304"),
+           ("Cache-Control" = Option<String>, Header, description = "`no-cache` reads GNS3, not the cache")),
     responses(
-        (status = 200, description = "The topology", body = ServerTopology),
+        (status = 200, description = "The topology", body = ServerTopology,
+            headers(("ETag" = String, description = "Fingerprint of the body (weak on topology answers)"),
+                    ("X-Cache" = String, description = "`hit`: from the cache; `miss`: read from GNS3"))),
+        (status = 304, description = "Not modified: If-None-Match named the ETag; no body",
+            headers(("ETag" = String), ("X-Cache" = String))),
         (status = 400, description = "project_id is not a UUID", body = ErrorBody),
         (status = 404, description = "Unknown server or project", body = ErrorBody),
         (status = 503, description = "GNS3 unreachable or circuit open", body = ErrorBody)))]
@@ -102,9 +109,9 @@ pub async fn topology(
     state: web::Data<AppState>,
     query: web::Query<TopologyQuery>,
     principal: Principal,
+    opts: ReadOptions,
 ) -> Result<HttpResponse, ApiError> {
-    let (server, project) = query.scope(&state.default_server, &principal)?;
-    Ok(read_one(&state, &server, project).await?.scoped(&principal)?.respond())
+    query_reply(&state, &query, &principal, &opts).await
 }
 
 macro_rules! node_action_route {
@@ -209,9 +216,15 @@ pub async fn old_status(state: web::Data<AppState>, principal: Principal) -> Htt
 
 /// Topology (oldest compatibility path; same query as the `gns3-central/topology/` path).
 #[utoipa::path(get, path = "/api/gns3/topology/", tag = "original API",
-    params(TopologyQuery),
+    params(TopologyQuery,
+           ("If-None-Match" = Option<String>, Header, description = "ETags held; a match answers 304"),
+           ("Cache-Control" = Option<String>, Header, description = "`no-cache` reads GNS3, not the cache")),
     responses(
-        (status = 200, description = "The topology", body = ServerTopology),
+        (status = 200, description = "The topology", body = ServerTopology,
+            headers(("ETag" = String, description = "Fingerprint of the body (weak on topology answers)"),
+                    ("X-Cache" = String, description = "`hit`: from the cache; `miss`: read from GNS3"))),
+        (status = 304, description = "Not modified: If-None-Match named the ETag; no body",
+            headers(("ETag" = String), ("X-Cache" = String))),
         (status = 400, description = "project_id is not a UUID", body = ErrorBody),
         (status = 404, description = "Unknown server or project", body = ErrorBody),
         (status = 503, description = "GNS3 unreachable or circuit open", body = ErrorBody)))]
@@ -220,7 +233,7 @@ pub async fn old_topology(
     state: web::Data<AppState>,
     query: web::Query<TopologyQuery>,
     principal: Principal,
+    opts: ReadOptions,
 ) -> Result<HttpResponse, ApiError> {
-    let (server, project) = query.scope(&state.default_server, &principal)?;
-    Ok(read_one(&state, &server, project).await?.scoped(&principal)?.respond())
+    query_reply(&state, &query, &principal, &opts).await
 }

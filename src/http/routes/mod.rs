@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod body;
+pub mod cached;
 pub mod config;
 pub mod debug;
 pub mod events;

@@ -1,9 +1,12 @@
-//! A project's nodes and links, and the node actions start/stop/restart/suspend/reload.
+//! A project's nodes and links (slices of the cached project topology, conditional:
+//! `cached.rs`), and the node actions start/stop/restart/suspend/reload.
 
 use actix_web::{get, post, web, HttpResponse};
-use gns3_central_actors::connector::{GetNode, ListLinks, ListNodes, NodeActionOutcome, RunNodeAction};
+use gns3_central_actors::cache::TopologyPart;
+use gns3_central_actors::connector::{NodeActionOutcome, RunNodeAction};
 use gns3_central_actors::gns3::{Link, Node, NodeAction};
 
+use super::cached::{self, ReadOptions};
 use crate::error::{parse_uuid, ApiError, Code, ErrorBody};
 use crate::observe::audit::AuditRecord;
 use crate::state::AppState;
@@ -11,9 +14,15 @@ use crate::state::AppState;
 /// The nodes of a project (also of a closed one: GNS3 lists them as stopped).
 #[utoipa::path(get, path = "/api/v2/servers/{server}/projects/{project_id}/nodes", tag = "nodes",
     params(("server" = String, Path, description = "Configured server name", example = "default"),
-           ("project_id" = uuid::Uuid, Path, description = "Project UUID", example = "5b462b32-2cd8-4f87-a12d-b3af88e9b1e3")),
+           ("project_id" = uuid::Uuid, Path, description = "Project UUID", example = "5b462b32-2cd8-4f87-a12d-b3af88e9b1e3"),
+           ("If-None-Match" = Option<String>, Header, description = "ETags held; a match answers 304"),
+           ("Cache-Control" = Option<String>, Header, description = "`no-cache` reads GNS3, not the cache")),
     responses(
-        (status = 200, description = "Nodes as GNS3 reports them", body = Vec<Node>),
+        (status = 200, description = "Nodes as GNS3 reports them", body = Vec<Node>,
+            headers(("ETag" = String, description = "Fingerprint of the body (weak on topology answers)"),
+                    ("X-Cache" = String, description = "`hit`: from the cache; `miss`: read from GNS3"))),
+        (status = 304, description = "Not modified: If-None-Match named the ETag; no body",
+            headers(("ETag" = String), ("X-Cache" = String))),
         (status = 400, description = "project_id is not a UUID", body = ErrorBody),
         (status = 404, description = "Unknown server or project", body = ErrorBody),
         (status = 503, description = "GNS3 unreachable or circuit open", body = ErrorBody)))]
@@ -21,10 +30,11 @@ use crate::state::AppState;
 pub async fn list_nodes(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    opts: ReadOptions,
 ) -> Result<HttpResponse, ApiError> {
     let (server, project) = path.into_inner();
     let project_id = parse_uuid("project_id", &project)?;
-    Ok(HttpResponse::Ok().json(state.ask(&server, ListNodes { project_id }).await?))
+    Ok(cached::project_part(&state, &server, project_id, TopologyPart::Nodes, &opts).await?.respond(&opts))
 }
 
 /// One node.
@@ -32,9 +42,15 @@ pub async fn list_nodes(
     tag = "nodes",
     params(("server" = String, Path, description = "Configured server name", example = "default"),
            ("project_id" = uuid::Uuid, Path, description = "Project UUID", example = "5b462b32-2cd8-4f87-a12d-b3af88e9b1e3"),
-           ("node_id" = uuid::Uuid, Path, description = "Node UUID", example = "e19f73a6-0000-4000-8000-000000000001")),
+           ("node_id" = uuid::Uuid, Path, description = "Node UUID", example = "e19f73a6-0000-4000-8000-000000000001"),
+           ("If-None-Match" = Option<String>, Header, description = "ETags held; a match answers 304"),
+           ("Cache-Control" = Option<String>, Header, description = "`no-cache` reads GNS3, not the cache")),
     responses(
-        (status = 200, description = "The node", body = Node),
+        (status = 200, description = "The node", body = Node,
+            headers(("ETag" = String, description = "Fingerprint of the body (weak on topology answers)"),
+                    ("X-Cache" = String, description = "`hit`: from the cache; `miss`: read from GNS3"))),
+        (status = 304, description = "Not modified: If-None-Match named the ETag; no body",
+            headers(("ETag" = String), ("X-Cache" = String))),
         (status = 400, description = "An id is not a UUID", body = ErrorBody),
         (status = 404, description = "Unknown server, project or node", body = ErrorBody),
         (status = 503, description = "GNS3 unreachable or circuit open", body = ErrorBody)))]
@@ -42,11 +58,13 @@ pub async fn list_nodes(
 pub async fn get_node(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
+    opts: ReadOptions,
 ) -> Result<HttpResponse, ApiError> {
     let (server, project, node) = path.into_inner();
     let project_id = parse_uuid("project_id", &project)?;
     let node_id = parse_uuid("node_id", &node)?;
-    Ok(HttpResponse::Ok().json(state.ask(&server, GetNode { project_id, node_id }).await?))
+    let part = TopologyPart::Node(node_id);
+    Ok(cached::project_part(&state, &server, project_id, part, &opts).await?.respond(&opts))
 }
 
 /// Runs a node action. `restart` is a stop then a start, reported as one outcome with
@@ -88,9 +106,15 @@ pub async fn node_action(
 /// The links of a project.
 #[utoipa::path(get, path = "/api/v2/servers/{server}/projects/{project_id}/links", tag = "links",
     params(("server" = String, Path, description = "Configured server name", example = "default"),
-           ("project_id" = uuid::Uuid, Path, description = "Project UUID", example = "5b462b32-2cd8-4f87-a12d-b3af88e9b1e3")),
+           ("project_id" = uuid::Uuid, Path, description = "Project UUID", example = "5b462b32-2cd8-4f87-a12d-b3af88e9b1e3"),
+           ("If-None-Match" = Option<String>, Header, description = "ETags held; a match answers 304"),
+           ("Cache-Control" = Option<String>, Header, description = "`no-cache` reads GNS3, not the cache")),
     responses(
-        (status = 200, description = "Links as GNS3 reports them", body = Vec<Link>),
+        (status = 200, description = "Links as GNS3 reports them", body = Vec<Link>,
+            headers(("ETag" = String, description = "Fingerprint of the body (weak on topology answers)"),
+                    ("X-Cache" = String, description = "`hit`: from the cache; `miss`: read from GNS3"))),
+        (status = 304, description = "Not modified: If-None-Match named the ETag; no body",
+            headers(("ETag" = String), ("X-Cache" = String))),
         (status = 400, description = "project_id is not a UUID", body = ErrorBody),
         (status = 404, description = "Unknown server or project", body = ErrorBody),
         (status = 503, description = "GNS3 unreachable or circuit open", body = ErrorBody)))]
@@ -98,8 +122,9 @@ pub async fn node_action(
 pub async fn list_links(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    opts: ReadOptions,
 ) -> Result<HttpResponse, ApiError> {
     let (server, project) = path.into_inner();
     let project_id = parse_uuid("project_id", &project)?;
-    Ok(HttpResponse::Ok().json(state.ask(&server, ListLinks { project_id }).await?))
+    Ok(cached::project_part(&state, &server, project_id, TopologyPart::Links, &opts).await?.respond(&opts))
 }

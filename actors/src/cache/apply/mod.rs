@@ -27,7 +27,8 @@ pub enum Change {
     /// `project.deleted`: drop the topology and the project from the list.
     DropProject(Uuid),
     /// A topology event that names no project: every cached project of the server may be
-    /// affected.
+    /// affected. Also `server.disconnected` / `server.connected`: events do not reach the
+    /// cache while the server is away, so nothing cached of it can be called fresh.
     InvalidateServer,
 }
 
@@ -62,7 +63,8 @@ pub fn classify(event: &Event) -> Change {
             Some(project_id) => Change::DropProject(project_id),
             None => Change::InvalidateServer,
         },
-        TopologyChanged | ServerConnected | ServerDisconnected | CircuitOpened | CircuitClosed => Change::Ignore,
+        ServerConnected | ServerDisconnected => Change::InvalidateServer,
+        TopologyChanged | CircuitOpened | CircuitClosed => Change::Ignore,
     }
 }
 

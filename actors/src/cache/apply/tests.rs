@@ -196,6 +196,8 @@ fn classification_routes_events_to_entries() {
     let e = event(EventKind::ProjectDeleted, None, gns3_project("closed"));
     assert_eq!(classify(&e), Change::DropProject(p));
     let e = event(EventKind::ServerDisconnected, None, Value::Null);
+    assert_eq!(classify(&e), Change::InvalidateServer, "nothing is kept fresh while the server is away");
+    let e = event(EventKind::CircuitOpened, None, Value::Null);
     assert_eq!(classify(&e), Change::Ignore);
     let mut module = event(EventKind::NodeStarted, None, Value::Null);
     module.kind = "alert.raised".into();
