@@ -30,7 +30,7 @@ macro_rules! passthrough_doc {
                 (status = 400, description = "A path segment that is ambiguous (`invalid_path`), a notification \
                     stream or WebSocket (`use_event_stream`), a body that broke off (`invalid_body`), or \
                     GNS3's 400 (`gns3_rejected`)", body = crate::error::ErrorBody),
-                (status = 401, description = "No valid credential", body = crate::error::ErrorBody),
+                // 401 (with `WWW-Authenticate`) comes from `openapi::common`, as on every route.
                 (status = 403, description = "The role is too low (`insufficient_role`), a project out of the \
                     credential's scope (`project_out_of_scope`), a path the configuration refuses \
                     (`passthrough_denied`), or GNS3's 403 (`gns3_forbidden`)", body = crate::error::ErrorBody),
