@@ -73,9 +73,9 @@ async def _wait_for(out: list[StreamItem], cond: object, flag: asyncio.Event) ->
 async def _some_events(c: Central) -> None:
     """Cause events: stop then start a node."""
     # read from GNS3, not the cache: after a restart the stand-in has new ids, and Redis
-    # may still hold the old ones until the cache refreshes
-    project = (await c.projects())[0]["project_id"]
-    node = (await c.nodes(project))[0]
+    # may still hold the old ones until the cache applies the new server.connected
+    project = (await c.projects(fresh=True))[0]["project_id"]
+    node = (await c.nodes(project, fresh=True))[0]
     await c.stop_node(node["project_id"], node["node_id"])
     await c.start_node(node["project_id"], node["node_id"])
 
@@ -90,11 +90,17 @@ async def test_events_resume_across_a_restart_with_redis_without_gap_or_duplicat
             await _some_events(c)
             await _wait_for(out, lambda: sum(isinstance(e, Event) and e.type == "node.started" for e in out) >= 1, flag)
             before = len(out)
+            started = sum(isinstance(e, Event) and e.type == "node.started" for e in out)
             # Same Redis: same epoch, history kept. The restart runs beside the stream, which
             # keeps reconnecting every 50 ms: the new instance serves only once its cluster
             # bridge has loaded the shared epoch, so no resume meets a fresh local epoch.
             await asyncio.to_thread(svc.restart)
             await _some_events(c)
+            # The action answers before its event is in the shared history (it goes through
+            # Redis and back): wait for the new node.started, then for the history's last.
+            await _wait_for(
+                out, lambda: sum(isinstance(e, Event) and e.type == "node.started" for e in out) > started, flag
+            )
             last_id = (await c.events_history(limit=1))[-1].id
             await _wait_for(out, lambda: any(isinstance(e, Event) and e.id == last_id for e in out), flag)
             task.cancel()

@@ -77,9 +77,14 @@ class Central:
 
     # --- plumbing -------------------------------------------------------------------
 
-    async def _call(self, method: str, path: str, *, json_body: Any = None, params: Any = None) -> Any:
+    async def _call(
+        self, method: str, path: str, *, json_body: Any = None, params: Any = None, fresh: bool = False
+    ) -> Any:
+        # `Cache-Control: no-cache` makes the service read GNS3 instead of its cache
+        # (docs/api.md, "Caching and conditional reads").
+        headers = {"Cache-Control": "no-cache"} if fresh else None
         try:
-            r = await self._http.request(method, path, json=json_body, params=params)
+            r = await self._http.request(method, path, json=json_body, params=params, headers=headers)
         except httpx.TransportError as e:
             raise ServiceUnreachable(self.url, e) from e
         body: Any
@@ -111,25 +116,27 @@ class Central:
         r: list[JSON] = await self._call("GET", "/api/v2/servers")
         return r
 
-    async def projects(self, server: Optional[str] = None) -> list[JSON]:
-        """The server's projects, read from GNS3."""
-        r: list[JSON] = await self._call("GET", f"/api/v2/servers/{self._server(server)}/projects")
+    async def projects(self, server: Optional[str] = None, *, fresh: bool = False) -> list[JSON]:
+        """The server's projects, from the service's cache; ``fresh=True`` reads GNS3."""
+        r: list[JSON] = await self._call("GET", f"/api/v2/servers/{self._server(server)}/projects", fresh=fresh)
         return r
 
-    async def nodes(self, project_id: str, server: Optional[str] = None) -> list[JSON]:
-        """A project's nodes, read from GNS3."""
+    async def nodes(self, project_id: str, server: Optional[str] = None, *, fresh: bool = False) -> list[JSON]:
+        """A project's nodes, from the service's cache; ``fresh=True`` reads GNS3."""
         path = f"/api/v2/servers/{self._server(server)}/projects/{project_id}/nodes"
-        r: list[JSON] = await self._call("GET", path)
+        r: list[JSON] = await self._call("GET", path, fresh=fresh)
         return r
 
-    async def node(self, project_id: str, node_id: str, server: Optional[str] = None) -> JSON:
+    async def node(self, project_id: str, node_id: str, server: Optional[str] = None, *, fresh: bool = False) -> JSON:
+        """One node, from the service's cache; ``fresh=True`` reads GNS3."""
         path = f"/api/v2/servers/{self._server(server)}/projects/{project_id}/nodes/{node_id}"
-        r: JSON = await self._call("GET", path)
+        r: JSON = await self._call("GET", path, fresh=fresh)
         return r
 
-    async def links(self, project_id: str, server: Optional[str] = None) -> list[JSON]:
+    async def links(self, project_id: str, server: Optional[str] = None, *, fresh: bool = False) -> list[JSON]:
+        """A project's links, from the service's cache; ``fresh=True`` reads GNS3."""
         path = f"/api/v2/servers/{self._server(server)}/projects/{project_id}/links"
-        r: list[JSON] = await self._call("GET", path)
+        r: list[JSON] = await self._call("GET", path, fresh=fresh)
         return r
 
     # --- topology (from the cache) -------------------------------------------------------
