@@ -311,3 +311,40 @@ async fn redis_cache_unreachable_at_start_serves_from_memory() {
     let s = stats(&cache).await;
     assert_eq!((s.backend, s.redis, s.fallbacks), (Backend::Memory, RedisState::Down, 1));
 }
+
+/// After a restart (a new `CacheActor` on the same Redis), a held server's entries are not
+/// served until its connector's first `ServerConnected`, which drops them; entries written
+/// from then on, by any instance sharing the Redis, are served; a later connect drops
+/// nothing; a server not held is served at once.
+#[actix_rt::test]
+async fn redis_cache_serves_nothing_from_before_a_restart_until_the_server_connected() {
+    let server = RedisServer::start();
+    let redis = RedisConfig::from_url(server.url());
+    let before = start_cache(redis.clone(), config("r"));
+    for s in ["default", "lab2"] {
+        before.send(PutProjectTopology::new(s, topology())).await.unwrap();
+    }
+
+    let restarted = CacheActor::new(config("r"), Some(redis.clone()))
+        .expect("cache settings")
+        .holding(["default".to_owned()])
+        .start();
+    assert_eq!(restarted.send(get("default")).await.unwrap(), None, "held: a miss");
+    let part = GetTopologyPart { server: "default".into(), project_id: project_id(), part: TopologyPart::Nodes };
+    assert!(matches!(restarted.send(part.clone()).await.unwrap(), PartLookup::Miss), "held: a miss");
+    assert_eq!(restarted.send(get("lab2")).await.unwrap(), Some(topology()), "not held: served");
+    let key = format!("r:topo:default:{PROJECT}");
+    let exists: bool = client(&server).await.exists(&key).await.unwrap();
+    assert!(exists, "the entry from before is still in Redis until the connect");
+
+    restarted.send(ServerConnected { server: "default".into() }).await.unwrap();
+    let exists: bool = client(&server).await.exists(&key).await.unwrap();
+    assert!(!exists, "the first connect dropped it");
+    assert_eq!(restarted.send(get("default")).await.unwrap(), None);
+
+    // Another instance's entry written now is shared; a reconnect keeps it.
+    before.send(PutProjectTopology::new("default", topology())).await.unwrap();
+    assert!(matches!(restarted.send(part).await.unwrap(), PartLookup::Hit(_)));
+    restarted.send(ServerConnected { server: "default".into() }).await.unwrap();
+    assert_eq!(restarted.send(get("default")).await.unwrap(), Some(topology()));
+}

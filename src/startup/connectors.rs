@@ -4,11 +4,13 @@
 //! dispatcher to the shared log.
 
 use actix::{Actor, Addr};
+use gns3_central_actors::cache::{CacheActor, ServerConnected};
 use gns3_central_actors::cluster::{ClusterBridge, WaitJoined};
 use gns3_central_actors::connector::publish::{dispatcher_sink, gated};
-use gns3_central_actors::connector::{EventsSetup, Gns3Connector};
+use gns3_central_actors::connector::{EventsSetup, Gns3Connector, OnConnected};
 use gns3_central_actors::supervise::{self, Supervision};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use super::events::{subscribe, Events};
@@ -27,6 +29,7 @@ pub(super) async fn start(
     settings: &Settings,
     events: &Events,
     supervision: &Arc<Supervision>,
+    cache: &Addr<CacheActor>,
 ) -> std::io::Result<Connectors> {
     let dispatcher = &events.dispatcher;
     let lane = &events.lane;
@@ -41,6 +44,12 @@ pub(super) async fn start(
         tracing::info!(server = %cfg.name, url = %cfg.base_url(), events = ingest_enabled,
             "Starting GNS3 connector.");
         let name = cfg.name.clone();
+        // The cache serves this server's entries from before the start only once they are
+        // dropped at the first connect (`CacheActor::holding`): told by the connector at once.
+        let on_connected: OnConnected = {
+            let (cache, server) = (cache.clone(), name.clone());
+            Rc::new(move || cache.do_send(ServerConnected { server: server.clone() }))
+        };
         let addr = match (&dispatcher, ingest_enabled) {
             (Some(d), true) => {
                 let (d, lane, ingest) = (d.clone(), lane.clone(), settings.ingest_config());
@@ -57,7 +66,7 @@ pub(super) async fn start(
                         Some(g) => EventsSetup::new(&cfg.name, ingest, gated(sink, g.clone())).with_gate(g.clone()),
                         None => EventsSetup::new(&cfg.name, ingest, sink),
                     };
-                    Gns3Connector::with_events(cfg, setup)
+                    Gns3Connector::with_events(cfg, setup).with_on_connected(on_connected)
                 });
                 if clustered {
                     if let Some(d) = dispatcher {
@@ -66,7 +75,9 @@ pub(super) async fn start(
                 }
                 addr
             }
-            _ => supervise::start(supervision, "gns3_connector", &name, move |_| Gns3Connector::new(cfg)),
+            _ => supervise::start(supervision, "gns3_connector", &name, move |_| {
+                Gns3Connector::new(cfg).with_on_connected(on_connected)
+            }),
         };
         servers.insert(name, addr);
     }

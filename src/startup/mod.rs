@@ -58,11 +58,15 @@ impl Application {
         let listener = TcpListener::bind(addr)?;
         let port = listener.local_addr()?.port();
 
-        let cache =
-            CacheActor::new(settings.cache.clone(), settings.redis_config()).map_err(std::io::Error::other)?.start();
+        // With Redis, what it holds of each server may be from before this start: not
+        // served until the server's connector has connected (and dropped it).
+        let cache = CacheActor::new(settings.cache.clone(), settings.redis_config())
+            .map_err(std::io::Error::other)?
+            .holding(settings.servers().map(|s| s.name.clone()))
+            .start();
         let events = events::start(&settings, opts.no_events, &cache).await?;
         let supervision = Supervision::new(settings.supervision.policy());
-        let connectors = connectors::start(&settings, &events, &supervision).await?;
+        let connectors = connectors::start(&settings, &events, &supervision, &cache).await?;
         let parts = modules::start(&settings, &events, &connectors, &cache).await?;
 
         let live = Arc::new(Live::new(settings.clone(), opts.reload.clone()));

@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod cache_reads;
+mod cache_restart;
 mod churn;
 mod cli;
 mod cli_tail;

@@ -109,6 +109,15 @@ pub struct Invalidate {
     pub project_id: Option<Uuid>,
 }
 
+/// This instance's connector for `server` has connected to GNS3 (sent at every connect).
+/// The first one after start drops what Redis holds of the server, written before the
+/// restart, and from then on its entries are served (see `CacheActor::holding`).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct ServerConnected {
+    pub server: String,
+}
+
 /// Updates the cached entries an event concerns, in place (see `apply.rs`).
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]

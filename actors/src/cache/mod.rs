@@ -20,6 +20,15 @@
 //! newer change. The stale-`Put` guard (`fetch_started`) is per instance; the TTL bounds
 //! what it cannot see.
 //!
+//! After a restart: what Redis holds of a server was written before it, and nobody may
+//! have followed that server's events meanwhile (a lone instance, stopped for a while), so
+//! it may be stale. With Redis, each configured server is *held* from start (`holding`):
+//! its reads are misses (they go to GNS3) until this instance's connector for it has
+//! connected (`ServerConnected`, sent by the connector itself, not the event that travels
+//! through the dispatcher and, with several instances, through Redis). That first connect
+//! drops the server's entries (memory and Redis) before the next read is served; entries
+//! written after it, by any instance, are shared as before.
+//!
 //! The actor never fails, so it needs no supervisor. Its logic lives in plain parts
 //! (`memory.rs` TTL map, `apply.rs` events, `health.rs` outage state, `redis_store.rs`);
 //! `ops.rs` holds the operations and `recovery.rs` the outage handling.
@@ -48,7 +57,7 @@ use actix::prelude::*;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -136,6 +145,8 @@ pub struct CacheActor {
     recent: HashMap<String, Instant>,
     /// A Redis check is scheduled or running.
     probing: bool,
+    /// Servers whose connector has not connected since start: their reads are misses.
+    held: HashSet<String>,
 }
 
 impl CacheActor {
@@ -167,8 +178,28 @@ impl CacheActor {
             counters: Counters::default(),
             recent: HashMap::new(),
             probing: false,
+            held: HashSet::new(),
             cfg,
         })
+    }
+
+    /// With Redis: `servers`' entries are not served until their connector's first
+    /// `ServerConnected`, which drops them (they were written before this start and may
+    /// be stale). Without Redis there is nothing from before the start; nothing is held.
+    pub fn holding(mut self, servers: impl IntoIterator<Item = String>) -> Self {
+        if self.redis.is_some() {
+            self.held.extend(servers);
+        }
+        self
+    }
+
+    /// A read of a held server: a miss, without looking at Redis or memory.
+    fn held_miss(&mut self, server: &str) -> bool {
+        let held = self.held.contains(server);
+        if held {
+            self.counters.misses += 1;
+        }
+        held
     }
 
     fn stats(&mut self) -> CacheStats {
@@ -226,6 +257,9 @@ impl Actor for CacheActor {
 impl Handler<GetProjectTopology> for CacheActor {
     type Result = ResponseActFuture<Self, Option<ProjectTopology>>;
     fn handle(&mut self, msg: GetProjectTopology, _: &mut Context<Self>) -> Self::Result {
+        if self.held_miss(&msg.server) {
+            return Box::pin(fut::ready(None));
+        }
         let key = self.keys.topology(&msg.server, msg.project_id);
         self.read(key)
     }
@@ -234,6 +268,9 @@ impl Handler<GetProjectTopology> for CacheActor {
 impl Handler<GetProjectTopologyJson> for CacheActor {
     type Result = ResponseActFuture<Self, Option<Bytes>>;
     fn handle(&mut self, msg: GetProjectTopologyJson, _: &mut Context<Self>) -> Self::Result {
+        if self.held_miss(&msg.server) {
+            return Box::pin(fut::ready(None));
+        }
         let key = self.keys.topology(&msg.server, msg.project_id);
         Box::pin(self.read_part(key, TopologyPart::Whole).map(|part, _, _| part.map(|p| p.json)))
     }
@@ -245,6 +282,9 @@ impl Handler<GetTopologyPart> for CacheActor {
         if self.ttl.is_none() {
             self.counters.misses += 1;
             return Box::pin(fut::ready(PartLookup::Off));
+        }
+        if self.held_miss(&msg.server) {
+            return Box::pin(fut::ready(PartLookup::Miss));
         }
         let key = self.keys.topology(&msg.server, msg.project_id);
         Box::pin(self.read_part(key, msg.part).map(|part, _, _| part.map_or(PartLookup::Miss, PartLookup::Hit)))
@@ -262,6 +302,9 @@ impl Handler<PutProjectTopology> for CacheActor {
 impl Handler<GetProjects> for CacheActor {
     type Result = ResponseActFuture<Self, Option<ProjectList>>;
     fn handle(&mut self, msg: GetProjects, _: &mut Context<Self>) -> Self::Result {
+        if self.held_miss(&msg.server) {
+            return Box::pin(fut::ready(None));
+        }
         let key = self.keys.projects(&msg.server);
         self.read(key)
     }
@@ -279,6 +322,18 @@ impl Handler<Invalidate> for CacheActor {
     type Result = AtomicResponse<Self, ()>;
     fn handle(&mut self, msg: Invalidate, _: &mut Context<Self>) -> Self::Result {
         self.invalidate(&msg.server, msg.project_id)
+    }
+}
+
+impl Handler<ServerConnected> for CacheActor {
+    type Result = AtomicResponse<Self, ()>;
+    fn handle(&mut self, msg: ServerConnected, _: &mut Context<Self>) -> Self::Result {
+        if !self.held.remove(&msg.server) {
+            return ops::done();
+        }
+        // Atomic: no read is served before the entries from before the start are gone.
+        tracing::info!(server = %msg.server, "Connected since start: dropping the server's cache entries from before it.");
+        self.invalidate(&msg.server, None)
     }
 }
 

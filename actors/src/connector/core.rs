@@ -39,6 +39,10 @@ use crate::metrics::{Histogram, CALL_BUCKETS};
 /// feel the dispatcher's backpressure by awaiting it).
 pub type EventSink = Rc<dyn Fn(NewEvent) -> LocalBoxFuture<'static, ()>>;
 
+/// Called at every connect to GNS3, before the `server.connected` event is published
+/// (start-up uses it to tell the cache, see `cache::ServerConnected`).
+pub type OnConnected = Rc<dyn Fn()>;
+
 /// How long an action's expectations wait for their events.
 pub const CORRELATION_WINDOW: Duration = Duration::from_secs(15);
 
@@ -66,6 +70,7 @@ pub struct ConnectorCore {
     connected_tx: watch::Sender<bool>,
     correlator: RefCell<Correlator>,
     events: RefCell<Option<EventSink>>,
+    on_connected: RefCell<Option<OnConnected>>,
     /// Calls to GNS3 by operation (`list_nodes`, `node_action`...): durations and errors.
     calls: RefCell<BTreeMap<&'static str, OpStats>>,
 }
@@ -108,6 +113,7 @@ impl ConnectorCore {
             connected_tx: watch::channel(false).0,
             correlator: RefCell::new(Correlator::new(CORRELATION_WINDOW)),
             events: RefCell::new(None),
+            on_connected: RefCell::new(None),
             calls,
         }
     }
@@ -115,6 +121,11 @@ impl ConnectorCore {
     /// Sends the connector's own events (server and circuit state) to `sink`.
     pub fn set_event_sink(&self, sink: EventSink) {
         *self.events.borrow_mut() = Some(sink);
+    }
+
+    /// Calls `hook` at every connect from now on.
+    pub fn set_on_connected(&self, hook: OnConnected) {
+        *self.on_connected.borrow_mut() = Some(hook);
     }
 
     /// Publishes an event in the background (enqueued now, in call order).
@@ -353,6 +364,10 @@ impl ConnectorCore {
             h.connected_since = Some(Utc::now());
         }
         self.connected_tx.send_replace(true);
+        let hook = self.on_connected.borrow().clone();
+        if let Some(hook) = hook {
+            hook();
+        }
         self.emit_kind(
             EventKind::ServerConnected,
             json!({

@@ -22,7 +22,7 @@ mod ops;
 pub mod publish;
 pub mod status;
 
-pub use self::core::{ConnectorCore, EventSink};
+pub use self::core::{ConnectorCore, EventSink, OnConnected};
 pub use config::{ApiVersionSetting, BreakerConfig, ConnectorConfig, ReconnectConfig, RetryConfig};
 pub use error::ConnectorError;
 pub use forward::{Forward, ForwardError};
@@ -70,6 +70,7 @@ pub struct Gns3Connector {
     cfg: ConnectorConfig,
     core: Rc<ConnectorCore>,
     events: Option<EventsSetup>,
+    on_connected: Option<OnConnected>,
     ingest: Option<Rc<ingest::Ingest>>,
     /// The ingestion loop on the actor's context (cancelled by `StopIngest`).
     ingest_task: Option<SpawnHandle>,
@@ -86,6 +87,7 @@ impl Gns3Connector {
             cfg,
             core,
             events: None,
+            on_connected: None,
             ingest: None,
             ingest_task: None,
             restarts: 0,
@@ -100,6 +102,13 @@ impl Gns3Connector {
         me.core.set_event_sink(events.sink.clone());
         me.events = Some(events);
         me
+    }
+
+    /// Calls `hook` at every connect to GNS3 (restarts of the actor included).
+    pub fn with_on_connected(mut self, hook: OnConnected) -> Self {
+        self.core.set_on_connected(hook.clone());
+        self.on_connected = Some(hook);
+        self
     }
 
     fn restart_delay(&self) -> Duration {
@@ -167,6 +176,9 @@ impl Supervised for Gns3Connector {
         self.core = Rc::new(ConnectorCore::new(self.cfg.clone(), self.core.carried()));
         if let Some(ev) = &self.events {
             self.core.set_event_sink(ev.sink.clone());
+        }
+        if let Some(hook) = &self.on_connected {
+            self.core.set_on_connected(hook.clone());
         }
         tracing::info!(server = %self.cfg.name, restarts = self.restarts, "Restarting the GNS3 connector.");
     }
