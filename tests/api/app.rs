@@ -48,6 +48,11 @@ impl Target {
             password: String::new(),
         }
     }
+
+    /// The GNS3 v2 stand-in (`gns3_central::simulate`) listening on loopback `port`.
+    pub fn stand_in(port: u16) -> Target {
+        Target { port, api: ApiVersionSetting::V2, ..Target::nowhere() }
+    }
 }
 
 /// Settings for tests: defaults, one server named `default` at `target`, short timeouts

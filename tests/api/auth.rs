@@ -12,7 +12,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gns3_central::simulate::{Simulator, SimulatorOptions};
-use gns3_central_actors::connector::ApiVersionSetting;
 
 use crate::app::{error_code, spawn_app, spawn_with, test_settings, token_setting, Target, TestApp, ADMIN_TOKEN};
 
@@ -135,13 +134,7 @@ async fn spawn_scoped() -> (Simulator, TestApp, String, String) {
     let ids: Vec<String> =
         projects.as_array().unwrap().iter().map(|p| p["project_id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(ids.len(), 2, "{projects}");
-    let target = Target {
-        host: "127.0.0.1".into(),
-        port: sim.port(),
-        api: ApiVersionSetting::V2,
-        username: String::new(),
-        password: String::new(),
-    };
+    let target = Target::stand_in(sim.port());
     let scope = vec![ids[0].clone()];
     let app = spawn_app(test_settings(&target, |s| {
         s.auth.tokens.push(token_setting("lab1", "operator", SCOPED, &scope));

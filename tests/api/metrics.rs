@@ -6,7 +6,6 @@
 
 use futures_util::StreamExt;
 use gns3_central::simulate::{Simulator, SimulatorOptions};
-use gns3_central_actors::connector::ApiVersionSetting;
 use gns3_central_actors::dispatcher::PublishBatch;
 use gns3_central_actors::events::{NewEvent, Source};
 use serde_json::{json, Value};
@@ -29,13 +28,7 @@ pub async fn quiet_app(tweak: impl FnOnce(&mut gns3_central::config::Settings)) 
     })
     .await
     .expect("the stand-in starts");
-    let target = Target {
-        host: "127.0.0.1".into(),
-        port: sim.port(),
-        api: ApiVersionSetting::V2,
-        username: String::new(),
-        password: String::new(),
-    };
+    let target = Target::stand_in(sim.port());
     let app = spawn_app(test_settings(&target, |s| {
         s.auth.tokens.push(token_setting("prometheus", "viewer", VIEWER, &[]));
         tweak(s);

@@ -18,11 +18,27 @@ use std::time::{Duration, Instant};
 
 use crate::app::{spawn_app, test_settings, Target, TestApp, ADMIN_TOKEN};
 use gns3_central::simulate::{Simulator, SimulatorOptions};
-use gns3_central_actors::connector::ApiVersionSetting;
 
 const WAIT: Duration = Duration::from_secs(30);
 
 type Ws = actix_codec::Framed<awc::BoxedSocket, actix_http::ws::Codec>;
+
+/// The GNS3 stand-in both tests run against (one project of four linked nodes, changing
+/// 25 times a second, seeded) and the service's target for it.
+async fn stand_in(seed: u64) -> (Simulator, Target) {
+    let sim = Simulator::start(SimulatorOptions {
+        bind: "127.0.0.1:0".parse().expect("an address"),
+        projects: 1,
+        nodes: 4,
+        links: true,
+        activity: 25.0,
+        seed: Some(seed),
+    })
+    .await
+    .expect("the stand-in starts");
+    let target = Target::stand_in(sim.port());
+    (sim, target)
+}
 
 async fn connect(app: &TestApp, since: Option<&str>) -> Ws {
     let (_res, mut ws) = awc::Client::new()
@@ -131,25 +147,9 @@ async fn audited(app: &TestApp, corr: &str) {
 
 #[actix_rt::test]
 async fn a_redis_outage_costs_a_dashboard_nothing_with_or_without_redis_data() {
-    let sim = Simulator::start(SimulatorOptions {
-        bind: "127.0.0.1:0".parse().expect("an address"),
-        projects: 1,
-        nodes: 4,
-        links: true,
-        activity: 25.0,
-        seed: Some(14),
-    })
-    .await
-    .expect("the stand-in starts");
+    let (sim, target) = stand_in(14).await;
     let mut redis = RedisServer::start_persistent();
     let dir = tempfile::tempdir().expect("temp dir");
-    let target = Target {
-        host: "127.0.0.1".into(),
-        port: sim.port(),
-        api: ApiVersionSetting::V2,
-        username: "".into(),
-        password: "".into(),
-    };
     let app = spawn_app(test_settings(&target, |s| {
         s.redis.enabled = true;
         s.redis.url = gns3_central_actors::secret::Secret::new(redis.url());
@@ -215,27 +215,11 @@ async fn promoted(sentinel: &Sentinel, port: u16) {
 
 #[actix_rt::test]
 async fn a_sentinel_failover_costs_a_dashboard_nothing_and_cache_and_audit_follow() {
-    let sim = Simulator::start(SimulatorOptions {
-        bind: "127.0.0.1:0".parse().expect("an address"),
-        projects: 1,
-        nodes: 4,
-        links: true,
-        activity: 25.0,
-        seed: Some(15),
-    })
-    .await
-    .expect("the stand-in starts");
+    let (sim, target) = stand_in(15).await;
     let mut master = RedisServer::start();
     let replica = RedisServer::start_replica_of(master.port());
     let sentinel = Sentinel::start(master.port());
     promoted(&sentinel, master.port()).await;
-    let target = Target {
-        host: "127.0.0.1".into(),
-        port: sim.port(),
-        api: ApiVersionSetting::V2,
-        username: "".into(),
-        password: "".into(),
-    };
     let app = spawn_app(test_settings(&target, |s| {
         s.redis.enabled = true;
         s.redis.sentinels = vec![sentinel.address()];

@@ -7,7 +7,7 @@
 //! the expiry it was given when fetched from GNS3, and a key that expired between the read
 //! and the write is not brought back without a TTL.
 
-use deadpool_redis::{Connection, Manager, Pool, Runtime};
+use deadpool_redis::{BuildError, Connection, Manager, Pool, PoolConfig, Runtime, Timeouts};
 use redis::AsyncConnectionConfig;
 use std::future::Future;
 use std::sync::Arc;
@@ -74,6 +74,20 @@ impl redis::aio::ConnectionLike for Conn {
     }
 }
 
+/// What both kinds of pool share (their builders are two types of one generic deadpool
+/// builder, which deadpool-redis does not name): the size, every wait bounded by `timeout`.
+fn pool_config(cache: &CacheConfig, timeout: Duration) -> PoolConfig {
+    let bound = Some(timeout);
+    PoolConfig {
+        timeouts: Timeouts { wait: bound, create: bound, recycle: bound },
+        ..PoolConfig::new(cache.redis_pool_size)
+    }
+}
+
+fn pool_error(e: BuildError) -> CacheError {
+    CacheError::Config(format!("redis pool: {e}"))
+}
+
 impl RedisStore {
     /// Builds the pool; nothing is connected until the first call.
     pub fn new(redis: &RedisConfig, cache: &CacheConfig) -> Result<Self, CacheError> {
@@ -95,13 +109,10 @@ impl RedisStore {
             let manager = Manager::new(urls, s.master_name.clone(), Some(node), SentinelServerType::Master)
                 .map_err(|e| CacheError::Config(format!("redis sentinel: {e}")))?;
             let pool = Pool::builder(manager)
-                .max_size(cache.redis_pool_size)
-                .wait_timeout(Some(timeout))
-                .create_timeout(Some(timeout))
-                .recycle_timeout(Some(timeout))
+                .config(pool_config(cache, timeout))
                 .runtime(Runtime::Tokio1)
                 .build()
-                .map_err(|e| CacheError::Config(format!("redis pool: {e}")))?;
+                .map_err(pool_error)?;
             return Ok(Self { pool: Pools::Sentinel(pool), timeout, address: redis.describe().into() });
         }
         let conn_cfg =
@@ -109,13 +120,10 @@ impl RedisStore {
         let manager =
             Manager::new_with_config(info, conn_cfg).map_err(|e| CacheError::Config(format!("redis: {e}")))?;
         let pool = Pool::builder(manager)
-            .max_size(cache.redis_pool_size)
-            .wait_timeout(Some(timeout))
-            .create_timeout(Some(timeout))
-            .recycle_timeout(Some(timeout))
+            .config(pool_config(cache, timeout))
             .runtime(Runtime::Tokio1)
             .build()
-            .map_err(|e| CacheError::Config(format!("redis pool: {e}")))?;
+            .map_err(pool_error)?;
         Ok(Self { pool: Pools::Direct(pool), timeout, address: redis.describe().into() })
     }
 
