@@ -205,15 +205,19 @@ impl Handler<Detach> for ModuleProxy {
         if let Some(upto) = msg.delivered_upto {
             self.confirm(msg.session, upto, false, ctx);
         }
+        let ours = self.link.iter().chain(&self.closing).any(|l| l.session == msg.session);
         if self.link.as_ref().is_some_and(|l| l.session == msg.session) {
             self.unlink();
             self.stats.seen();
             tracing::debug!(module = %self.name, "Module disconnected.");
         }
         if self.bus.is_some() {
-            // What it did not confirm is in Redis's held list: given back there.
+            // What it did not confirm is in Redis's held list: given back there (a
+            // connection already let go, holding nothing, has nothing to give back).
             self.closing.retain(|l| l.session != msg.session);
-            self.bus_detached(ctx);
+            if ours {
+                self.bus_detached(ctx);
+            }
             return self.gauges();
         }
         if let Some(i) = self.closing.iter().position(|l| l.session == msg.session) {

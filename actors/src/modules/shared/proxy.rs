@@ -29,7 +29,8 @@ use crate::modules::ModuleProxy;
 #[rtype(result = "()")]
 pub(crate) struct Wake;
 
-/// Another instance holds the module's lease now: close the connection, give back.
+/// Another instance may hold the module's lease now: if so (and only then: a lease Redis
+/// lost is taken again), close the connection, give back.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]
 pub(crate) struct LeaseLost;
@@ -141,6 +142,7 @@ impl ModuleProxy {
         on.again = false;
         let mut c = on.bus.script(Lua::Take);
         c.arg(&*self.name).arg(on.bus.instance()).arg(n).arg(self.cfg.dead_letter_capacity);
+        c.arg(on.bus.cfg.lease.as_millis() as u64);
         let fut = on.bus.call(c);
         ctx.spawn(fut.into_actor(self).map(move |r, act, ctx| act.taken(r, n, ctx)));
     }
@@ -164,7 +166,7 @@ impl ModuleProxy {
                 ctx.run_later(Duration::from_millis(ms + 10), |act, ctx| act.take(ctx));
                 return;
             }
-            _ => return self.lease_lost(),
+            _ => return self.lease_lost(ctx),
         }
         let got = items.len() - 1;
         let mut stopped = false;
@@ -182,7 +184,7 @@ impl ModuleProxy {
                     continue;
                 }
             };
-            if self.hand(msg, t) {
+            if self.hand(msg, t, ctx) {
                 if let Some(on) = &mut self.bus {
                     on.handed = on.handed.max(t);
                 }
@@ -204,7 +206,7 @@ impl ModuleProxy {
     }
 
     /// Hands a taken message to the connection; `false` when it cannot take it now.
-    fn hand(&mut self, msg: Arc<BusMessage>, seq: u64) -> bool {
+    fn hand(&mut self, msg: Arc<BusMessage>, seq: u64, ctx: &mut Context<Self>) -> bool {
         let Some(link) = &mut self.link else { return false };
         match link.to.try_send(ToModule::Message(msg.clone(), seq)) {
             Ok(()) => {
@@ -214,7 +216,7 @@ impl ModuleProxy {
             }
             Err(SendError::Full(_)) => false,
             Err(SendError::Closed(_)) => {
-                self.unlink();
+                self.bus_unlink(ctx);
                 false
             }
         }
@@ -265,17 +267,27 @@ impl ModuleProxy {
     }
 
     /// Another instance took the lease: close the connection as replaced.
-    pub(crate) fn lease_lost(&mut self) {
+    pub(crate) fn lease_lost(&mut self, ctx: &mut Context<Self>) {
         let Some(on) = &mut self.bus else { return };
         on.holding = false;
         if let Some(link) = &self.link {
             tracing::info!(module = %self.name, "Module connected on another instance; closing this connection.");
             let _ = link.to.try_send(ToModule::Replaced { deleted: false });
         }
-        self.unlink();
+        self.bus_unlink(ctx);
     }
 
-    /// Every `tick_every`: renew the lease (or take it again after an outage), resend a
+    /// `unlink`, and when no connection is left to say what it delivered, give back now.
+    fn bus_unlink(&mut self, ctx: &mut Context<Self>) {
+        let had = self.link.is_some();
+        self.unlink();
+        if had && self.closing.is_empty() {
+            self.bus_detached(ctx);
+        }
+    }
+
+    /// Every `tick_every`: renew the lease (or take it again when Redis lost it, during an
+    /// outage or a failover: the connection stays; only another holder replaces it), resend a
     /// confirmation Redis did not get, look at the queue.
     fn bus_tick(&mut self, ctx: &mut Context<Self>) {
         let busy = self.link.is_some() || !self.closing.is_empty();
@@ -298,8 +310,13 @@ impl ModuleProxy {
         c.arg(&*self.name).arg(on.bus.instance()).arg(on.bus.cfg.lease.as_millis() as u64);
         let fut = on.bus.call(c);
         ctx.spawn(fut.into_actor(self).map(|r, act, ctx| match r {
-            Ok(v) if int(&v) == 0 => act.lease_lost(),
-            Ok(_) => act.take(ctx),
+            Ok(v) if int(&v) == 0 => act.lease_lost(ctx),
+            Ok(v) => {
+                if int(&v) == 2 {
+                    tracing::warn!(module = %act.name, "Module bus: Redis had lost this instance's lease; taken again.");
+                }
+                act.take(ctx)
+            }
             Err(_) => {}
         }));
     }
@@ -330,9 +347,9 @@ impl Handler<LeaseLost> for ModuleProxy {
         let mut c = on.bus.script(Lua::Renew);
         c.arg(&*self.name).arg(on.bus.instance()).arg(on.bus.cfg.lease.as_millis() as u64);
         let fut = on.bus.call(c);
-        ctx.spawn(fut.into_actor(self).map(|r, act, _| {
+        ctx.spawn(fut.into_actor(self).map(|r, act, ctx| {
             if matches!(r, Ok(v) if int(&v) == 0) {
-                act.lease_lost();
+                act.lease_lost(ctx);
             }
         }));
     }

@@ -145,11 +145,17 @@ if redis.call('HEXISTS', reg, ARGV[3]) == 1 then redis.call('HINCRBY', k('stats'
 return 1
 "#;
 
-/// ARGV: p, name, me, n, dead_cap. Answers `{'ok', "<t> <exp> <envelope>"...}`,
-/// `{'wait', ms}` (the previous holder is still giving back), or `{'lost'}`.
+/// ARGV: p, name, me, n, dead_cap, lease_ms. Answers `{'ok', "<t> <exp> <envelope>"...}`,
+/// `{'wait', ms}` (the previous holder is still giving back), or `{'lost'}` (another
+/// instance holds the lease; one Redis lost is taken again).
 const TAKE: &str = r#"
 local name, me, n = ARGV[2], ARGV[3], tonumber(ARGV[4])
-if redis.call('GET', k('at', name)) ~= me then return {'lost'} end
+local at = redis.call('GET', k('at', name))
+if not at then
+  redis.call('SET', k('at', name), me, 'PX', ARGV[6])
+elseif at ~= me then
+  return {'lost'}
+end
 local prev = redis.call('GET', k('prev', name))
 if prev and prev ~= me then return {'wait', tostring(redis.call('PTTL', k('prev', name)))} end
 if redis.call('GET', k('hown', name)) ~= me then
@@ -262,11 +268,17 @@ end
 return old or ''
 "#;
 
-/// ARGV: p, name, me, lease_ms. 1 when renewed, 0 when another instance holds it.
+/// ARGV: p, name, me, lease_ms. 1 when renewed, 2 when taken again (Redis lost it: it
+/// expired during an outage, or a failover lost it), 0 when another instance holds it.
 const RENEW: &str = r#"
-if redis.call('GET', k('at', ARGV[2])) == ARGV[3] then
+local at = redis.call('GET', k('at', ARGV[2]))
+if at == ARGV[3] then
   redis.call('PEXPIRE', k('at', ARGV[2]), ARGV[4])
   return 1
+end
+if not at then
+  redis.call('SET', k('at', ARGV[2]), ARGV[3], 'PX', ARGV[4])
+  return 2
 end
 return 0
 "#;

@@ -5,6 +5,12 @@
 //! they were pushed, and answers each caller. The scripts are loaded on every new
 //! connection (and again on `NOSCRIPT`, those operations retried: they did nothing).
 //!
+//! Replicas. Redis replicates asynchronously, so a write the master acknowledged can be
+//! lost in a failover. When the master has replicas (`connected_slaves` when connecting)
+//! or Sentinel is configured, each pipeline is followed by `WAIT 1 <half the Redis
+//! timeout>` before the callers are answered: an acknowledged send is on a replica too.
+//! With no replica answering in that time the answer is given anyway (logged).
+//!
 //! Redis unreachable: every operation fails at once with `bus_unavailable` (the task
 //! tries to connect again with a capped backoff, not at every operation). A connection
 //! that breaks during a pipeline fails its operations too: their outcome is unknown (a
@@ -60,13 +66,40 @@ fn is_noscript(r: &RedisResult<Value>) -> bool {
     matches!(r, Err(e) if e.to_string().contains("NOSCRIPT"))
 }
 
-async fn connect(link: &RedisLink, scripts: &Scripts, timeout: Duration) -> Result<MultiplexedConnection, String> {
+/// A connection with the scripts loaded, and whether the master has replicas.
+async fn connect(
+    link: &RedisLink,
+    scripts: &Scripts,
+    timeout: Duration,
+) -> Result<(MultiplexedConnection, bool), String> {
     let mut c = tokio::time::timeout(timeout, link.multiplexed())
         .await
         .map_err(|_| format!("Redis did not answer within {timeout:?}"))?
         .map_err(|e| format!("redis: {e}"))?;
     load(&mut c, scripts, timeout).await?;
-    Ok(c)
+    let info: String = tokio::time::timeout(timeout, redis::cmd("INFO").arg("replication").query_async(&mut c))
+        .await
+        .map_err(|_| format!("Redis did not answer within {timeout:?}"))?
+        .map_err(|e| format!("redis: {e}"))?;
+    let replicas = info
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("connected_slaves:"))
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(0);
+    Ok((c, replicas > 0))
+}
+
+/// `WAIT 1`: the writes so far are on a replica (or the time passed).
+async fn wait_replica(c: &mut MultiplexedConnection, timeout: Duration) -> Result<(), String> {
+    let ms = (timeout.as_millis() as u64 / 2).max(10);
+    let n: i64 = tokio::time::timeout(timeout, redis::cmd("WAIT").arg(1).arg(ms).query_async(c))
+        .await
+        .map_err(|_| format!("Redis did not answer within {timeout:?}"))?
+        .map_err(|e| format!("redis: {e}"))?;
+    if n == 0 {
+        tracing::warn!("Module bus: no replica acknowledged within {ms} ms; answered anyway.");
+    }
+    Ok(())
 }
 
 async fn load(c: &mut MultiplexedConnection, scripts: &Scripts, timeout: Duration) -> Result<(), String> {
@@ -116,8 +149,10 @@ pub async fn uplink(
     mut rx: mpsc::Receiver<Op>,
     timeout: Duration,
     health: Arc<Health>,
+    sentinel: bool,
 ) {
     let mut conn: Option<MultiplexedConnection> = None;
+    let mut replicated = sentinel;
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2), 0.2);
     let mut next_try = Instant::now();
     while let Some(first) = rx.recv().await {
@@ -130,8 +165,9 @@ pub async fn uplink(
         }
         if conn.is_none() && Instant::now() >= next_try {
             match connect(&link, &scripts, timeout).await {
-                Ok(c) => {
+                Ok((c, replicas)) => {
                     conn = Some(c);
+                    replicated = sentinel || replicas;
                     backoff.reset();
                     health.up.store(true, Relaxed);
                     tracing::info!(redis = %link.describe(), "Module bus: connected to Redis.");
@@ -148,7 +184,11 @@ pub async fn uplink(
             continue;
         };
         let cmds: Vec<&redis::Cmd> = batch.iter().map(|o| &o.cmd).collect();
-        match run(c, &scripts, &cmds, timeout).await {
+        let done = match run(c, &scripts, &cmds, timeout).await {
+            Ok(results) if replicated => wait_replica(c, timeout).await.map(|()| results),
+            other => other,
+        };
+        match done {
             Ok(results) => {
                 for (op, r) in batch.into_iter().zip(results) {
                     if let Some(tx) = op.reply {
