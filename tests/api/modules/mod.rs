@@ -7,6 +7,7 @@ mod bad_input;
 mod bus;
 mod delivery;
 mod gns3;
+mod instances;
 mod isolation;
 mod resume;
 mod sinks;
