@@ -6,6 +6,7 @@ mod access;
 mod bad_input;
 mod bus;
 mod delivery;
+mod failover;
 mod gns3;
 mod instances;
 mod isolation;
