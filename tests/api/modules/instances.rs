@@ -141,7 +141,7 @@ async fn modules_on_two_instances_use_every_bus_pattern_with_the_same_envelope_a
     let alpha_token = register(&a, "alpha").await;
     let beta_token = register(&b, "beta").await;
     let (status, body) = post(&a, "/api/v2/modules", &json!({"name": "beta"})).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("already_registered")), "{body}");
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("module_exists")), "{body}");
     for s in [&a, &b] {
         let (_, list) = get(s, "/api/v2/modules").await;
         let names: Vec<&str> =
