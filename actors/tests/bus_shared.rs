@@ -41,7 +41,6 @@ fn instance_with_lease(redis: &RedisServer, id: &str, cfg: ModulesConfig, lease:
         lease,
         timeout: Duration::from_secs(2),
         resync: Duration::from_millis(300),
-        sentinel: false,
     };
     ModuleRegistry::new_shared(cfg, None, shared, link)
 }

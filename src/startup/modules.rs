@@ -70,7 +70,6 @@ async fn shared_bus(
             lease: settings.cluster.lease(),
             timeout: settings.cluster.redis_timeout(),
             resync: std::time::Duration::from_secs(3),
-            sentinel: redis.sentinel.is_some(),
         },
         link,
     )))

@@ -46,9 +46,6 @@ pub struct SharedConfig {
     pub timeout: Duration,
     /// How often the mirror is compared with Redis (notices can be lost).
     pub resync: Duration,
-    /// Redis is reached through Sentinel: wait for a replica after each batch
-    /// (`uplink.rs`; also done when the master has replicas).
-    pub sentinel: bool,
 }
 
 /// Operations waiting for the uplink at most (past it: `bus_unavailable`).
@@ -92,14 +89,7 @@ impl SharedBus {
     /// The uplink task (once).
     pub(crate) fn uplink_task(&self) -> Option<impl std::future::Future<Output = ()>> {
         let rx = self.rx.lock().unwrap_or_else(|p| p.into_inner()).take()?;
-        Some(uplink::uplink(
-            self.link.clone(),
-            self.scripts.clone(),
-            rx,
-            self.cfg.timeout,
-            self.health.clone(),
-            self.cfg.sentinel,
-        ))
+        Some(uplink::uplink(self.link.clone(), self.scripts.clone(), rx, self.cfg.timeout, self.health.clone()))
     }
 
     /// `EVALSHA` of a script with the prefix as `ARGV[1]`; add the other arguments.

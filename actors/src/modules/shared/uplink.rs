@@ -6,10 +6,11 @@
 //! connection (and again on `NOSCRIPT`, those operations retried: they did nothing).
 //!
 //! Replicas. Redis replicates asynchronously, so a write the master acknowledged can be
-//! lost in a failover. When the master has replicas (`connected_slaves` when connecting)
-//! or Sentinel is configured, each pipeline is followed by `WAIT 1 <half the Redis
-//! timeout>` before the callers are answered: an acknowledged send is on a replica too.
-//! With no replica answering in that time the answer is given anyway (logged).
+//! lost in a failover. While the master has replicas connected (`INFO replication`, looked
+//! at on connecting, every `REPLICAS_EVERY` and after a `WAIT` no replica answered), each
+//! pipeline is followed by `WAIT 1 <half the Redis timeout>` before the callers are
+//! answered: an acknowledged send is on a replica too. With no replica answering in that
+//! time the answer is given anyway (logged); with none connected there is no wait.
 //!
 //! Redis unreachable: every operation fails at once with `bus_unavailable` (the task
 //! tries to connect again with a capped backoff, not at every operation). A connection
@@ -30,6 +31,9 @@ use crate::redis_link::RedisLink;
 
 /// Operations in one pipeline at most.
 pub const BATCH: usize = 512;
+
+/// How often the master's replicas are counted again.
+const REPLICAS_EVERY: Duration = Duration::from_secs(2);
 
 pub struct Op {
     pub cmd: redis::Cmd,
@@ -77,20 +81,26 @@ async fn connect(
         .map_err(|_| format!("Redis did not answer within {timeout:?}"))?
         .map_err(|e| format!("redis: {e}"))?;
     load(&mut c, scripts, timeout).await?;
-    let info: String = tokio::time::timeout(timeout, redis::cmd("INFO").arg("replication").query_async(&mut c))
+    let replicas = replicas(&mut c, timeout).await?;
+    Ok((c, replicas))
+}
+
+/// Whether the master has replicas connected now.
+async fn replicas(c: &mut MultiplexedConnection, timeout: Duration) -> Result<bool, String> {
+    let info: String = tokio::time::timeout(timeout, redis::cmd("INFO").arg("replication").query_async(c))
         .await
         .map_err(|_| format!("Redis did not answer within {timeout:?}"))?
         .map_err(|e| format!("redis: {e}"))?;
-    let replicas = info
+    let n = info
         .lines()
         .find_map(|l| l.trim().strip_prefix("connected_slaves:"))
         .and_then(|n| n.parse::<u32>().ok())
         .unwrap_or(0);
-    Ok((c, replicas > 0))
+    Ok(n > 0)
 }
 
-/// `WAIT 1`: the writes so far are on a replica (or the time passed).
-async fn wait_replica(c: &mut MultiplexedConnection, timeout: Duration) -> Result<(), String> {
+/// `WAIT 1`: the writes so far are on a replica (`false`: the time passed first).
+async fn wait_replica(c: &mut MultiplexedConnection, timeout: Duration) -> Result<bool, String> {
     let ms = (timeout.as_millis() as u64 / 2).max(10);
     let n: i64 = tokio::time::timeout(timeout, redis::cmd("WAIT").arg(1).arg(ms).query_async(c))
         .await
@@ -99,7 +109,7 @@ async fn wait_replica(c: &mut MultiplexedConnection, timeout: Duration) -> Resul
     if n == 0 {
         tracing::warn!("Module bus: no replica acknowledged within {ms} ms; answered anyway.");
     }
-    Ok(())
+    Ok(n > 0)
 }
 
 async fn load(c: &mut MultiplexedConnection, scripts: &Scripts, timeout: Duration) -> Result<(), String> {
@@ -149,10 +159,10 @@ pub async fn uplink(
     mut rx: mpsc::Receiver<Op>,
     timeout: Duration,
     health: Arc<Health>,
-    sentinel: bool,
 ) {
     let mut conn: Option<MultiplexedConnection> = None;
-    let mut replicated = sentinel;
+    let mut replicated = false;
+    let mut counted = Instant::now();
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2), 0.2);
     let mut next_try = Instant::now();
     while let Some(first) = rx.recv().await {
@@ -167,7 +177,8 @@ pub async fn uplink(
             match connect(&link, &scripts, timeout).await {
                 Ok((c, replicas)) => {
                     conn = Some(c);
-                    replicated = sentinel || replicas;
+                    replicated = replicas;
+                    counted = Instant::now();
                     backoff.reset();
                     health.up.store(true, Relaxed);
                     tracing::info!(redis = %link.describe(), "Module bus: connected to Redis.");
@@ -184,8 +195,21 @@ pub async fn uplink(
             continue;
         };
         let cmds: Vec<&redis::Cmd> = batch.iter().map(|o| &o.cmd).collect();
+        if counted.elapsed() >= REPLICAS_EVERY {
+            counted = Instant::now();
+            replicated = replicas(c, timeout).await.unwrap_or(replicated);
+        }
         let done = match run(c, &scripts, &cmds, timeout).await {
-            Ok(results) if replicated => wait_replica(c, timeout).await.map(|()| results),
+            Ok(results) if replicated => match wait_replica(c, timeout).await {
+                Ok(acked) => {
+                    if !acked {
+                        // Count them again before the next batch.
+                        counted = Instant::now() - REPLICAS_EVERY;
+                    }
+                    Ok(results)
+                }
+                Err(e) => Err(e),
+            },
             other => other,
         };
         match done {
