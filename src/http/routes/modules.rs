@@ -107,7 +107,8 @@ async fn register(state: &AppState, raw: &Value, principal: &Principal) -> Resul
     responses((status = 201, description = "Registered; the token is shown once", body = Registered,
             headers(("Location" = String, description = "The module's path, `/api/v2/modules/{name}`"))),
         (status = 400, description = "Missing or invalid name", body = ErrorBody),
-        (status = 409, description = "Name taken, or too many modules", body = ErrorBody)))]
+        (status = 409, description = "Name taken, or too many modules", body = ErrorBody),
+        (status = 503, description = "Shared bus: Redis does not answer (`bus_unavailable`)", body = ErrorBody)))]
 #[post("/api/v2/modules")]
 pub async fn create(
     state: web::Data<AppState>,
@@ -123,7 +124,8 @@ pub async fn create(
     responses((status = 201, description = "Registered; the token is shown once", body = Registered,
             headers(("Location" = String, description = "The module's path, `/api/v2/modules/{name}`"))),
         (status = 400, description = "Missing or invalid name", body = ErrorBody),
-        (status = 409, description = "Name taken", body = ErrorBody)))]
+        (status = 409, description = "Name taken", body = ErrorBody),
+        (status = 503, description = "Shared bus: Redis does not answer (`bus_unavailable`)", body = ErrorBody)))]
 #[post("/api/common/api/gns3-central/create_module_interface/")]
 pub async fn create_module_interface(
     state: web::Data<AppState>,
@@ -142,7 +144,8 @@ pub struct ModuleList {
 
 /// Every module: connected, last seen, subscriptions, counters, mailbox depth.
 #[utoipa::path(get, path = "/api/v2/modules", tag = "modules",
-    responses((status = 200, description = "Modules and their state", body = ModuleList)))]
+    responses((status = 200, description = "Modules and their state", body = ModuleList),
+        (status = 503, description = "Shared bus: Redis does not answer (`bus_unavailable`)", body = ErrorBody)))]
 #[get("/api/v2/modules")]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (connected, modules) = state.modules.registry.status_all().await.map_err(bus_error)?;
@@ -156,7 +159,8 @@ fn unknown(name: &str) -> ApiError {
 #[utoipa::path(get, path = "/api/v2/modules/{name}", tag = "modules",
     params(("name" = String, Path, description = "Module name")),
     responses((status = 200, description = "The module's state", body = ModuleStatus),
-        (status = 404, description = "Unknown module", body = ErrorBody)))]
+        (status = 404, description = "Unknown module", body = ErrorBody),
+        (status = 503, description = "Shared bus: Redis does not answer (`bus_unavailable`)", body = ErrorBody)))]
 #[get("/api/v2/modules/{name}")]
 pub async fn get_one(state: web::Data<AppState>, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let status = state.modules.registry.status_of(&name).await.map_err(bus_error)?.ok_or_else(|| unknown(&name))?;
@@ -167,7 +171,8 @@ pub async fn get_one(state: web::Data<AppState>, name: web::Path<String>) -> Res
 /// messages waiting for it are dead-lettered.
 #[utoipa::path(delete, path = "/api/v2/modules/{name}", tag = "modules",
     params(("name" = String, Path, description = "Module name")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "Unknown module", body = ErrorBody)))]
+    responses((status = 204, description = "Deleted"), (status = 404, description = "Unknown module", body = ErrorBody),
+        (status = 503, description = "Shared bus: Redis does not answer (`bus_unavailable`)", body = ErrorBody)))]
 #[delete("/api/v2/modules/{name}")]
 pub async fn remove(
     state: web::Data<AppState>,
@@ -228,7 +233,7 @@ pub struct PostMessage {
         (status = 400, description = "Invalid message", body = ErrorBody),
         (status = 404, description = "Unknown target module", body = ErrorBody),
         (status = 409, description = "Target offline and the bus refuses (or ttl 0)", body = ErrorBody),
-        (status = 503, description = "Target inbox full", body = ErrorBody),
+        (status = 503, description = "Target inbox full, or (shared bus) Redis does not answer (`bus_unavailable`)", body = ErrorBody),
         (status = 504, description = "No reply in time", body = ErrorBody)))]
 #[post("/api/v2/bus/messages")]
 pub async fn post_message(state: web::Data<AppState>, raw: Checked<PostMessage>) -> Result<HttpResponse, ApiError> {
@@ -251,7 +256,8 @@ pub async fn post_message(state: web::Data<AppState>, raw: Checked<PostMessage>)
 
 /// Bus counters.
 #[utoipa::path(get, path = "/api/v2/bus/stats", tag = "modules",
-    responses((status = 200, description = "Routed, broadcast, refused, requests, replies, timeouts, pending, dead letters")))]
+    responses((status = 200, description = "Routed, broadcast, refused, requests, replies, timeouts, pending, dead letters"),
+        (status = 503, description = "Shared bus: Redis does not answer (`bus_unavailable`)", body = ErrorBody)))]
 #[get("/api/v2/bus/stats")]
 pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.modules.registry.bus_stats().await.map_err(bus_error)?))
@@ -267,7 +273,8 @@ pub struct LimitQuery {
 /// The most recent bus dead letters, oldest first.
 #[utoipa::path(get, path = "/api/v2/bus/dead-letters", tag = "modules", params(LimitQuery),
     responses((status = 200, description = "Dead letters", body = Vec<BusDeadLetter>),
-        (status = 400, description = "`limit` outside 1-1000 (`invalid_limit`)", body = ErrorBody)))]
+        (status = 400, description = "`limit` outside 1-1000 (`invalid_limit`)", body = ErrorBody),
+        (status = 503, description = "Shared bus: Redis does not answer (`bus_unavailable`)", body = ErrorBody)))]
 #[get("/api/v2/bus/dead-letters")]
 pub async fn dead_letters(state: web::Data<AppState>, q: web::Query<LimitQuery>) -> Result<HttpResponse, ApiError> {
     let limit = q.limit.unwrap_or(100);
