@@ -418,3 +418,48 @@ async fn redis_down_is_a_clear_error_and_an_empty_redis_gets_the_registrations_b
     let acc = account(&b, "steady").await;
     identity(&acc);
 }
+
+#[actix_rt::test]
+async fn queues_survive_a_restart_of_redis_with_its_data() {
+    let mut redis = RedisServer::start_persistent();
+    let a = instance(&redis, "ia", ModulesConfig::default());
+    a.register_remote("patient", digest(1)).await.unwrap();
+    for n in 0..3 {
+        a.send(msg("api", "patient", n)).await.unwrap();
+    }
+    redis.kill();
+    redis.restart();
+    // The uplink connects again by itself; the queue is where it was.
+    let b = instance(&redis, "ib", ModulesConfig::default());
+    let on_b = connect(&b, "patient", all, false).await;
+    until("the queue, after Redis came back", || on_b.count() == 3).await;
+    assert_eq!(on_b.payloads(), [json!(0), json!(1), json!(2)]);
+    let deadline = Instant::now() + WAIT;
+    while a.send(msg("api", "patient", 3)).await.is_err() {
+        assert!(Instant::now() < deadline, "A never reached Redis again");
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    until("then A's next one", || on_b.count() == 4).await;
+    settled(&a, "patient", 4, 4).await;
+}
+
+#[actix_rt::test]
+async fn a_lease_redis_lost_is_taken_again_and_the_connection_kept() {
+    let redis = RedisServer::start();
+    let a = instance(&redis, "ia", ModulesConfig::default());
+    a.register_remote("kept", digest(1)).await.unwrap();
+    let on_a = connect(&a, "kept", all, false).await;
+    a.send(msg("api", "kept", 0)).await.unwrap();
+    until("the first one", || on_a.count() == 1).await;
+    // What a failover to a replica that lacks the key, or an expiry during an outage, does.
+    assert_eq!(redis.command(&["DEL", "t:bus:at:kept"]).unwrap(), ":1");
+    until("the holder takes its lease again", || redis.command(&["GET", "t:bus:at:kept"]).is_ok_and(|r| r == "$2"))
+        .await;
+    for n in 1..4 {
+        a.send(msg("api", "kept", n)).await.unwrap();
+    }
+    until("the rest", || on_a.count() == 4).await;
+    assert!(!*on_a.closed.lock().unwrap(), "not closed as replaced");
+    assert_eq!(on_a.payloads(), (0..4).map(|n| json!(n)).collect::<Vec<_>>());
+    settled(&a, "kept", 4, 4).await;
+}
