@@ -463,3 +463,26 @@ async fn a_lease_redis_lost_is_taken_again_and_the_connection_kept() {
     assert_eq!(on_a.payloads(), (0..4).map(|n| json!(n)).collect::<Vec<_>>());
     settled(&a, "kept", 4, 4).await;
 }
+
+#[actix_rt::test]
+async fn a_stopping_instance_releases_its_leases_so_another_takes_over_at_once() {
+    let redis = RedisServer::start();
+    let lease = Duration::from_secs(30);
+    let a = instance_with_lease(&redis, "ia", ModulesConfig::default(), lease);
+    let b = instance_with_lease(&redis, "ib", ModulesConfig::default(), lease);
+    a.register_remote("leaving", digest(1)).await.unwrap();
+    let on_a = connect(&a, "leaving", below_four, false).await;
+    for n in 0..6 {
+        a.send(msg("api", "leaving", n)).await.unwrap();
+    }
+    until("A got six", || on_a.count() == 6).await;
+    let started = Instant::now();
+    // Its connection never ends by itself here: after the wait, given back anyway.
+    a.release_shared(Duration::from_millis(200)).await;
+    assert_eq!(redis.command(&["EXISTS", "t:bus:at:leaving"]).unwrap(), ":0", "the lease is released");
+    let on_b = connect(&b, "leaving", all, false).await;
+    until("B gets what A's connection held", || on_b.count() == 2).await;
+    assert!(started.elapsed() < lease / 2, "not after the lease: {:?}", started.elapsed());
+    assert_eq!(on_b.payloads(), [json!(4), json!(5)]);
+    settled(&b, "leaving", 6, 6).await;
+}

@@ -354,3 +354,31 @@ impl Handler<LeaseLost> for ModuleProxy {
         }));
     }
 }
+
+/// Shutdown: whether the proxy's connections are all gone and settled (`Detach`).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "bool")]
+pub(crate) struct Settled;
+
+impl Handler<Settled> for ModuleProxy {
+    type Result = bool;
+    fn handle(&mut self, _: Settled, _: &mut Self::Context) -> bool {
+        self.link.is_none() && self.closing.is_empty()
+    }
+}
+
+/// Shutdown, after the wait: what connections still hold goes back now, the lease is
+/// given up.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub(crate) struct Release;
+
+impl Handler<Release> for ModuleProxy {
+    type Result = ();
+    fn handle(&mut self, _: Release, ctx: &mut Self::Context) {
+        if let Some(link) = &self.link {
+            let _ = link.to.try_send(ToModule::Replaced { deleted: false });
+        }
+        self.bus_drop_links(true, ctx);
+    }
+}
