@@ -42,6 +42,9 @@ pub(crate) struct OnBus {
     taking: bool,
     /// Woken while a take was on its way.
     again: bool,
+    /// The queue may hold more (the last take got all it asked for, or a wake came): a
+    /// confirmation takes again. Otherwise only a wake, the connection or the tick do.
+    more: bool,
     /// The highest take number handed to a connection.
     handed: u64,
     /// The highest take number the connections confirmed, and the highest Redis counted.
@@ -59,6 +62,7 @@ impl OnBus {
             holding: false,
             taking: false,
             again: false,
+            more: true,
             handed: 0,
             to_confirm: 0,
             confirmed: 0,
@@ -169,6 +173,9 @@ impl ModuleProxy {
             _ => return self.lease_lost(ctx),
         }
         let got = items.len() - 1;
+        if let Some(on) = &mut self.bus {
+            on.more = got == asked;
+        }
         let mut stopped = false;
         for item in items.into_iter().skip(1) {
             if stopped {
@@ -239,7 +246,9 @@ impl ModuleProxy {
             let Some(on) = &mut act.bus else { return };
             if r.is_ok() {
                 on.confirmed = on.confirmed.max(upto);
-                act.take(ctx);
+                if on.more {
+                    act.take(ctx);
+                }
             }
         }));
     }
@@ -335,6 +344,9 @@ impl ModuleProxy {
 impl Handler<Wake> for ModuleProxy {
     type Result = ();
     fn handle(&mut self, _: Wake, ctx: &mut Self::Context) {
+        if let Some(on) = &mut self.bus {
+            on.more = true;
+        }
         self.take(ctx);
     }
 }

@@ -7,7 +7,7 @@
 //! `modules.inbox_capacity`), else queued. Modules local to this instance (in-process,
 //! built-in) are reached as before.
 
-use futures_util::future::BoxFuture;
+use futures_util::future::{join_all, BoxFuture};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,5 +131,33 @@ impl ModuleRegistry {
             }
         }
         out
+    }
+}
+
+impl ModuleRegistry {
+    /// Shutdown (shared mode): waits, at most `wait`, until the connections of this
+    /// instance's modules have ended and given back what they held; gives back for those
+    /// that have not; then waits until Redis has all of it (the uplink is in order: a
+    /// `PING` answered after them). So another instance takes the modules over at once,
+    /// without waiting for the leases to expire.
+    pub async fn release_shared(&self, wait: Duration) {
+        let Some(bus) = self.shared.clone() else { return };
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut busy: Vec<Arc<ModuleSlot>> = self.read().values().filter(|s| s.shared).cloned().collect();
+        while !busy.is_empty() && tokio::time::Instant::now() < deadline {
+            let answers = join_all(busy.iter().map(|s| s.addr.send(super::proxy::Settled))).await;
+            busy = busy.into_iter().zip(answers).filter(|(_, a)| !matches!(a, Ok(true))).map(|(s, _)| s).collect();
+            if !busy.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        for s in &busy {
+            let _ = s.addr.send(super::proxy::Release).await;
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now()).max(bus.cfg.timeout);
+        match tokio::time::timeout(left, bus.call(redis::cmd("PING"))).await {
+            Ok(Ok(_)) => tracing::info!(given_back = busy.len(), "Module bus: consumer leases released."),
+            _ => tracing::warn!("Module bus: Redis unreachable at shutdown; the leases will expire by themselves."),
+        }
     }
 }
