@@ -167,7 +167,7 @@ impl ModuleRegistry {
 
     /// Stops this registry's proxies and its bus tasks at once, releasing nothing (what a
     /// crash does: leases expire, held messages are given back by the next holder). For
-    /// tests and for the end of the process.
+    /// tests; a stopping service calls `release_shared` instead.
     pub fn halt(&self) {
         self.arbiter.stop();
     }
