@@ -16,8 +16,8 @@ use futures_util::future::join_all;
 use gns3_central_actors::cache::RedisConfig;
 use gns3_central_actors::modules::shared::SharedConfig;
 use gns3_central_actors::modules::{
-    Attach, BusDeadReason, BusError, BusMessage, Delivered, Detach, MessageAccount, ModuleRegistry, ModulesConfig,
-    ToModule,
+    Attach, AuthFailure, BusDeadReason, BusError, BusMessage, Delivered, Detach, MessageAccount, ModuleRegistry,
+    ModulesConfig, ToModule,
 };
 use gns3_central_actors::redis_link::RedisLink;
 use redis_server::RedisServer;
@@ -401,8 +401,14 @@ async fn redis_down_is_a_clear_error_and_an_empty_redis_gets_the_registrations_b
     assert_eq!(e.code(), "bus_unavailable", "{e}");
     assert!(started.elapsed() < Duration::from_secs(5), "at once, not after retries");
     assert_eq!(a.status_of("steady").await.unwrap_err().code(), "bus_unavailable");
+    assert_eq!(a.status_of("elsewhere").await.unwrap_err().code(), "bus_unavailable", "not 'unknown'");
     assert_eq!(a.register_remote("other", digest(2)).await.unwrap_err().code(), "bus_unavailable");
     assert!(a.dead_letters_recent(10).await.is_err());
+    assert!(
+        matches!(a.authenticate_shared("elsewhere", &digest(5)).await, Err(AuthFailure::BusUnavailable(_))),
+        "a name not known here cannot be looked up"
+    );
+    assert!(a.authenticate_shared("steady", &digest(1)).await.is_ok(), "a known one still authenticates");
     // Redis back without its data: the mirror gives the registration back, sends work.
     redis.restart();
     let deadline = Instant::now() + WAIT;

@@ -76,6 +76,8 @@ pub enum AuthFailure {
     OtherModule(String),
     /// Not a module token at all.
     NotAModuleToken,
+    /// Shared bus: the name is not known here and Redis could not be asked.
+    BusUnavailable(String),
 }
 
 /// Bus-wide counters (`GET /api/v2/bus/stats`).

@@ -180,7 +180,7 @@ pub async fn remove(
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let registry = &state.modules.registry;
-    match registry.ensure(&name).await {
+    match registry.lookup(&name).await.map_err(bus_error)? {
         Some(s) if s.kind == ModuleKind::Remote => {}
         Some(_) => {
             return Err(ApiError::new(

@@ -35,6 +35,11 @@ pub async fn authorize_module(
     let digest = token::digest(&credential);
     match state.modules.registry.authenticate_shared(name, &digest).await {
         Ok(slot) => Ok((slot, protocol)),
+        Err(AuthFailure::BusUnavailable(why)) => {
+            let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::BusUnavailable, why);
+            e.retry_after = Some(1);
+            Err(e)
+        }
         Err(AuthFailure::OtherModule(owner)) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             Code::WrongModule,

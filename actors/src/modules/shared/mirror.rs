@@ -150,10 +150,11 @@ impl ModuleRegistry {
     /// `authenticate`, looking the name up in Redis once when the mirror lacks it.
     pub async fn authenticate_shared(&self, name: &str, digest: &[u8; 32]) -> Result<Arc<ModuleSlot>, AuthFailure> {
         match self.authenticate(name, digest) {
-            Err(AuthFailure::UnknownModule | AuthFailure::NotAModuleToken)
-                if self.shared.is_some() && self.ensure(name).await.is_some() =>
-            {
-                self.authenticate(name, digest)
+            Err(AuthFailure::UnknownModule | AuthFailure::NotAModuleToken) if self.shared.is_some() => {
+                match self.lookup(name).await {
+                    Ok(_) => self.authenticate(name, digest),
+                    Err(e) => Err(AuthFailure::BusUnavailable(e.to_string())),
+                }
             }
             r => r,
         }
@@ -161,16 +162,22 @@ impl ModuleRegistry {
 
     /// The slot of `name`, from Redis when the mirror lacks it (shared mode).
     pub async fn ensure(&self, name: &str) -> Option<Arc<ModuleSlot>> {
+        self.lookup(name).await.ok().flatten()
+    }
+
+    /// `ensure`, saying when Redis could not be asked (`bus_unavailable`).
+    pub async fn lookup(&self, name: &str) -> Result<Option<Arc<ModuleSlot>>, BusError> {
         if let Some(s) = self.get(name) {
-            return Some(s);
+            return Ok(Some(s));
         }
-        let bus = self.shared.clone()?;
-        validate_module_name(name).ok()?;
+        let Some(bus) = self.shared.clone() else { return Ok(None) };
+        if validate_module_name(name).is_err() {
+            return Ok(None);
+        }
         let mut c = redis::cmd("HGET");
         c.arg(bus.key("reg")).arg(name);
-        let raw = text(&bus.call(c).await.ok()?);
-        let entry: Entry = serde_json::from_str(&raw).ok()?;
-        self.adopt(name, &entry)
+        let raw = text(&bus.call(c).await?);
+        Ok(serde_json::from_str::<Entry>(&raw).ok().and_then(|entry| self.adopt(name, &entry)))
     }
 
     /// Puts a registration of Redis into the mirror (a re-registered name replaces the

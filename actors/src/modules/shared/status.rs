@@ -82,7 +82,7 @@ impl ModuleRegistry {
     /// account from Redis (`bus_unavailable` when it does not answer).
     pub async fn status_of(&self, name: &str) -> Result<Option<ModuleStatus>, BusError> {
         let Some(bus) = self.shared.clone() else { return Ok(self.get(name).map(|s| s.status())) };
-        let Some(slot) = self.ensure(name).await else { return Ok(None) };
+        let Some(slot) = self.lookup(name).await? else { return Ok(None) };
         if !slot.shared {
             return Ok(Some(slot.status()));
         }
