@@ -146,6 +146,8 @@ codes! {
     PublishFailed = "publish_failed",
     /// 503: the module's proxy is not running
     ModuleUnavailable = "module_unavailable",
+    /// 503: shared bus: Redis, where the bus is, does not answer (+ `Retry-After`)
+    BusUnavailable = "bus_unavailable",
     /// 504: no reply to a bus request within its timeout
     ReplyTimeout = "reply_timeout",
     /// WS: a frame that is JSON but not an object with a `type`
@@ -209,6 +211,7 @@ impl From<&BusError> for Code {
             BusError::Publish(_) => Code::PublishFailed,
             BusError::EventsDisabled => Code::EventsDisabled,
             BusError::Unavailable => Code::ModuleUnavailable,
+            BusError::BusUnavailable(_) => Code::BusUnavailable,
         }
     }
 }
@@ -256,6 +259,7 @@ mod tests {
             BusError::Publish(s()),
             BusError::EventsDisabled,
             BusError::Unavailable,
+            BusError::BusUnavailable(s()),
         ];
         for e in &all {
             assert_eq!(Code::from(e).as_str(), e.code(), "{e:?}");

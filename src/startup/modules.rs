@@ -2,6 +2,8 @@
 //! kept across restarts in `modules.state_file`), and the notification sinks.
 
 use gns3_central_actors::cache::CacheActor;
+use gns3_central_actors::cluster::GetClusterStatus;
+use gns3_central_actors::modules::shared::SharedConfig;
 use gns3_central_actors::modules::{ModuleContext, ModuleRegistry};
 use gns3_central_actors::sinks::SinkHandle;
 use std::sync::Arc;
@@ -24,18 +26,53 @@ pub(super) async fn start(
     cache: &actix::Addr<CacheActor>,
 ) -> std::io::Result<Parts> {
     let audit = Arc::new(Audit::start(audit_store(settings)?));
+    let registry = match shared_bus(settings, connectors).await? {
+        Some((cfg, link)) => {
+            tracing::info!(instance = %cfg.instance, "Module bus shared across instances (Redis).");
+            ModuleRegistry::new_shared(settings.modules.clone(), events.dispatcher.clone(), cfg, link)
+        }
+        None => ModuleRegistry::new(settings.modules.clone(), events.dispatcher.clone()),
+    };
     let modules = ModuleContext {
-        registry: ModuleRegistry::new(settings.modules.clone(), events.dispatcher.clone()),
+        registry,
         servers: Arc::new(connectors.servers.clone()),
         default_server: connectors.default_server.clone(),
         cache: cache.clone(),
         on_action: Some(audit_module_actions(audit.clone())),
     };
-    crate::state::module_store::load(&settings.modules.state_file, &modules.registry)?;
+    crate::state::module_store::load(&settings.modules.state_file, &modules.registry).await?;
     let sinks = gns3_central_actors::sinks::start_sinks(&settings.sinks, events.dispatcher.as_ref(), &modules.registry)
         .await
         .map_err(std::io::Error::other)?;
     Ok(Parts { audit, modules, sinks })
+}
+
+/// The shared bus's settings when `modules.shared`, Redis and the cluster are on
+/// (docs/modules.md#several-instances): the cluster's prefix and instance id.
+async fn shared_bus(
+    settings: &Settings,
+    connectors: &Connectors,
+) -> std::io::Result<Option<(SharedConfig, gns3_central_actors::redis_link::RedisLink)>> {
+    let (true, true, Some(redis)) = (settings.modules.shared, settings.cluster_enabled(), settings.redis_config())
+    else {
+        return Ok(None);
+    };
+    let link = gns3_central_actors::redis_link::RedisLink::new(&redis).map_err(std::io::Error::other)?;
+    let instance = match &connectors.cluster {
+        Some(c) => c.send(GetClusterStatus).await.map(|s| s.instance_id).unwrap_or_default(),
+        None => String::new(),
+    };
+    let instance = if instance.is_empty() { settings.cluster.resolved_instance_id() } else { instance };
+    Ok(Some((
+        SharedConfig {
+            prefix: settings.cache.prefix.clone(),
+            instance,
+            lease: settings.cluster.lease(),
+            timeout: settings.cluster.redis_timeout(),
+            resync: std::time::Duration::from_secs(3),
+        },
+        link,
+    )))
 }
 
 /// Redis when configured, else the file in `audit.dir`, else memory (with a warning).

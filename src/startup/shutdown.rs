@@ -10,6 +10,7 @@ use crate::state::AppState;
 /// Stops the service in order (docs/operations.md#graceful-shutdown): ingestion off (GNS3 streams
 /// closed), queued CRITICAL/HIGH events delivered (`shutdown.flush_ms`), WebSocket
 /// sessions closed with 1001 after their buffered frames (`websocket.shutdown_grace_ms`),
+/// the shared bus's consumer leases released (what the connections held given back),
 /// Redis leases released, the HTTP server stopped gracefully, the audit writer closed
 /// (its spool written to Redis if it can be); all within
 /// `shutdown.timeout_secs`, past which the HTTP server is stopped at once.
@@ -47,6 +48,8 @@ impl ShutdownHandle {
         }
         let grace = std::time::Duration::from_millis(st.settings.websocket.shutdown_grace_ms);
         st.sessions.shutdown(grace).await;
+        // Shared bus: what the modules' connections held back in Redis, leases given up.
+        st.modules.registry.release_shared(grace).await;
         if let Some(c) = &st.cluster {
             let _ = c.send(gns3_central_actors::cluster::ReleaseLeases).await;
         }

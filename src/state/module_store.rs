@@ -29,8 +29,9 @@ fn hex(d: &[u8; 32]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Registers the modules of the file (a missing file is an empty one).
-pub fn load(path: &str, registry: &ModuleRegistry) -> std::io::Result<()> {
+/// Registers the modules of the file (a missing file is an empty one). On the shared bus
+/// they are written to Redis unless the name is registered there already (Redis wins).
+pub async fn load(path: &str, registry: &ModuleRegistry) -> std::io::Result<()> {
     if path.trim().is_empty() || !Path::new(path).exists() {
         return Ok(());
     }
@@ -40,6 +41,10 @@ pub fn load(path: &str, registry: &ModuleRegistry) -> std::io::Result<()> {
     for e in file.modules {
         let digest = token::parse_hash(&e.hash)
             .map_err(|m| std::io::Error::other(format!("modules.state_file {path}: module '{}': {m}", e.name)))?;
+        if registry.shared().is_some() {
+            registry.seed(&e.name, digest, e.id, e.created_at).await;
+            continue;
+        }
         registry
             .register_as(&e.name, ModuleKind::Remote, Some(digest), e.id, e.created_at)
             .map_err(|m| std::io::Error::other(format!("modules.state_file {path}: {m}")))?;
@@ -86,14 +91,14 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("sha256:") && !text.contains("g3m_x") && !text.contains("inproc"), "{text}");
         let b = ModuleRegistry::new(ModulesConfig::default(), None);
-        load(&path, &b).unwrap();
+        load(&path, &b).await.unwrap();
         let back = b.get("monitoring").expect("restored");
         assert_eq!((back.id, back.created_at), (slot.id, slot.created_at));
         assert!(b.authenticate("monitoring", &token::digest("g3m_x")).is_ok());
         std::fs::write(&path, "{nope").unwrap();
-        let e = load(&path, &ModuleRegistry::new(ModulesConfig::default(), None)).unwrap_err().to_string();
+        let e = load(&path, &ModuleRegistry::new(ModulesConfig::default(), None)).await.unwrap_err().to_string();
         assert!(e.contains("modules.state_file"), "{e}");
-        assert!(load("", &b).is_ok() && save("", &b).is_ok(), "empty: runtime only");
+        assert!(load("", &b).await.is_ok() && save("", &b).is_ok(), "empty: runtime only");
     }
 
     #[test]

@@ -45,6 +45,11 @@ pub struct ModulesConfig {
     /// Where remote modules' registrations (name, id, token hash) are kept across
     /// restarts; empty: runtime only.
     pub state_file: String,
+    /// One bus across instances (docs/modules.md#several-instances): with Redis and
+    /// `[cluster] enabled`, remote modules' registrations, queues and accounts are in
+    /// Redis and a module may connect to any instance. Off (or no Redis): this instance's
+    /// bus only.
+    pub shared: bool,
 }
 
 impl Default for ModulesConfig {
@@ -65,6 +70,7 @@ impl Default for ModulesConfig {
             handler_queue: 1024,
             session_mailbox: 4096,
             state_file: String::new(),
+            shared: true,
         }
     }
 }

@@ -162,9 +162,16 @@ impl ModuleProxy {
 
     /// Counts what `session` confirms up to `upto` as delivered (the last one as
     /// dead-lettered when its handler `failed`).
-    fn confirm(&mut self, session: uuid::Uuid, upto: u64, failed: bool) {
+    fn confirm(&mut self, session: uuid::Uuid, upto: u64, failed: bool, ctx: &mut Context<Self>) {
         let Some(link) = self.link_of(session) else { return };
         let done = link.confirm(upto);
+        if self.bus.is_some() {
+            // Counted in Redis (the sequence numbers are take numbers there).
+            if !done.is_empty() {
+                self.bus_confirm(upto, failed, ctx);
+            }
+            return self.gauges();
+        }
         for (seq, m) in &done {
             if failed && *seq == upto {
                 self.dead_message(BusDeadReason::HandlerFailed, m);
@@ -187,8 +194,8 @@ impl ModuleProxy {
 
 impl Handler<Delivered> for ModuleProxy {
     type Result = ();
-    fn handle(&mut self, msg: Delivered, _: &mut Self::Context) {
-        self.confirm(msg.session, msg.upto, msg.failed);
+    fn handle(&mut self, msg: Delivered, ctx: &mut Self::Context) {
+        self.confirm(msg.session, msg.upto, msg.failed, ctx);
     }
 }
 
@@ -196,12 +203,22 @@ impl Handler<Detach> for ModuleProxy {
     type Result = ();
     fn handle(&mut self, msg: Detach, ctx: &mut Self::Context) {
         if let Some(upto) = msg.delivered_upto {
-            self.confirm(msg.session, upto, false);
+            self.confirm(msg.session, upto, false, ctx);
         }
+        let ours = self.link.iter().chain(&self.closing).any(|l| l.session == msg.session);
         if self.link.as_ref().is_some_and(|l| l.session == msg.session) {
             self.unlink();
             self.stats.seen();
             tracing::debug!(module = %self.name, "Module disconnected.");
+        }
+        if self.bus.is_some() {
+            // What it did not confirm is in Redis's held list: given back there (a
+            // connection already let go, holding nothing, has nothing to give back).
+            self.closing.retain(|l| l.session != msg.session);
+            if ours {
+                self.bus_detached(ctx);
+            }
+            return self.gauges();
         }
         if let Some(i) = self.closing.iter().position(|l| l.session == msg.session) {
             let link = self.closing.remove(i);

@@ -35,6 +35,9 @@ pub enum BusError {
     EventsDisabled,
     #[error("the module's proxy is gone")]
     Unavailable,
+    /// Shared mode: Redis, where the bus is, does not answer (docs/modules.md#several-instances).
+    #[error("the shared bus is unavailable (Redis): {0}")]
+    BusUnavailable(String),
 }
 
 impl BusError {
@@ -53,6 +56,7 @@ impl BusError {
             BusError::Publish(_) => "publish_failed",
             BusError::EventsDisabled => "events_disabled",
             BusError::Unavailable => "module_unavailable",
+            BusError::BusUnavailable(_) => "bus_unavailable",
         }
     }
 }

@@ -32,6 +32,7 @@ pub mod messages;
 pub mod offline;
 pub mod registry;
 mod runner;
+pub mod shared;
 pub mod stats;
 pub mod summary;
 
@@ -78,6 +79,8 @@ pub struct ModuleProxy {
     inbox: Option<Arc<Inbox>>,
     expiry: Option<SpawnHandle>,
     retired: bool,
+    /// On the shared bus (`shared/proxy.rs`): the messages are in Redis.
+    bus: Option<shared::proxy::OnBus>,
 }
 
 impl ModuleProxy {
@@ -103,6 +106,7 @@ impl ModuleProxy {
             inbox: None,
             expiry: None,
             retired: false,
+            bus: None,
         }
     }
 
@@ -174,6 +178,9 @@ impl Supervised for ModuleProxy {
             let _ = link.to.try_send(ToModule::Replaced { deleted: false });
         }
         self.unlink();
+        if self.bus.is_some() {
+            return self.bus_drop_links(true, ctx);
+        }
         self.expiry = None;
         self.requeue_all(ctx);
         self.arm_expiry(ctx);
@@ -237,6 +244,7 @@ impl Handler<Attach> for ModuleProxy {
         self.stats.seen();
         // Queued messages first (unless a closed connection has yet to give some back).
         self.flush_offline(ctx);
+        self.bus_attached(ctx);
         match self.sync_subscription(ctx) {
             Some(fut) => fut,
             None => Box::pin(actix::fut::ready(Ok(()))),
@@ -267,6 +275,11 @@ impl Handler<Retire> for ModuleProxy {
             let _ = link.to.try_send(ToModule::Replaced { deleted: true });
         }
         self.unlink();
+        if self.bus.is_some() {
+            // What waited is dead-lettered in Redis by the deletion (`shared/scripts.rs`).
+            self.bus_drop_links(false, ctx);
+            return ctx.stop();
+        }
         self.requeue_all(ctx);
         let (waiting, _) = self.offline.drain(std::time::Instant::now());
         for m in waiting {

@@ -21,6 +21,7 @@ use super::config::{ModulesConfig, OfflinePolicy};
 use super::envelope::{validate_module_name, BusMessage};
 use super::error::BusError;
 use super::messages::{Inbound, Retire};
+use super::shared::{SharedBus, SharedConfig};
 use super::stats::{BusDeadLetters, ModuleKind, ModuleStats, ModuleStatus};
 use super::ModuleProxy;
 use crate::dispatcher::PriorityDispatcher;
@@ -31,9 +32,13 @@ pub struct ModuleSlot {
     pub kind: ModuleKind,
     pub created_at: DateTime<Utc>,
     /// SHA-256 of the module's token (remote modules only).
-    digest: Option<[u8; 32]>,
+    pub(super) digest: Option<[u8; 32]>,
     pub addr: Addr<ModuleProxy>,
     pub stats: Arc<ModuleStats>,
+    /// A remote module of the shared bus (its registration, queue and account in Redis).
+    pub shared: bool,
+    /// The mirror's generation when it was added (`shared/mirror.rs`).
+    pub(super) gen: u64,
 }
 
 impl std::fmt::Debug for ModuleSlot {
@@ -71,6 +76,8 @@ pub enum AuthFailure {
     OtherModule(String),
     /// Not a module token at all.
     NotAModuleToken,
+    /// Shared bus: the name is not known here and Redis could not be asked.
+    BusUnavailable(String),
 }
 
 /// Bus-wide counters (`GET /api/v2/bus/stats`).
@@ -85,19 +92,23 @@ pub struct BusCounters {
     pub late_replies: AtomicU64,
 }
 
-struct Pending {
-    requester: String,
-    tx: oneshot::Sender<BusMessage>,
+pub(super) struct Pending {
+    pub(super) requester: String,
+    pub(super) tx: oneshot::Sender<BusMessage>,
 }
 
 pub struct ModuleRegistry {
-    cfg: ModulesConfig,
+    pub(super) cfg: ModulesConfig,
     slots: RwLock<HashMap<String, Arc<ModuleSlot>>>,
-    pending: Mutex<HashMap<String, Pending>>,
+    pub(super) pending: Mutex<HashMap<String, Pending>>,
     dead: Arc<BusDeadLetters>,
     dispatcher: Option<Addr<PriorityDispatcher>>,
-    arbiter: ArbiterHandle,
+    pub(super) arbiter: ArbiterHandle,
     pub counters: BusCounters,
+    /// Shared mode (`shared/`): the bus in Redis; `None`: this instance's bus only.
+    pub(super) shared: Option<Arc<SharedBus>>,
+    /// Changes of the mirror of shared registrations (`shared/mirror.rs`).
+    pub(super) gen: AtomicU64,
 }
 
 fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
@@ -120,7 +131,47 @@ impl ModuleRegistry {
             dispatcher,
             arbiter,
             counters: BusCounters::default(),
+            shared: None,
+            gen: AtomicU64::new(0),
         })
+    }
+
+    /// A registry on the shared bus (docs/modules.md#several-instances): remote modules'
+    /// registrations, queues and accounts in Redis, reached through `link`. Call within a
+    /// running actix system; the uplink and the mirror run on the bus's arbiter.
+    pub fn new_shared(
+        cfg: ModulesConfig,
+        dispatcher: Option<Addr<PriorityDispatcher>>,
+        shared: SharedConfig,
+        link: crate::redis_link::RedisLink,
+    ) -> Arc<Self> {
+        let arbiter = Arbiter::new().handle();
+        let bus = SharedBus::new(shared, link);
+        let me = Arc::new(Self {
+            dead: BusDeadLetters::new(cfg.dead_letter_capacity),
+            cfg,
+            slots: RwLock::default(),
+            pending: Mutex::default(),
+            dispatcher,
+            arbiter,
+            counters: BusCounters::default(),
+            shared: Some(bus),
+            gen: AtomicU64::new(0),
+        });
+        super::shared::mirror::start(&me);
+        me
+    }
+
+    /// The shared bus, in shared mode.
+    pub fn shared(&self) -> Option<&Arc<SharedBus>> {
+        self.shared.as_ref()
+    }
+
+    /// Stops this registry's proxies and its bus tasks at once, releasing nothing (what a
+    /// crash does: leases expire, held messages are given back by the next holder). For
+    /// tests; a stopping service calls `release_shared` instead.
+    pub fn halt(&self) {
+        self.arbiter.stop();
     }
 
     pub fn config(&self) -> &ModulesConfig {
@@ -135,11 +186,11 @@ impl ModuleRegistry {
         &self.dead
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<ModuleSlot>>> {
+    pub(super) fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<ModuleSlot>>> {
         self.slots.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<ModuleSlot>>> {
+    pub(super) fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<ModuleSlot>>> {
         self.slots.write().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -170,14 +221,32 @@ impl ModuleRegistry {
         if slots.len() >= self.cfg.max_modules {
             return Err(BusError::TooManyModules(self.cfg.max_modules));
         }
-        let stats = Arc::new(ModuleStats::default());
-        let (n, c, s, d, disp) =
-            (name.to_owned(), self.cfg.clone(), stats.clone(), self.dead.clone(), self.dispatcher.clone());
-        let addr = Supervisor::start_in_arbiter(&self.arbiter, move |_| ModuleProxy::new(&n, c, s, d, disp));
-        let slot = Arc::new(ModuleSlot { id, name: name.to_owned(), kind, created_at, digest, addr, stats });
+        let shared = if kind == ModuleKind::Remote { self.shared.clone() } else { None };
+        let slot = self.new_slot(name, kind, digest, id, created_at, shared);
         slots.insert(name.to_owned(), slot.clone());
         tracing::info!(module = %name, ?kind, "Module registered.");
         Ok(slot)
+    }
+
+    /// A slot and its proxy (on the shared bus when `shared`).
+    pub(super) fn new_slot(
+        &self,
+        name: &str,
+        kind: ModuleKind,
+        digest: Option<[u8; 32]>,
+        id: Uuid,
+        created_at: DateTime<Utc>,
+        shared: Option<Arc<SharedBus>>,
+    ) -> Arc<ModuleSlot> {
+        let stats = Arc::new(ModuleStats::default());
+        let (n, c, s, d, disp) =
+            (name.to_owned(), self.cfg.clone(), stats.clone(), self.dead.clone(), self.dispatcher.clone());
+        let on_bus = shared.is_some();
+        let addr = Supervisor::start_in_arbiter(&self.arbiter, move |_| {
+            ModuleProxy::new(&n, c, s, d, disp).on_shared_bus(shared.clone())
+        });
+        let gen = self.gen.fetch_add(1, Relaxed) + 1;
+        Arc::new(ModuleSlot { id, name: name.to_owned(), kind, created_at, digest, addr, stats, shared: on_bus, gen })
     }
 
     /// Unregisters a module: its waiting messages are dead-lettered, its connection closed.
@@ -241,8 +310,16 @@ impl ModuleRegistry {
 
     /// Sends a message: to one module, to every other one (`*`), or, when it answers a
     /// pending request of its target, to that request. Never waits for a module.
+    ///
+    /// Shared mode: a message for a module of the shared bus is handed to the uplink and
+    /// counted accepted; its outcome (a refusal) is in the target's account only. Use
+    /// `send` for the outcome.
     pub fn route(&self, msg: BusMessage) -> Result<Routed, BusError> {
         msg.validate()?;
+        if self.shared.is_some() && self.needs_bus(&msg) {
+            drop(self.send(msg));
+            return Ok(Routed { accepted: 1, refused: vec![] });
+        }
         if let Some(done) = self.complete_request(&msg) {
             return done;
         }
@@ -254,7 +331,7 @@ impl ModuleRegistry {
         Ok(out)
     }
 
-    fn route_new(&self, msg: BusMessage) -> Result<Routed, BusError> {
+    pub(super) fn route_new(&self, msg: BusMessage) -> Result<Routed, BusError> {
         if msg.is_broadcast() {
             if msg.reply_to.is_some() {
                 return Err(BusError::Invalid("a request needs one target module, not '*'".into()));
@@ -293,7 +370,7 @@ impl ModuleRegistry {
 
     /// Hands a message to its target's proxy; every outcome is in the target's account
     /// (`MessageAccount`): sent, and either waiting in the proxy's mailbox or refused.
-    fn deliver(&self, target: &ModuleSlot, msg: Arc<BusMessage>) -> Result<(), BusError> {
+    pub(super) fn deliver(&self, target: &ModuleSlot, msg: Arc<BusMessage>) -> Result<(), BusError> {
         let stats = &target.stats;
         stats.msg_sent.fetch_add(1, Relaxed);
         let online = stats.connected.load(Relaxed);
@@ -317,7 +394,7 @@ impl ModuleRegistry {
     }
 
     /// A reply to a pending request of its target: completes it (`Some`), else `None`.
-    fn complete_request(&self, msg: &BusMessage) -> Option<Result<Routed, BusError>> {
+    pub(super) fn complete_request(&self, msg: &BusMessage) -> Option<Result<Routed, BusError>> {
         let c = msg.correlation_id.as_deref()?;
         let pending = {
             let mut table = self.pending.lock().unwrap_or_else(|p| p.into_inner());
@@ -360,11 +437,15 @@ impl ModuleRegistry {
             }
             table.insert(id.clone(), Pending { requester: msg.from.clone(), tx });
         }
-        self.counters.requests.fetch_add(1, Relaxed);
+        self.count("requests", &self.counters.requests);
         let forget = || {
             self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
         };
-        if let Err(e) = self.route(msg) {
+        let sent = match &self.shared {
+            Some(_) => self.send_request(msg, timeout).await,
+            None => self.route(msg),
+        };
+        if let Err(e) = sent {
             forget();
             return Err(e);
         }
@@ -372,7 +453,7 @@ impl ModuleRegistry {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(_)) | Err(_) => {
                 forget();
-                self.counters.timeouts.fetch_add(1, Relaxed);
+                self.count("timeouts", &self.counters.timeouts);
                 Err(BusError::ReplyTimeout { to, after: timeout })
             }
         }

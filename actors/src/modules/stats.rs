@@ -168,7 +168,7 @@ pub struct ModuleStatus {
 }
 
 /// Why a bus message was given up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BusDeadReason {
     /// The module's offline queue was full: the oldest message made room.

@@ -14,8 +14,17 @@
    ``websocket.queue_frames``, since the queue is
    handed to the session at once).
 
-    python bench/bench_bus.py [--url URL --token ADMIN_TOKEN] [--requests 2000] [--messages 50000]
-                              [--senders 2] [--profile DIR]
+    python bench/bench_bus.py [--url URL --token ADMIN_TOKEN [--url2 URL2]] [--requests 2000]
+                              [--messages 50000] [--senders 2] [--profile DIR]
+                              [--redis | --two-instances]
+
+Across instances (docs/modules.md#several-instances): with ``--url2`` (or
+``--two-instances``, which starts a redis-server and two ``serve --test-mode`` processes
+on it), the module answering requests, the receiving module and the draining module
+connect to the second instance, the requester and the senders to the first: every
+message crosses from one instance to the other through Redis. ``--redis`` starts one
+instance on a redis-server (the shared bus, every module on that instance), to compare
+with the in-instance bus without Redis (the default).
 
 ``--profile DIR`` writes a pyinstrument profile (text) of the receiving module's process
 and of the first sender to DIR (pyinstrument from PyPI must be installed).
@@ -81,13 +90,16 @@ async def _sender(url: str, name: str, token: str, to: str, count: int, flow: bo
     await m.close()
 
 
-async def run(url: str, admin: str, requests: int, messages: int, senders: int, profile: Optional[str]) -> None:
+async def run(
+    url: str, admin: str, requests: int, messages: int, senders: int, profile: Optional[str], url2: Optional[str] = None
+) -> None:
+    there = url2 or url  # where the answering, receiving and draining modules connect
     suffix = str(os.getpid())
     async with Central(url, admin) as c:
         regs = {r: await c.create_module(f"bench{r}{suffix}") for r in ("a", "b", "c")}
         sender_regs = [await c.create_module(f"benchs{i}x{suffix}") for i in range(senders)]
     a = await create_gns3_interface(regs["a"].name, url=url, token=regs["a"].token).initialize()
-    b = await create_gns3_interface(regs["b"].name, url=url, token=regs["b"].token).initialize()
+    b = await create_gns3_interface(regs["b"].name, url=there, token=regs["b"].token).initialize()
     b.on_message(lambda msg: {"ok": True} if msg.is_request else None)
 
     for _ in range(200):  # warm-up
@@ -178,7 +190,7 @@ async def run(url: str, admin: str, requests: int, messages: int, senders: int, 
         if drained >= queued:
             all_in.set()
 
-    d = create_gns3_interface(reg.name, url=url, token=reg.token)
+    d = create_gns3_interface(reg.name, url=there, token=reg.token)
     d.on_message(drain)
     await d.initialize()
     try:
@@ -221,22 +233,34 @@ def main() -> None:
     p.add_argument("--messages", type=int, default=50000)
     p.add_argument("--senders", type=int, default=2)
     p.add_argument("--profile", metavar="DIR")
+    p.add_argument("--url2", help="a second instance on the same Redis (the receiving side connects there)")
+    p.add_argument("--redis", action="store_true", help="start one instance on a redis-server (the shared bus)")
+    p.add_argument("--two-instances", action="store_true", help="start a redis-server and two instances on it")
     args = p.parse_args()
+    senders = max(1, args.senders)
     if args.url:
-        asyncio.run(run(args.url, args.token, args.requests, args.messages, max(1, args.senders), args.profile))
+        asyncio.run(run(args.url, args.token, args.requests, args.messages, senders, args.profile, args.url2))
         return
-    from service import Service
+    from service import Redis, Service
 
     n = max(1024, args.messages)
     # the whole offline queue is handed to the session at once: its buffer must hold it
-    svc = Service(
-        modules_config=f"offline_queue = {n}\ninbox_capacity = {n}\nsession_mailbox = {n}\n\n"
+    config = (
+        f"offline_queue = {n}\ninbox_capacity = {n}\nsession_mailbox = {n}\n\n"
         f"[websocket]\nqueue_frames = {n}\nqueue_bytes = {n * 400}"
     )
+    redis = Redis() if (args.redis or args.two_instances) else None
+    services = [Service(redis=redis, modules_config=config)]
     try:
-        asyncio.run(run(svc.url, svc.token, args.requests, args.messages, max(1, args.senders), args.profile))
+        if args.two_instances:
+            services.append(Service(redis=redis, modules_config=config))
+        url2 = services[1].url if len(services) > 1 else None
+        asyncio.run(run(services[0].url, services[0].token, args.requests, args.messages, senders, args.profile, url2))
     finally:
-        svc.close()
+        for svc in services:
+            svc.close()
+        if redis is not None:
+            redis.stop()
 
 
 if __name__ == "__main__":

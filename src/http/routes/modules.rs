@@ -10,7 +10,6 @@ use gns3_central_actors::modules::{BusDeadLetter, BusError, BusMessage, ModuleKi
 use gns3_central_actors::sinks::SinkStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::sync::atomic::Ordering::Relaxed;
 use utoipa::{IntoParams, ToSchema};
 
 use super::body::{self, Checked};
@@ -32,7 +31,8 @@ pub fn bus_error(e: BusError) -> ApiError {
         | BusError::TooManyPending(_)
         | BusError::Publish(_)
         | BusError::EventsDisabled
-        | BusError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        | BusError::Unavailable
+        | BusError::BusUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     let mut api = ApiError::new(status, Code::from(&e), e.to_string());
     if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -70,7 +70,7 @@ pub struct ModuleInterfaceRequest {
     pub module_name: String,
 }
 
-fn register(state: &AppState, raw: &Value, principal: &Principal) -> Result<HttpResponse, ApiError> {
+async fn register(state: &AppState, raw: &Value, principal: &Principal) -> Result<HttpResponse, ApiError> {
     let name = match (body::optional_str(raw, "name")?, body::optional_str(raw, "module_name")?) {
         (Some(a), Some(b)) if a != b => {
             return Err(ApiError::bad_request(Code::InvalidBody, "'name' and 'module_name' differ; give one"))
@@ -86,7 +86,7 @@ fn register(state: &AppState, raw: &Value, principal: &Principal) -> Result<Http
     };
     let secret = format!("g3m_{}", &token::generate()[token::TOKEN_PREFIX.len()..]);
     let registry = &state.modules.registry;
-    let slot = registry.register(name, ModuleKind::Remote, Some(token::digest(&secret))).map_err(bus_error)?;
+    let slot = registry.register_remote(name, token::digest(&secret)).await.map_err(bus_error)?;
     if let Err(e) = crate::state::module_store::save(&state.settings.modules.state_file, registry) {
         tracing::error!(error = %e, "Could not write modules.state_file; the registration is runtime-only.");
     }
@@ -107,14 +107,15 @@ fn register(state: &AppState, raw: &Value, principal: &Principal) -> Result<Http
     responses((status = 201, description = "Registered; the token is shown once", body = Registered,
             headers(("Location" = String, description = "The module's path, `/api/v2/modules/{name}`"))),
         (status = 400, description = "Missing or invalid name", body = ErrorBody),
-        (status = 409, description = "Name taken, or too many modules", body = ErrorBody)))]
+        (status = 409, description = "Name taken, or too many modules", body = ErrorBody),
+        (status = 503, description = "Shared bus: Redis does not answer (`bus_unavailable`)", body = ErrorBody)))]
 #[post("/api/v2/modules")]
 pub async fn create(
     state: web::Data<AppState>,
     raw: Checked<RegisterRequest>,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
-    register(&state, &raw, &principal)
+    register(&state, &raw, &principal).await
 }
 
 /// The original registration path: body `{"module_name"}`.
@@ -123,14 +124,15 @@ pub async fn create(
     responses((status = 201, description = "Registered; the token is shown once", body = Registered,
             headers(("Location" = String, description = "The module's path, `/api/v2/modules/{name}`"))),
         (status = 400, description = "Missing or invalid name", body = ErrorBody),
-        (status = 409, description = "Name taken", body = ErrorBody)))]
+        (status = 409, description = "Name taken", body = ErrorBody),
+        (status = 503, description = "Shared bus: Redis does not answer (`bus_unavailable`)", body = ErrorBody)))]
 #[post("/api/common/api/gns3-central/create_module_interface/")]
 pub async fn create_module_interface(
     state: web::Data<AppState>,
     raw: Checked<ModuleInterfaceRequest>,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
-    register(&state, &raw, &principal)
+    register(&state, &raw, &principal).await
 }
 
 #[derive(Serialize, ToSchema)]
@@ -142,11 +144,12 @@ pub struct ModuleList {
 
 /// Every module: connected, last seen, subscriptions, counters, mailbox depth.
 #[utoipa::path(get, path = "/api/v2/modules", tag = "modules",
-    responses((status = 200, description = "Modules and their state", body = ModuleList)))]
+    responses((status = 200, description = "Modules and their state", body = ModuleList),
+        (status = 503, description = "Shared bus: Redis does not answer (`bus_unavailable`)", body = ErrorBody)))]
 #[get("/api/v2/modules")]
-pub async fn list(state: web::Data<AppState>) -> HttpResponse {
-    let r = &state.modules.registry;
-    HttpResponse::Ok().json(ModuleList { connected: r.connected_count(), modules: r.list() })
+pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let (connected, modules) = state.modules.registry.status_all().await.map_err(bus_error)?;
+    Ok(HttpResponse::Ok().json(ModuleList { connected, modules }))
 }
 
 fn unknown(name: &str) -> ApiError {
@@ -156,18 +159,20 @@ fn unknown(name: &str) -> ApiError {
 #[utoipa::path(get, path = "/api/v2/modules/{name}", tag = "modules",
     params(("name" = String, Path, description = "Module name")),
     responses((status = 200, description = "The module's state", body = ModuleStatus),
-        (status = 404, description = "Unknown module", body = ErrorBody)))]
+        (status = 404, description = "Unknown module", body = ErrorBody),
+        (status = 503, description = "Shared bus: Redis does not answer (`bus_unavailable`)", body = ErrorBody)))]
 #[get("/api/v2/modules/{name}")]
 pub async fn get_one(state: web::Data<AppState>, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let slot = state.modules.registry.get(&name).ok_or_else(|| unknown(&name))?;
-    Ok(HttpResponse::Ok().json(slot.status()))
+    let status = state.modules.registry.status_of(&name).await.map_err(bus_error)?.ok_or_else(|| unknown(&name))?;
+    Ok(HttpResponse::Ok().json(status))
 }
 
 /// Deletes a module: its token stops working, its connection is closed (4004), the
 /// messages waiting for it are dead-lettered.
 #[utoipa::path(delete, path = "/api/v2/modules/{name}", tag = "modules",
     params(("name" = String, Path, description = "Module name")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "Unknown module", body = ErrorBody)))]
+    responses((status = 204, description = "Deleted"), (status = 404, description = "Unknown module", body = ErrorBody),
+        (status = 503, description = "Shared bus: Redis does not answer (`bus_unavailable`)", body = ErrorBody)))]
 #[delete("/api/v2/modules/{name}")]
 pub async fn remove(
     state: web::Data<AppState>,
@@ -175,7 +180,7 @@ pub async fn remove(
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let registry = &state.modules.registry;
-    match registry.get(&name) {
+    match registry.lookup(&name).await.map_err(bus_error)? {
         Some(s) if s.kind == ModuleKind::Remote => {}
         Some(_) => {
             return Err(ApiError::new(
@@ -186,7 +191,9 @@ pub async fn remove(
         }
         None => return Err(unknown(&name)),
     }
-    registry.remove(&name);
+    if !registry.remove_remote(&name).await.map_err(bus_error)? {
+        return Err(unknown(&name));
+    }
     if let Err(e) = crate::state::module_store::save(&state.settings.modules.state_file, registry) {
         tracing::error!(error = %e, "Could not write modules.state_file.");
     }
@@ -226,7 +233,7 @@ pub struct PostMessage {
         (status = 400, description = "Invalid message", body = ErrorBody),
         (status = 404, description = "Unknown target module", body = ErrorBody),
         (status = 409, description = "Target offline and the bus refuses (or ttl 0)", body = ErrorBody),
-        (status = 503, description = "Target inbox full", body = ErrorBody),
+        (status = 503, description = "Target inbox full, or (shared bus) Redis does not answer (`bus_unavailable`)", body = ErrorBody),
         (status = 504, description = "No reply in time", body = ErrorBody)))]
 #[post("/api/v2/bus/messages")]
 pub async fn post_message(state: web::Data<AppState>, raw: Checked<PostMessage>) -> Result<HttpResponse, ApiError> {
@@ -243,24 +250,17 @@ pub async fn post_message(state: web::Data<AppState>, raw: Checked<PostMessage>)
         return Ok(HttpResponse::Ok().json(reply));
     }
     let id = msg.id.clone();
-    let routed = registry.route(msg).map_err(bus_error)?;
+    let routed = registry.send(msg).await.map_err(bus_error)?;
     Ok(HttpResponse::Accepted().json(json!({"id": id, "accepted": routed.accepted, "refused": routed.refused})))
 }
 
 /// Bus counters.
 #[utoipa::path(get, path = "/api/v2/bus/stats", tag = "modules",
-    responses((status = 200, description = "Routed, broadcast, refused, requests, replies, timeouts, pending, dead letters")))]
+    responses((status = 200, description = "Routed, broadcast, refused, requests, replies, timeouts, pending, dead letters"),
+        (status = 503, description = "Shared bus: Redis does not answer (`bus_unavailable`)", body = ErrorBody)))]
 #[get("/api/v2/bus/stats")]
-pub async fn stats(state: web::Data<AppState>) -> HttpResponse {
-    let r = &state.modules.registry;
-    let c = &r.counters;
-    HttpResponse::Ok().json(json!({
-        "modules": r.len(), "connected": r.connected_count(),
-        "routed": c.routed.load(Relaxed), "broadcasts": c.broadcasts.load(Relaxed), "refused": c.refused.load(Relaxed),
-        "requests": c.requests.load(Relaxed), "replies": c.replies.load(Relaxed), "timeouts": c.timeouts.load(Relaxed),
-        "late_replies": c.late_replies.load(Relaxed), "pending_requests": r.pending_requests(),
-        "dead_letters": r.dead_letters().total(),
-    }))
+pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.modules.registry.bus_stats().await.map_err(bus_error)?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -273,14 +273,15 @@ pub struct LimitQuery {
 /// The most recent bus dead letters, oldest first.
 #[utoipa::path(get, path = "/api/v2/bus/dead-letters", tag = "modules", params(LimitQuery),
     responses((status = 200, description = "Dead letters", body = Vec<BusDeadLetter>),
-        (status = 400, description = "`limit` outside 1-1000 (`invalid_limit`)", body = ErrorBody)))]
+        (status = 400, description = "`limit` outside 1-1000 (`invalid_limit`)", body = ErrorBody),
+        (status = 503, description = "Shared bus: Redis does not answer (`bus_unavailable`)", body = ErrorBody)))]
 #[get("/api/v2/bus/dead-letters")]
 pub async fn dead_letters(state: web::Data<AppState>, q: web::Query<LimitQuery>) -> Result<HttpResponse, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request(Code::InvalidLimit, format!("limit must be 1-1000, got {limit}")));
     }
-    Ok(HttpResponse::Ok().json(state.modules.registry.dead_letters().recent(limit)))
+    Ok(HttpResponse::Ok().json(state.modules.registry.dead_letters_recent(limit).await.map_err(bus_error)?))
 }
 
 /// The notification sinks and their counters (URLs are not shown).

@@ -23,8 +23,9 @@ use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use session::ModuleSession;
 
-/// The module a credential may connect as, and the subprotocol to echo.
-pub fn authorize_module(
+/// The module a credential may connect as, and the subprotocol to echo. On the shared
+/// bus a name this instance does not know yet is looked up in Redis once.
+pub async fn authorize_module(
     req: &HttpRequest,
     state: &AppState,
     name: &str,
@@ -32,8 +33,13 @@ pub fn authorize_module(
     check_origin(req, &state.auth)?;
     let (credential, protocol) = credential_of(req)?;
     let digest = token::digest(&credential);
-    match state.modules.registry.authenticate(name, &digest) {
+    match state.modules.registry.authenticate_shared(name, &digest).await {
         Ok(slot) => Ok((slot, protocol)),
+        Err(AuthFailure::BusUnavailable(why)) => {
+            let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::BusUnavailable, why);
+            e.retry_after = Some(1);
+            Err(e)
+        }
         Err(AuthFailure::OtherModule(owner)) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             Code::WrongModule,
@@ -57,6 +63,6 @@ pub async fn module_socket(
     name: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let (slot, protocol) = authorize_module(&req, &state, &name).inspect_err(|e| state.auth.refused.count(e))?;
+    let (slot, protocol) = authorize_module(&req, &state, &name).await.inspect_err(|e| state.auth.refused.count(e))?;
     upgrade(&req, payload, &state, protocol, |flushed| ModuleSession::new(state.clone(), slot, flushed))
 }

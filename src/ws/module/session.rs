@@ -87,7 +87,26 @@ impl ModuleSession {
             Err(e) => return self.bus_error(ctx, &e, rid),
         };
         let id = msg.id.clone();
-        match self.core.state.modules.registry.route(msg) {
+        let registry = &self.core.state.modules.registry;
+        if registry.shared().is_some() {
+            // Handed to the uplink now (the order per sender), answered when Redis has.
+            let rid = rid.cloned();
+            let fut = registry.send(msg);
+            ctx.spawn(fut.into_actor(self).map(move |r, act, ctx| act.routed(ctx, &id, r, rid.as_ref())));
+            return;
+        }
+        let r = registry.route(msg);
+        self.routed(ctx, &id, r, rid);
+    }
+
+    fn routed(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        id: &str,
+        r: Result<gns3_central_actors::modules::Routed, BusError>,
+        rid: Option<&Value>,
+    ) {
+        match r {
             Ok(r) if rid.is_some() => {
                 let ack = json!({"type": "sent", "id": id, "accepted": r.accepted, "refused": r.refused});
                 self.reply(ctx, with_request_id(ack, rid));
