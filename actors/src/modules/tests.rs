@@ -183,13 +183,15 @@ async fn a_module_that_stops_reading_does_not_hold_up_the_others() {
     }
     let (_slow, _) = attach(reg, "slow", true).await;
     let (fast, _) = attach(reg, "fast", false).await;
-    let t0 = Instant::now();
     for n in 0..200 {
         // Broadcasts never wait: a full proxy refuses at once.
         let out = reg.route(msg("src", "*", n, 1000)).unwrap();
         assert!(!out.refused.contains(&"fast".to_owned()), "{out:?}");
         if n % 32 == 31 {
-            actix_rt::time::sleep(Duration::from_millis(5)).await;
+            // Paced by fast's progress (it has every message so far), not by a time: the
+            // bus thread keeps up with fast however loaded the machine is, and it could
+            // not if slow held it up.
+            until(Duration::from_secs(10), || payloads(&fast).len() as u64 > n).await;
         }
     }
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -198,7 +200,6 @@ async fn a_module_that_stops_reading_does_not_hold_up_the_others() {
         assert!(Instant::now() < deadline, "fast got {} of 200: {f:?}", payloads(&fast).len());
         actix_rt::time::sleep(Duration::from_millis(5)).await;
     }
-    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
     let slow = reg.get("slow").unwrap().stats.snapshot();
     assert!(slow.dead_lettered > 150 && slow.failed >= slow.dead_lettered, "{slow:?}");
     assert_eq!(reg.get("fast").unwrap().stats.snapshot().dead_lettered, 0);
