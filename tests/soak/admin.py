@@ -66,6 +66,18 @@ class Admin:
             return None
         return r.json() if r.status_code == 200 else None
 
+    async def heap(self, inst: int) -> int:
+        """`gns3central_heap_bytes` (glibc's mallinfo2: what the service holds) in kB, 0
+        when not exposed."""
+        try:
+            r = await self.clients[inst].get("/metrics")
+        except httpx.HTTPError:
+            return 0
+        for line in r.text.splitlines():
+            if line.startswith("gns3central_heap_bytes "):
+                return int(float(line.split()[1]) / 1024)
+        return 0
+
     def up(self) -> list[int]:
         return [i for i, inst in enumerate(self.soak.instances) if self.soak.ready[i]]
 

@@ -134,7 +134,7 @@ class Module:
                 if time.monotonic() < self.slow_until:
                     # Reading too slowly: the socket fills, then the service's buffers.
                     self.led.slow_frames += 1
-                    await asyncio.sleep(0.02)
+                    await asyncio.sleep(0.1)
                 await self._frame(c, json.loads(raw))
         except ConnectionClosed:
             pass

@@ -108,6 +108,10 @@ class Dashboard:
             else:
                 reason = str(f.get("reason"))
                 self.r.resyncs[reason] = self.r.resyncs.get(reason, 0) + 1
+                self.soak.log(
+                    f"dashboard #{self.idx} on {'ab'[self.at or 0]}: recovered: false ({reason}) for since "
+                    f"{self.last_id}; the instance is at {f.get('epoch')}-{f.get('latest_seq')}"
+                )
                 # Start again from where the service says it is now.
                 self.epoch, self.last = f.get("epoch"), int(f.get("latest_seq", 0))
                 self.last_id = f"{self.epoch}-{self.last}"
@@ -151,7 +155,8 @@ class Dashboard:
                 now = time.monotonic()
                 if self.soak.stopping:
                     return "stopped"
-                if now >= until or (self.soak.go_home and inst != self.home):
+                want = self.soak.want(self)
+                if now >= until or (want is not None and want != inst):
                     return "voluntary"
                 try:
                     raw = await asyncio.wait_for(ws.recv(), min(1.0, until - now))
@@ -173,7 +178,7 @@ class Dashboard:
         while not self.soak.stopping and time.monotonic() < deadline:
             # Stay 20-60 s, then leave and resume; 30 % of the resumes go to the other
             # instance (the log is shared, so `since` is valid there too).
-            stay = rng.uniform(20, 60) if not self.soak.go_home else 3600
+            stay = rng.uniform(20, 60) if self.soak.want(self) is None else 3600
             try:
                 why = await self._session(target, time.monotonic() + stay)
                 backoff = 0.2
@@ -187,7 +192,11 @@ class Dashboard:
                 return
             if why == "voluntary":
                 await asyncio.sleep(rng.uniform(0.2, 2.0))
-                target = self.home if (self.soak.go_home or rng.random() < 0.7) else (self.home + 1) % n
+                want = self.soak.want(self)
+                if want is not None:
+                    target = want
+                else:
+                    target = self.home if rng.random() < 0.7 else (self.home + 1) % n
             else:  # lost: fail over to the other instance at once, as a load balancer would
                 target = (target + 1) % n
 

@@ -47,6 +47,8 @@ def token() -> tuple[str, str]:
 class Soak:
     def __init__(self) -> None:
         self.minutes = float(os.environ.get("SOAK_MINUTES", "10"))
+        if self.minutes < 2:
+            raise SystemExit("SOAK_MINUTES must be at least 2 (warm-up, one chaos cycle, the final samples)")
         self.total = self.minutes * 60.0
         self.binary = os.environ["SOAK_BIN"]
         self.placement = os.environ.get("SOAK_MODULES", "same")
@@ -55,7 +57,7 @@ class Soak:
         self.n_clients = int(os.environ.get("SOAK_CLIENTS", "200"))
         self.activity = float(os.environ.get("SOAK_ACTIVITY", "5"))
         self.work = Path(os.environ.get("SOAK_WORK", "target/soak")).resolve()
-        self.warmup = max(20.0, 0.15 * self.total)
+        self.warmup = max(45.0, 0.15 * self.total)
         self.window = max(10.0, 0.08 * self.total)  # resource samples: baseline and final windows
         self.cycles = max(1, round(self.minutes / 5))
         self.failures: list[str] = []
@@ -65,6 +67,7 @@ class Soak:
         self.stopping = False
         self.quiet = False
         self.go_home = False
+        self.gather: Optional[int] = None  # every dashboard to this instance (warm-up)
         self.t0 = time.monotonic()
         self.instances: list[Instance] = []
         self.ready: list[bool] = []
@@ -76,6 +79,12 @@ class Soak:
         t = time.monotonic() - self.t0
         self.timeline.append((t, msg))
         print(f"soak [{t:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    def want(self, d: Any) -> Optional[int]:
+        """Where a dashboard must be now (None: where it likes)."""
+        if self.gather is not None:
+            return self.gather
+        return d.home if self.go_home else None
 
     def peer_slow(self, name: str) -> bool:
         return name in self.slow
@@ -143,7 +152,7 @@ instance_id = "{name}"
 lease_ms = 5000
 redis_timeout_ms = 500
 [events]
-history_size = 1000
+history_size = 200
 [audit]
 dir = "@AUDIT_DIR@"
 [[auth.tokens]]
@@ -216,8 +225,9 @@ hash = "{viewer_hash}"
             for i, inst in enumerate(self.instances):
                 if self.ready[i] and inst.pid is not None and inst.alive():
                     s = proc_sample(inst.pid)
+                    heap = await self.admin.heap(i)
                     if s:
-                        self.samples[inst.name].append((time.monotonic(), *s))
+                        self.samples[inst.name].append((time.monotonic(), *s, heap))
             await asyncio.sleep(2.0)
 
     def rest_round(self):
@@ -330,6 +340,21 @@ hash = "{viewer_hash}"
         self.slow.discard(m.name)
         self.log(f"module {m.name} reads at full speed again ({m.led.slow_frames} frames read slowly)")
 
+    async def rehearse(self) -> None:
+        """Warm-up: the load the chaos brings, once — every dashboard on `a`, then every
+        one on `b`, then home, and the slow module — so that the baseline samples come
+        after each instance's high-water mark (allocator caches), not before it."""
+        for where in (0, 1, None):
+            self.gather = where
+            self.go_home = where is None
+            end = time.monotonic() + 20
+            while time.monotonic() < end and any(d.at != self.want(d) for d in self.dashboards):
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(2)
+        self.go_home = False
+        self.log("warm-up: every dashboard went to a, then to b, then home")
+        await self.slow_module(8)
+
     async def chaos(self, start: float, end: float) -> None:
         steps = [self.standin_outage, self.redis_failover, self.instance_kill, None]
         slots = len(steps) * self.cycles
@@ -381,6 +406,9 @@ hash = "{viewer_hash}"
             f"running {self.minutes:g} min: {self.n_clients} dashboards, modules {self.placement}, "
             f"warm-up {self.warmup:.0f} s, {self.cycles} chaos cycle(s)"
         )
+        await self.rehearse()
+        await asyncio.sleep(max(0.0, t0 + self.warmup - time.monotonic()))
+        self.log("warm-up done: baseline samples")
         chaos_start = t0 + self.warmup + self.window
         chaos_end = t0 + 0.75 * self.total
         await self.chaos(chaos_start, chaos_end)
