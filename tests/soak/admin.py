@@ -43,7 +43,9 @@ class Admin:
         self.soak = soak
         self.token = token
         self.clients = [
-            httpx.AsyncClient(base_url=i.base, headers={"Authorization": f"Bearer {token}"}, timeout=10, trust_env=False)
+            httpx.AsyncClient(
+                base_url=i.base, headers={"Authorization": f"Bearer {token}"}, timeout=10, trust_env=False
+            )
             for i in soak.instances
         ]
         self.made: list[Action] = []
@@ -132,7 +134,9 @@ class Admin:
             self.unanswered["config.patch"] += 1
             return
         outcome = "ok" if r.status_code == 200 else "error"
-        self.made.append(Action("config.patch", "rest", "soak-admin", self.soak.instances[inst].name, time.monotonic(), outcome))
+        self.made.append(
+            Action("config.patch", "rest", "soak-admin", self.soak.instances[inst].name, time.monotonic(), outcome)
+        )
 
     async def ws_node_action(self, dash: Any) -> None:
         t = self.pick()

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from dashboards import open_ws
 
@@ -71,6 +71,7 @@ class Module:
         self.readers: set[asyncio.Task[None]] = set()
         self.slow_until = 0.0
         self.closed_for_good: Optional[str] = None
+        self.last_connect_error = ""
         self._rid = 0
         self._connected = asyncio.Event()
         self._dropped = asyncio.Event()
@@ -98,12 +99,26 @@ class Module:
         self._dropped.clear()
         return c
 
+    async def first_connect(self) -> None:
+        """At home; failing that (a failure of the run), where it may go."""
+        try:
+            await self.connect(self.home)
+            return
+        except (OSError, asyncio.TimeoutError, WebSocketException, ValueError) as e:
+            where = self.soak.instances[self.home].name
+            self.soak.failures.append(f"module {self.name} cannot connect to its home instance {where}: {e}")
+        if self.alt is not None:
+            await self.connect(self.alt)
+
     async def move_to(self, inst: int) -> None:
         """Connect to `inst` while connected elsewhere: the newer connection replaces the
         older one (4009), which is read until it ends, so nothing it was sent is lost."""
         if self.conn is not None and self.conn.inst == inst:
             return
-        await self.connect(inst)
+        try:
+            await self.connect(inst)
+        except (OSError, asyncio.TimeoutError, WebSocketException, ValueError) as e:
+            self.soak.failures.append(f"module {self.name} cannot move to {self.soak.instances[inst].name}: {e}")
 
     async def keep_connected(self, deadline: float) -> None:
         """Reconnects (home first, then `alt`) whenever the connection is lost."""
@@ -122,7 +137,8 @@ class Module:
                     await self.connect(inst)
                     backoff = 0.1
                     break
-                except (OSError, asyncio.TimeoutError, ConnectionClosed, ValueError):
+                except (OSError, asyncio.TimeoutError, WebSocketException, ValueError) as e:
+                    self.last_connect_error = f"{self.soak.instances[inst].name}: {e}"
                     continue
             else:
                 await asyncio.sleep(backoff)

@@ -34,7 +34,7 @@ async def wait_dashboards(soak: Any, end: float) -> Row:
 
 def dashboard_rows(soak: Any) -> list[Row]:
     ds = soak.dashboards
-    tot = Counter()
+    tot: Counter[str] = Counter()
     resyncs: Counter[str] = Counter()
     bad = []
     for d in ds:
@@ -213,7 +213,9 @@ def resource_rows(soak: Any, final_end: float) -> list[Row]:
             f = statistics.median(s[k] for s in final)
             within = abs(f - b) <= 0.10 * b
             ok &= within
-            parts.append(f"{label} {b:.0f} -> {f:.0f} ({(f - b) / b * 100:+.1f} %)" + ("" if within or not checked else " OUT"))
+            parts.append(
+                f"{label} {b:.0f} -> {f:.0f} ({(f - b) / b * 100:+.1f} %)" + ("" if within or not checked else " OUT")
+            )
         peak = max(s[1] for s in samples)
         hb, hf = statistics.median(s[4] for s in base), statistics.median(s[4] for s in final)
         if hb > 0:
@@ -241,8 +243,8 @@ async def finish(soak: Any, hard: float) -> int:
     rows += module_rows(soak, accounts)
     rows += await audit_rows(soak, min(hard, time.monotonic() + 30))
     rows += resource_rows(soak, final_end)
-    for f in soak.failures:
-        rows.append(("during the run", False, f))
+    for f, n in Counter(soak.failures).items():
+        rows.append(("during the run", False, f + (f" ({n} times)" if n > 1 else "")))
     print_table(soak, rows)
     return 0 if all(ok for _, ok, _ in rows) else 1
 

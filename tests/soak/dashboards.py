@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 EVENTS_PATH = "/ws/gns3/events/"
 MAX_FRAME = 64 * 1024 * 1024
@@ -182,7 +182,7 @@ class Dashboard:
             try:
                 why = await self._session(target, time.monotonic() + stay)
                 backoff = 0.2
-            except (OSError, asyncio.TimeoutError, ConnectionClosed, KeyError, ValueError) as e:
+            except (OSError, asyncio.TimeoutError, WebSocketException, KeyError, ValueError) as e:
                 why = f"connect failed: {type(e).__name__}"
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)

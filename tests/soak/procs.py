@@ -60,7 +60,7 @@ class Proc:
         self.starts = 0
 
     def start(self) -> None:
-        out = open(self.log, "ab")  # noqa: SIM115 - the child owns it
+        out = open(self.log, "ab")  # the child writes to it; closed here once handed over
         out.write(f"\n==== start {self.starts + 1}: {' '.join(self.argv)}\n".encode())
         out.flush()
         self.p = subprocess.Popen(
@@ -159,30 +159,27 @@ class Sentinel(Proc):
         )
         super().__init__(name, ["redis-sentinel", str(conf)], work / f"{name}.log")
 
-    def master_port(self) -> Optional[int]:
+    def _cli(self, *args: str) -> str:
         try:
-            out = subprocess.run(
-                ["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), "SENTINEL", "get-master-addr-by-name", MASTER_NAME],
-                capture_output=True,
-                text=True,
-                timeout=5,
-            ).stdout.split()
-            return int(out[1]) if len(out) >= 2 else None
-        except (subprocess.SubprocessError, OSError, ValueError):
-            return None
-
-    def known_sentinels(self) -> int:
-        """Other sentinels this one has discovered (through the master's hello channel)."""
-        try:
-            out = subprocess.run(
-                ["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), "SENTINEL", "sentinels", MASTER_NAME],
+            return subprocess.run(
+                ["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), "SENTINEL", *args],
                 capture_output=True,
                 text=True,
                 timeout=5,
             ).stdout
-            return out.count("runid")
         except (subprocess.SubprocessError, OSError):
-            return 0
+            return ""
+
+    def master_port(self) -> Optional[int]:
+        out = self._cli("get-master-addr-by-name", MASTER_NAME).split()
+        try:
+            return int(out[1]) if len(out) >= 2 else None
+        except ValueError:
+            return None
+
+    def known_sentinels(self) -> int:
+        """Other sentinels this one has discovered (through the master's hello channel)."""
+        return self._cli("sentinels", MASTER_NAME).count("runid")
 
 
 class Instance(Proc):

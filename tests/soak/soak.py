@@ -62,7 +62,8 @@ class Soak:
         self.cycles = max(1, round(self.minutes / 5))
         self.failures: list[str] = []
         self.timeline: list[tuple[float, str]] = []
-        self.samples: dict[str, list[tuple[float, int, int, int]]] = {"a": [], "b": []}
+        # (monotonic time, RSS kB, threads, fds, heap kB) per instance, every 2 s
+        self.samples: dict[str, list[tuple[float, int, int, int, int]]] = {"a": [], "b": []}
         self.started_at: dict[str, float] = {}
         self.stopping = False
         self.quiet = False
@@ -116,8 +117,20 @@ class Soak:
         self.sim_port = free_port()
         self.sim = Proc(
             "stand-in",
-            [self.binary, "simulate", "--port", str(self.sim_port), "--projects", "2", "--nodes", "6"]
-            + ["--activity", str(self.activity), "--seed", "14"],
+            [
+                self.binary,
+                "simulate",
+                "--port",
+                str(self.sim_port),
+                "--projects",
+                "2",
+                "--nodes",
+                "6",
+                "--activity",
+                str(self.activity),
+                "--seed",
+                "14",
+            ],
             self.work / "stand-in.log",
         )
         self.sim.start()
@@ -197,6 +210,7 @@ hash = "{viewer_hash}"
             if r.status_code != 201:
                 raise RuntimeError(f"registering {name}: {r.status_code} {r.text}")
             tokens[name] = r.json()["token"]
+        alts: dict[str, Optional[int]]
         if self.placement == "same":
             homes, alts = {"alpha": 0, "beta": 0}, {"alpha": None, "beta": None}
         else:
@@ -331,9 +345,9 @@ hash = "{viewer_hash}"
             if m.home == 1 and m.conn is not None and m.conn.inst != 1:
                 await m.move_to(1)
 
-    async def slow_module(self, seconds: float) -> None:
+    async def slow_module(self, seconds: float, label: str = "chaos") -> None:
         m = self.modules[1]
-        self.log(f"chaos: module {m.name} reads slowly for {seconds:.0f} s (its peer sends 6x, 1.5 kB each)")
+        self.log(f"{label}: module {m.name} reads slowly for {seconds:.0f} s (its peer sends 6x, 1.5 kB each)")
         self.slow.add(m.name)
         m.slow_until = time.monotonic() + seconds
         await asyncio.sleep(seconds)
@@ -348,12 +362,13 @@ hash = "{viewer_hash}"
             self.gather = where
             self.go_home = where is None
             end = time.monotonic() + 20
-            while time.monotonic() < end and any(d.at != self.want(d) for d in self.dashboards):
+            # A bounded poll of what the clients report (they move on their own).
+            while time.monotonic() < end and any(d.at != self.want(d) for d in self.dashboards):  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
             await asyncio.sleep(2)
         self.go_home = False
         self.log("warm-up: every dashboard went to a, then to b, then home")
-        await self.slow_module(8)
+        await self.slow_module(8, "warm-up")
 
     async def chaos(self, start: float, end: float) -> None:
         steps = [self.standin_outage, self.redis_failover, self.instance_kill, None]
@@ -390,7 +405,7 @@ hash = "{viewer_hash}"
         for d in self.dashboards:
             tasks.append(spawn(d.run(hard)))
         for m in self.modules:
-            await m.connect(m.home)
+            await m.first_connect()
             tasks.append(spawn(m.keep_connected(hard)))
         for m in self.modules:
             tasks.append(spawn(m.chatter(deadline, MODULE_RATE)))
