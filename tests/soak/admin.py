@@ -182,10 +182,15 @@ class Admin:
         except httpx.HTTPError:
             self.http_bus.unknown[to] += 1
             return
+        code = ""
+        if r.status_code != 202 and r.headers.get("content-type", "").startswith("application/json"):
+            code = (r.json().get("error") or {}).get("code", "")
         if r.status_code == 202:
             self.http_bus.accepted.setdefault(to, set()).add(r.json()["id"])
-        elif r.status_code in (409, 503):  # module_offline, inbox_full: refused, counted for it
+        elif code in ("module_offline", "inbox_full"):  # refused, counted for it
             self.http_bus.refused[to] += 1
+        elif code == "bus_unavailable":  # the shared bus without Redis: may not be counted
+            self.http_bus.unknown[to] += 1
         else:
             self.soak.failures.append(f"POST /api/v2/bus/messages to {to}: {r.status_code} {r.text[:200]}")
 

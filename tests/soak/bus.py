@@ -209,6 +209,13 @@ class Module:
                 self.led.refusals[code] += 1
                 if kind == "q":
                     self.led.requests["refused"] += 1
+            elif code == "bus_unavailable":
+                # The shared bus while Redis is away (docs/modules.md): refused at once; whether
+                # the target's account counts it is the bus's business, so it is slack here.
+                self.led.unknown[to] += 1
+                self.led.refusals[code] += 1
+                if kind == "q":
+                    self.led.requests["unavailable"] += 1
             else:
                 self.led.errors[code] += 1
                 if kind == "q":
