@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from dashboards import open_ws
 
+BURST = 20  # while the peer reads slowly: this many times the rate, enough to fill its session mailbox
 PAD = "x" * 1500  # slow phase: bigger messages, so the service's buffers fill up
 
 
@@ -56,6 +57,9 @@ class Ledger:
     closes: Counter[str] = field(default_factory=Counter)  # close codes of its connections
     connections: int = 0
     slow_frames: int = 0
+    accepted_at: dict[str, float] = field(default_factory=dict)  # id -> when the service said so
+    replies: set[str] = field(default_factory=set)  # ids of the replies it sent to the peer's requests
+    spans: list[tuple[float, float, str, Optional[int]]] = field(default_factory=list)  # connections
 
 
 class Module:
@@ -83,7 +87,8 @@ class Module:
     # ---- connections ----
 
     async def connect(self, inst: int) -> Conn:
-        ws = await open_ws(self.soak.instances[inst].base, f"/ws/modules/{self.name}", self.token, max_queue=16)
+        base = self.soak.instances[inst].base
+        ws = await open_ws(base, f"/ws/modules/{self.name}", self.token, max_queue=16, rcvbuf=32 * 1024)
         welcome = json.loads(await asyncio.wait_for(ws.recv(), 10))
         if welcome.get("type") != "welcome":
             raise ValueError(f"{self.name}: first frame {welcome}")
@@ -157,6 +162,11 @@ class Module:
         finally:
             c.code = c.ws.close_code
             self.led.closes[str(c.code)] += 1
+            self.led.spans.append((c.opened, time.monotonic(), self.soak.instances[c.inst].name, c.code))
+            if c.code not in (None, 1000):
+                self.soak.log(
+                    f"module {self.name}: its connection to {self.soak.instances[c.inst].name} closed, {c.code}"
+                )
             for _rid, (kind, to) in c.pending.items():
                 self.led.unknown[to] += 1
                 if kind == "q":
@@ -192,6 +202,9 @@ class Module:
         if t == "sent":
             if int(f.get("accepted", 0)) > 0:
                 self.led.accepted.setdefault(to, set()).add(f["id"])
+                self.led.accepted_at[f["id"]] = time.monotonic()
+                if kind == "r":
+                    self.led.replies.add(f["id"])
             for name in f.get("refused") or []:
                 self.led.refused[name] += 1
                 self.led.refusals["broadcast_refused"] += 1
@@ -239,7 +252,7 @@ class Module:
     # ---- what it does ----
 
     async def chatter(self, deadline: float, rate: float) -> None:
-        """Messages to the peer at `rate`/s (6x, with a 1.5 kB payload, while the peer reads
+        """Messages to the peer at `rate`/s (BURST times as many, with a 1.5 kB payload, while the peer reads
         slowly), a broadcast and a request every 10th tick; bounded by `deadline` and by
         500 unanswered frames per connection."""
         n = 0
@@ -259,7 +272,7 @@ class Module:
                 msg = {"to": self.peer, "type": "soak.req", "payload": {"n": n}}
                 await self._send_frame("q", self.peer, {"type": "request", "timeout_ms": 5000, "message": msg})
                 self.led.requests["sent"] += 1
-            await asyncio.sleep(1.0 / (rate * (6 if burst else 1)))
+            await asyncio.sleep(1.0 / (rate * (BURST if burst else 1)))
 
     async def node_action(self, action: str, project: str, node: str) -> Optional[str]:
         frame = {"type": "node_action", "action": action, "project_id": project, "node_id": node, "server": "default"}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -24,9 +25,27 @@ EVENTS_PATH = "/ws/gns3/events/"
 MAX_FRAME = 64 * 1024 * 1024
 
 
-async def open_ws(base: str, path: str, token: str, max_queue: Optional[int] = 64) -> ClientConnection:
+async def open_ws(
+    base: str, path: str, token: str, max_queue: Optional[int] = 64, rcvbuf: Optional[int] = None
+) -> ClientConnection:
+    """`rcvbuf` (bytes): a small kernel receive buffer, set before the connection is made
+    (the TCP window follows it), so that a client that reads slowly backs up into the
+    service's own buffers instead of megabytes of loopback socket buffers."""
+    kw: dict[str, Any] = {}
+    if rcvbuf is not None:
+        host, port = base.removeprefix("http://").split(":")
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.setblocking(False)
+        try:
+            await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (host, int(port))), 5)
+        except BaseException:
+            sock.close()
+            raise
+        kw["sock"] = sock
     return await connect(
         "ws://" + base.removeprefix("http://") + path,
+        **kw,
         additional_headers={"Authorization": f"Bearer {token}"},
         open_timeout=5,
         ping_interval=None,  # the service pings; the library answers while it reads

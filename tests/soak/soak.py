@@ -36,7 +36,7 @@ from dashboards import Dashboard
 from procs import MASTER_NAME, Instance, Proc, Redis, Sentinel, free_port, listening, proc_sample, wait_until
 
 SENTINELS = 3  # quorum 2: a failover needs a majority, as a production deployment would
-MODULE_RATE = 20.0  # messages per second each way (x6 while the peer reads slowly)
+MODULE_RATE = 20.0  # messages per second each way (x20 while the peer reads slowly)
 
 
 def token() -> tuple[str, str]:
@@ -57,7 +57,7 @@ class Soak:
         self.n_clients = int(os.environ.get("SOAK_CLIENTS", "200"))
         self.activity = float(os.environ.get("SOAK_ACTIVITY", "5"))
         self.work = Path(os.environ.get("SOAK_WORK", "target/soak")).resolve()
-        self.warmup = max(45.0, 0.15 * self.total)
+        self.warmup = max(45.0, 0.15 * self.total)  # at least: the rehearsal may take longer
         self.window = max(10.0, 0.08 * self.total)  # resource samples: baseline and final windows
         self.cycles = max(1, round(self.minutes / 5))
         self.failures: list[str] = []
@@ -75,6 +75,7 @@ class Soak:
         self.modules: list[Module] = []
         self.slow: set[str] = set()
         self.kills = 0
+        self.baseline_from = self.final_from = 0.0  # the resource windows, seconds from t0
 
     def log(self, msg: str) -> None:
         t = time.monotonic() - self.t0
@@ -235,7 +236,7 @@ hash = "{viewer_hash}"
             await asyncio.sleep(period)
 
     async def sampler(self, deadline: float) -> None:
-        while not self.stopping and time.monotonic() < deadline:
+        while not self.stopping and not self.quiet and time.monotonic() < deadline:
             for i, inst in enumerate(self.instances):
                 if self.ready[i] and inst.pid is not None and inst.alive():
                     s = proc_sample(inst.pid)
@@ -279,8 +280,8 @@ hash = "{viewer_hash}"
 
     # ---- the chaos ----
 
-    async def standin_outage(self) -> None:
-        self.log("chaos: the stand-in SIGKILLed")
+    async def standin_outage(self, label: str = "chaos") -> None:
+        self.log(f"{label}: the stand-in SIGKILLed")
         await asyncio.to_thread(self.sim.kill)
         await asyncio.sleep(3)
         await asyncio.to_thread(self.sim.start)
@@ -294,7 +295,7 @@ hash = "{viewer_hash}"
             await asyncio.sleep(0.3)
         self.failures.append("chaos: an instance did not reconnect to the stand-in within 30 s")
 
-    async def redis_failover(self) -> None:
+    async def redis_failover(self, label: str = "chaos") -> None:
         ports = {r.port: r for r in self.redis}
         now = self.sentinels[0].master_port()
         old = ports.get(now or -1)
@@ -302,7 +303,7 @@ hash = "{viewer_hash}"
             self.failures.append(f"chaos: the sentinels name no known master ({now})")
             return
         new = next(r for r in self.redis if r is not old)
-        self.log(f"chaos: the Redis master {old.name} (:{old.port}) SIGKILLed")
+        self.log(f"{label}: the Redis master {old.name} (:{old.port}) SIGKILLed")
         t = time.monotonic()
         await asyncio.to_thread(old.kill)
         try:
@@ -347,17 +348,24 @@ hash = "{viewer_hash}"
 
     async def slow_module(self, seconds: float, label: str = "chaos") -> None:
         m = self.modules[1]
-        self.log(f"{label}: module {m.name} reads slowly for {seconds:.0f} s (its peer sends 6x, 1.5 kB each)")
+        self.log(f"{label}: module {m.name} reads slowly for {seconds:.0f} s (its peer sends 20x, 1.5 kB each)")
         self.slow.add(m.name)
         m.slow_until = time.monotonic() + seconds
         await asyncio.sleep(seconds)
         self.slow.discard(m.name)
         self.log(f"module {m.name} reads at full speed again ({m.led.slow_frames} frames read slowly)")
 
+    def slow_seconds(self) -> float:
+        """How long the module reads slowly (the same in warm-up and chaos): 12-30 s."""
+        slot = (0.75 - 0.15 - 0.08) * self.total / (4 * self.cycles)
+        return min(30.0, max(12.0, 0.8 * slot))
+
     async def rehearse(self) -> None:
         """Warm-up: the load the chaos brings, once — every dashboard on `a`, then every
-        one on `b`, then home, and the slow module — so that the baseline samples come
-        after each instance's high-water mark (allocator caches), not before it."""
+        one on `b`, then home; the slow module; a Sentinel failover; the stand-in's
+        restart — so that the baseline samples come after each instance's high-water mark
+        (allocator caches, buffers grown once), not before it: what grows after it again
+        is what the check is for."""
         for where in (0, 1, None):
             self.gather = where
             self.go_home = where is None
@@ -368,7 +376,9 @@ hash = "{viewer_hash}"
             await asyncio.sleep(2)
         self.go_home = False
         self.log("warm-up: every dashboard went to a, then to b, then home")
-        await self.slow_module(8, "warm-up")
+        await self.slow_module(self.slow_seconds(), "warm-up")
+        await self.redis_failover("warm-up")
+        await self.standin_outage("warm-up")
 
     async def chaos(self, start: float, end: float) -> None:
         steps = [self.standin_outage, self.redis_failover, self.instance_kill, None]
@@ -384,17 +394,20 @@ hash = "{viewer_hash}"
                 if self.stopping:
                     return
                 if step is None:
-                    await self.slow_module(min(30.0, 0.8 * slot))
+                    await self.slow_module(self.slow_seconds())
                 else:
                     await step()
 
     # ---- the run ----
 
     async def run(self) -> int:
+        """The schedule follows what actually happened: the baseline window starts once the
+        warm-up is done, the chaos takes its slots up to 75 % of the run (later if its steps
+        took longer), the clients go home at 78 % (or after the chaos), and the final window
+        ends at the planned end, or `window` after the clients are home if that is later."""
         self.admin = Admin(self, self.admin_token)
-        t0 = time.monotonic()
-        deadline = t0 + self.total
-        hard = deadline + 120  # every loop ends by then whatever happens
+        t0 = self.t0 = time.monotonic()
+        hard = t0 + self.total + 600  # every loop ends by then whatever happens
         tasks: list[asyncio.Task[Any]] = []
         spawn = asyncio.get_running_loop().create_task
         await self.admin.refresh_targets()
@@ -408,25 +421,25 @@ hash = "{viewer_hash}"
             await m.first_connect()
             tasks.append(spawn(m.keep_connected(hard)))
         for m in self.modules:
-            tasks.append(spawn(m.chatter(deadline, MODULE_RATE)))
-        tasks.append(spawn(self.sampler(deadline)))
-        tasks.append(spawn(self.every(10, deadline, self.admin.refresh_targets)))
-        tasks.append(spawn(self.every(3, deadline, self.rest_round())))
-        tasks.append(spawn(self.every(15, deadline, self.config_round())))
-        tasks.append(spawn(self.every(5, deadline, self.admin.ws_node_action, self.dashboards[0])))
-        tasks.append(spawn(self.every(7, deadline, self.admin.module_node_action, self.modules[0])))
-        tasks.append(spawn(self.every(1, deadline, self.http_bus_round())))
+            tasks.append(spawn(m.chatter(hard, MODULE_RATE)))
+        tasks.append(spawn(self.sampler(hard)))
+        tasks.append(spawn(self.every(10, hard, self.admin.refresh_targets)))
+        tasks.append(spawn(self.every(3, hard, self.rest_round())))
+        tasks.append(spawn(self.every(15, hard, self.config_round())))
+        tasks.append(spawn(self.every(5, hard, self.admin.ws_node_action, self.dashboards[0])))
+        tasks.append(spawn(self.every(7, hard, self.admin.module_node_action, self.modules[0])))
+        tasks.append(spawn(self.every(1, hard, self.http_bus_round())))
         dead_poll = spawn(self.every(1, hard, lambda: self.admin.poll_dead_letters(self.bus_hosts())))
         self.log(
             f"running {self.minutes:g} min: {self.n_clients} dashboards, modules {self.placement}, "
-            f"warm-up {self.warmup:.0f} s, {self.cycles} chaos cycle(s)"
+            f"warm-up at least {self.warmup:.0f} s, {self.cycles} chaos cycle(s)"
         )
         await self.rehearse()
         await asyncio.sleep(max(0.0, t0 + self.warmup - time.monotonic()))
+        self.baseline_from = time.monotonic() - t0
         self.log("warm-up done: baseline samples")
-        chaos_start = t0 + self.warmup + self.window
-        chaos_end = t0 + 0.75 * self.total
-        await self.chaos(chaos_start, chaos_end)
+        await asyncio.sleep(self.window)
+        await self.chaos(time.monotonic(), t0 + 0.75 * self.total)
         # Back home: dashboards and modules where they started, for the final samples.
         await asyncio.sleep(max(0.0, t0 + 0.78 * self.total - time.monotonic()))
         self.go_home = True
@@ -434,7 +447,8 @@ hash = "{viewer_hash}"
             if m.conn is not None and m.conn.inst != m.home:
                 await m.move_to(m.home)
         self.log("every client goes back to its home instance")
-        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+        self.final_from = max(self.total - self.window, time.monotonic() - t0 + 10)
+        await asyncio.sleep(max(0.0, t0 + self.final_from + self.window - time.monotonic()))
         self.quiet = True
         self.log("quiet: senders and admin actions stop; draining")
         result = await checks.finish(self, hard)
