@@ -130,12 +130,13 @@ def module_rows(soak: Any, accounts: dict[str, list[dict[str, Any]]]) -> list[Ro
         lost = [i for i in acc_ids if i not in mine.got and soak.admin.dead.get(i, ("", ""))[0] != m.name]
         # Replies to its own requests that were pending when a connection of its ended.
         lost_replies = [i for i in lost if i in peer.replies]
-        known_loss = bool(lost) and len(lost_replies) == len(lost) and len(lost) <= mine.requests["unknown"]
+        replies_explain = 0 < len(lost_replies) <= mine.requests["unknown"]
+        known_loss = replies_explain and len(lost_replies) == len(lost)
         same = unique == recv
         rows.append(
             (
                 f"module {m.name}: what it received is the service's received",
-                True if same else (KNOWN if known_loss and recv - unique == len(lost) else False),
+                True if same else (KNOWN if replies_explain and recv - unique == len(lost_replies) else False),
                 f"{unique} distinct message ids on its sockets, service says {recv}"
                 + ("" if same else f" ({recv - unique} fewer: {len(lost_replies)} replies to its requests)"),
             )
@@ -162,7 +163,7 @@ def module_rows(soak: Any, accounts: dict[str, list[dict[str, Any]]]) -> list[Ro
         detail = f"{len(acc_ids)} accepted with their ids: {len(acc_ids) - len(lost)} received or dead-lettered"
         if lost:
             t0 = soak.t0
-            when = sorted(round(peer.accepted_at.get(i, 0) - t0, 1) for i in lost)
+            when = sorted(round(peer.accepted_at[i] - t0, 1) for i in lost if i in peer.accepted_at)
             spans = ", ".join(f"{a - t0:.1f}-{b - t0:.1f} s on {w} ({c})" for a, b, w, c in mine.spans)
             detail += (
                 f", {len(lost)} neither ({len(lost_replies)} of them replies to its requests; accepted at "
