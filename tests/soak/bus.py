@@ -5,11 +5,11 @@ sent, the outcome the service gave (accepted with its id, refused, or unknown wh
 connection ended before the answer). At the end the ledgers are held against the
 service's account (`GET /api/v2/modules/{name}` `messages`) and its dead letters.
 
-Placement (`SOAK_MODULES`): `same` — both on the instance that is never killed (the bus
-is per instance on main); `split` — one per instance, each going over to the other
+Placement (`SOAK_MODULES`): `split` (the default) — one per instance, each going over to the other
 instance while its own is down and back when it returns (the shared bus of issue 14:
 with Redis a module may connect to any instance; a SIGKILLed instance may redeliver what
-it held, so an id seen twice is redelivery there, at least once).
+it held, so an id seen twice is redelivery there, at least once); `same` — both on the instance that is never killed (what a bus local to
+one instance allows: `[modules] shared = false`).
 
 Raw frames, not `gns3central.create_gns3_interface`: the ledger needs every frame's
 request id and message id, and the slow phase must really stop reading the socket."""

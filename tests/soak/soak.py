@@ -51,7 +51,7 @@ class Soak:
             raise SystemExit("SOAK_MINUTES must be at least 2 (warm-up, one chaos cycle, the final samples)")
         self.total = self.minutes * 60.0
         self.binary = os.environ["SOAK_BIN"]
-        self.placement = os.environ.get("SOAK_MODULES", "same")
+        self.placement = os.environ.get("SOAK_MODULES", "split")
         if self.placement not in ("same", "split"):
             raise SystemExit(f"SOAK_MODULES must be 'same' or 'split', not {self.placement!r}")
         self.n_clients = int(os.environ.get("SOAK_CLIENTS", "200"))
