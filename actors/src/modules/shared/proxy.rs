@@ -52,6 +52,9 @@ pub(crate) struct OnBus {
     confirmed: u64,
     /// A take's outcome is unknown (Redis failed): give back what it may have taken.
     dirty: bool,
+    /// A `leave` Redis did not answer: what the gone connections held is still in
+    /// `held` (ours); given back before the next attach, and tried again every tick.
+    leave_due: bool,
     ticking: bool,
 }
 
@@ -67,6 +70,7 @@ impl OnBus {
             to_confirm: 0,
             confirmed: 0,
             dirty: false,
+            leave_due: false,
             ticking: false,
         }
     }
@@ -89,11 +93,16 @@ impl ModuleProxy {
 
     /// A connection was attached: take the lease, then messages.
     pub(crate) fn bus_attached(&mut self, ctx: &mut Context<Self>) {
+        let every = self.tick_every();
         let Some(on) = &mut self.bus else { return };
         if !on.ticking {
             on.ticking = true;
-            let every = self.tick_every();
             ctx.run_interval(every, |act, ctx| act.bus_tick(ctx));
+        }
+        if on.leave_due {
+            // Before the lease and the takes (the uplink keeps the order): what the
+            // previous connections held comes back to the queue first, in order.
+            self.leave(false, ctx);
         }
         self.take_lease(ctx);
     }
@@ -165,6 +174,9 @@ impl ModuleProxy {
         let items = strings(&v);
         match items.first().map(String::as_str) {
             Some("ok") => {}
+            // Not registered (deleted, or Redis lost its data): the mirror retires the
+            // module or gives the registration back; the tick takes again.
+            Some("gone") => return,
             Some("wait") => {
                 let ms = items.get(1).and_then(|m| m.parse::<u64>().ok()).unwrap_or(100).clamp(10, 60_000);
                 ctx.run_later(Duration::from_millis(ms + 10), |act, ctx| act.take(ctx));
@@ -265,13 +277,27 @@ impl ModuleProxy {
         if release {
             on.holding = false;
         }
+        self.leave(release, ctx);
+    }
+
+    /// The `leave` script; not answered, it is due again (`leave_due`): otherwise what
+    /// the connections held would stay in `held` — a later connection here confirming
+    /// higher take numbers would count it received, never delivered.
+    fn leave(&mut self, release: bool, ctx: &mut Context<Self>) {
+        let Some(on) = &mut self.bus else { return };
+        on.leave_due = false;
         let mut c = on.bus.script(Lua::Leave);
         c.arg(&*self.name).arg(on.bus.instance()).arg(if release { "1" } else { "0" });
         c.arg(self.cfg.offline_queue).arg(self.cfg.dead_letter_capacity);
         let fut = on.bus.call(c);
         ctx.spawn(fut.into_actor(self).map(|r, act, ctx| match r {
             Ok(_) => act.take(ctx),
-            Err(e) => act.stats.error(e.to_string()),
+            Err(e) => {
+                if let Some(on) = &mut act.bus {
+                    on.leave_due = true;
+                }
+                act.stats.error(e.to_string())
+            }
         }));
     }
 
@@ -302,6 +328,9 @@ impl ModuleProxy {
         let busy = self.link.is_some() || !self.closing.is_empty();
         let Some(on) = &mut self.bus else { return };
         if !busy {
+            if on.leave_due {
+                self.leave(true, ctx);
+            }
             return;
         }
         if on.to_confirm > on.confirmed {
@@ -320,6 +349,8 @@ impl ModuleProxy {
         let fut = on.bus.call(c);
         ctx.spawn(fut.into_actor(self).map(|r, act, ctx| match r {
             Ok(v) if int(&v) == 0 => act.lease_lost(ctx),
+            // Not registered (see `taken`): nothing to take now.
+            Ok(v) if int(&v) == 3 => {}
             Ok(v) => {
                 if int(&v) == 2 {
                     tracing::warn!(module = %act.name, "Module bus: Redis had lost this instance's lease; taken again.");

@@ -1,0 +1,122 @@
+//! Edges of the shared bus found in review (docs/modules.md#several-instances), on a real
+//! redis-server: a give-back Redis did not get while it was down is done again, so what a
+//! connection held is delivered, not stuck (and later counted received by mistake); a
+//! late reply that crossed instances is counted once; a take or a renewal racing a
+//! deletion writes no key. After each: `sent` = `received` + `refused` +
+//! `dead_lettered` + `waiting`.
+
+#[path = "support/bus.rs"]
+mod bus;
+#[path = "support/redis.rs"]
+mod redis_server;
+
+use bus::*;
+use gns3_central_actors::cache::RedisConfig;
+use gns3_central_actors::modules::shared::scripts::{Lua, Scripts};
+use gns3_central_actors::modules::{BusMessage, Detach, ModulesConfig};
+use gns3_central_actors::redis_link::RedisLink;
+use redis_server::RedisServer;
+use serde_json::json;
+use std::time::Instant;
+
+fn none(_: &BusMessage) -> bool {
+    false
+}
+
+#[actix_rt::test]
+async fn what_a_connection_held_comes_back_when_its_give_back_met_redis_down() {
+    let mut redis = RedisServer::start_persistent();
+    let a = instance(&redis, "ia", ModulesConfig::default());
+    a.register_remote("blip", digest(1)).await.unwrap();
+    // Connected on A, confirming nothing: three held in Redis.
+    let first = connect(&a, "blip", none, false).await;
+    for n in 0..3 {
+        a.send(msg("api", "blip", n)).await.unwrap();
+    }
+    until("the first connection got three", || first.count() == 3).await;
+    // Redis goes away; the connection ends then: the give-back (`leave`) fails.
+    redis.kill();
+    first.proxy.send(Detach { session: first.session, delivered_upto: None }).await.unwrap();
+    // Behind the give-back in the uplink: answered once it was (failed).
+    assert_eq!(a.send(msg("api", "blip", 99)).await.unwrap_err().code(), "bus_unavailable");
+    redis.restart();
+    let deadline = Instant::now() + WAIT;
+    while a.send(msg("api", "blip", 3)).await.is_err() {
+        assert!(Instant::now() < deadline, "A never reached Redis again");
+        actix_rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The module comes back to the same instance: what the first connection held first.
+    let second = connect(&a, "blip", all, false).await;
+    until("the second connection got four", || second.count() >= 4).await;
+    assert_eq!(second.payloads(), (0..4).map(|n| json!(n)).collect::<Vec<_>>());
+    let acc = settled(&a, "blip", 4, 4).await;
+    assert_eq!((acc.dead_lettered, acc.waiting), (0, 0));
+}
+
+#[actix_rt::test]
+async fn a_reply_published_to_an_instance_whose_request_timed_out_is_counted_once() {
+    let redis = RedisServer::start();
+    let a = instance(&redis, "ia", ModulesConfig::default());
+    let b = instance(&redis, "ib", ModulesConfig::default());
+    a.register_remote("asker", digest(1)).await.unwrap();
+    b.register_remote("answerer", digest(2)).await.unwrap();
+    // A follows the notices once it has seen B's registration by one.
+    until("A follows the notices", || a.get("answerer").is_some()).await;
+    // The state a request of `asker` waiting on A leaves when A's timer fired just before
+    // the reply came: Redis still has the request (its key expires a little later), A
+    // does not. Written as the `send` script writes it.
+    assert_eq!(redis.command(&["SET", "t:bus:pending:req-1", "ia asker", "PX", "60000"]).unwrap(), "+OK");
+    let mut reply = msg("answerer", "asker", 7);
+    reply.correlation_id = Some("req-1".into());
+    b.send(reply).await.unwrap();
+    // A sends it on as a late reply: queued for the asker, counted once.
+    let acc = settled(&b, "asker", 1, 0).await;
+    assert_eq!(acc.waiting, 1);
+    let on_a = connect(&a, "asker", all, false).await;
+    until("the late reply", || on_a.count() == 1).await;
+    assert_eq!(on_a.payloads(), [json!(7)]);
+    settled(&b, "asker", 1, 1).await;
+    assert_eq!(b.status_of("answerer").await.unwrap().unwrap().stats.sent, 1, "sent once");
+    let stats = a.bus_stats().await.unwrap();
+    assert_eq!((stats["replies"].as_u64(), stats["late_replies"].as_u64()), (Some(1), Some(1)));
+}
+
+#[actix_rt::test]
+async fn a_take_or_a_renewal_after_a_deletion_leaves_no_key_behind() {
+    let redis = RedisServer::start();
+    let a = instance(&redis, "ia", ModulesConfig::default());
+    a.register_remote("short", digest(1)).await.unwrap();
+    a.send(msg("api", "short", 0)).await.unwrap();
+    assert!(a.remove_remote("short").await.unwrap());
+    // What a proxy that has not yet heard of the deletion runs next (its take or its
+    // renewal queued behind the deletion in the uplink), as the uplink runs it.
+    let link = RedisLink::new(&RedisConfig::from_url(redis.url())).unwrap();
+    let mut c = link.multiplexed().await.unwrap();
+    let scripts = Scripts::new();
+    let take: Vec<String> = redis::cmd("EVALSHA")
+        .arg(scripts.sha(Lua::Take))
+        .arg(0)
+        .arg("t")
+        .arg("short")
+        .arg("ia")
+        .arg(10)
+        .arg(100)
+        .arg(1000)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(take, ["gone"]);
+    let renew: i64 = redis::cmd("EVALSHA")
+        .arg(scripts.sha(Lua::Renew))
+        .arg(0)
+        .arg("t")
+        .arg("short")
+        .arg("ia")
+        .arg(1000)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(renew, 3);
+    let left: Vec<String> = redis::cmd("KEYS").arg("t:bus:*short*").query_async(&mut c).await.unwrap();
+    assert!(left.is_empty(), "keys left behind: {left:?}");
+}
