@@ -2,7 +2,8 @@
 //! redis-server: a give-back Redis did not get while it was down is done again, so what a
 //! connection held is delivered, not stuck (and later counted received by mistake); a
 //! late reply that crossed instances is counted once; a take or a renewal racing a
-//! deletion writes no key. After each: `sent` = `received` + `refused` +
+//! deletion writes no key; `ttl: 0` messages queued while connected do not wait for a
+//! later connection. After each: `sent` = `received` + `refused` +
 //! `dead_lettered` + `waiting`.
 
 #[path = "support/bus.rs"]
@@ -119,4 +120,39 @@ async fn a_take_or_a_renewal_after_a_deletion_leaves_no_key_behind() {
     assert_eq!(renew, 3);
     let left: Vec<String> = redis::cmd("KEYS").arg("t:bus:*short*").query_async(&mut c).await.unwrap();
     assert!(left.is_empty(), "keys left behind: {left:?}");
+}
+
+#[actix_rt::test]
+async fn ttl_zero_messages_queued_while_connected_do_not_outlive_the_connection() {
+    let redis = RedisServer::start();
+    // A window of one: the first is handed (held), the others wait in the queue.
+    let cfg = ModulesConfig { session_mailbox: 2, ..ModulesConfig::default() };
+    let a = instance(&redis, "ia", cfg.clone());
+    let b = instance(&redis, "ib", cfg);
+    a.register_remote("now", digest(1)).await.unwrap();
+    let first = connect(&a, "now", none, false).await;
+    for n in 0..3 {
+        let mut m = msg("api", "now", n);
+        m.ttl = 0;
+        a.send(m).await.unwrap();
+    }
+    until("the first is handed", || first.count() == 1).await;
+    assert_eq!(redis.command(&["LLEN", "t:bus:q:now"]).unwrap(), ":2");
+    first.proxy.send(Detach { session: first.session, delivered_upto: None }).await.unwrap();
+    // All three were for a connected module only: expired, as on one instance.
+    let mut acc = settled(&a, "now", 3, 0).await;
+    let deadline = Instant::now() + WAIT;
+    while acc.dead_lettered != 3 {
+        assert!(Instant::now() < deadline, "not dead-lettered: {acc:?}");
+        actix_rt::time::sleep(std::time::Duration::from_millis(20)).await;
+        acc = account(&a, "now").await;
+    }
+    identity(&acc);
+    assert_eq!(acc.waiting, 0);
+    let later = connect(&b, "now", all, false).await;
+    let mut m = msg("api", "now", 9);
+    m.ttl = 60_000;
+    b.send(m).await.unwrap();
+    until("the next one", || later.count() == 1).await;
+    assert_eq!(later.payloads(), [json!(9)], "none of the ttl 0 ones, hours later");
 }

@@ -230,7 +230,9 @@ return n
 
 /// ARGV: p, name, me, release (1/0), offline_cap, dead_cap. The connection is gone:
 /// what it held goes back to the front of the queue; with `release` the lease is given
-/// up (only if ours) and the queue bounded to the offline queue again.
+/// up (only if ours), the `ttl: 0` messages are dead-lettered (`expired`: they were for
+/// a connected module only, as on one instance) and the queue bounded to the offline
+/// queue again.
 const LEAVE: &str = r#"
 local name, me = ARGV[2], ARGV[3]
 local n = 0
@@ -243,6 +245,19 @@ end
 if redis.call('GET', k('prev', name)) == me then redis.call('DEL', k('prev', name)) end
 if freed then
   local q = k('q', name)
+  -- ttl 0 messages waited only for a connection (queued while held): dead now (expired).
+  local all = redis.call('LRANGE', q, 0, -1)
+  local keep = {}
+  for _, x in ipairs(all) do
+    local exp, msg = split(x)
+    if tonumber(exp) == 0 then dead(name, 'expired', msg, ARGV[6]) else keep[#keep + 1] = x end
+  end
+  if #keep < #all then
+    redis.call('DEL', q)
+    for i = 1, #keep, 1000 do
+      redis.call('RPUSH', q, unpack(keep, i, math.min(i + 999, #keep)))
+    end
+  end
   while redis.call('LLEN', q) > tonumber(ARGV[5]) do
     local _, msg = split(redis.call('LPOP', q))
     dead(name, 'offline_queue_full', msg, ARGV[6])
@@ -288,7 +303,8 @@ end
 return 0
 "#;
 
-/// ARGV: p, name, dead_cap. A module nobody holds: its expired messages dead-lettered.
+/// ARGV: p, name, dead_cap. A module nobody holds: its expired messages dead-lettered,
+/// and its `ttl: 0` ones (queued while a holder that died had the lease).
 const SWEEP: &str = r#"
 local name = ARGV[2]
 if redis.call('EXISTS', k('at', name)) == 1 then return 0 end
@@ -299,7 +315,7 @@ local keep, gone = {}, 0
 for _, x in ipairs(all) do
   local exp, msg = split(x)
   exp = tonumber(exp)
-  if exp > 0 and exp <= now then dead(name, 'expired', msg, ARGV[3]); gone = gone + 1 else keep[#keep + 1] = x end
+  if exp <= now then dead(name, 'expired', msg, ARGV[3]); gone = gone + 1 else keep[#keep + 1] = x end
 end
 if gone > 0 then
   redis.call('DEL', q)
