@@ -14,7 +14,7 @@ mod redis_server;
 use bus::*;
 use gns3_central_actors::cache::RedisConfig;
 use gns3_central_actors::modules::shared::scripts::{Lua, Scripts};
-use gns3_central_actors::modules::{BusMessage, Detach, ModulesConfig};
+use gns3_central_actors::modules::{BusDeadReason, BusMessage, Delivered, Detach, ModulesConfig};
 use gns3_central_actors::redis_link::RedisLink;
 use redis_server::RedisServer;
 use serde_json::json;
@@ -155,4 +155,34 @@ async fn ttl_zero_messages_queued_while_connected_do_not_outlive_the_connection(
     b.send(m).await.unwrap();
     until("the next one", || later.count() == 1).await;
     assert_eq!(later.payloads(), [json!(9)], "none of the ttl 0 ones, hours later");
+}
+
+#[actix_rt::test]
+async fn a_failed_handler_whose_confirmation_redis_missed_is_still_dead_lettered() {
+    let mut redis = RedisServer::start_persistent();
+    let a = instance(&redis, "ia", ModulesConfig::default());
+    a.register_remote("fragile", digest(1)).await.unwrap();
+    let on_a = connect(&a, "fragile", none, false).await;
+    a.send(msg("api", "fragile", 0)).await.unwrap();
+    until("handed", || on_a.count() == 1).await;
+    // Its handler failed; the confirmation saying so meets Redis down.
+    redis.kill();
+    on_a.proxy.send(Delivered { session: on_a.session, upto: 1, failed: true }).await.unwrap();
+    assert_eq!(a.send(msg("api", "fragile", 99)).await.unwrap_err().code(), "bus_unavailable");
+    redis.restart();
+    // Sent again by the tick, still naming the failed one.
+    let deadline = Instant::now() + WAIT;
+    let acc = loop {
+        if let Ok(Some(st)) = a.status_of("fragile").await {
+            if st.stats.messages.waiting == 0 {
+                break st.stats.messages;
+            }
+        }
+        assert!(Instant::now() < deadline, "the confirmation never reached Redis");
+        actix_rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    identity(&acc);
+    assert_eq!((acc.sent, acc.received, acc.dead_lettered), (1, 0, 1), "{acc:?}");
+    let dead = a.dead_letters_recent(10).await.unwrap();
+    assert!(dead.iter().any(|d| d.module == "fragile" && d.reason == BusDeadReason::HandlerFailed), "{dead:?}");
 }

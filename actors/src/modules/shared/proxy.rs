@@ -50,6 +50,9 @@ pub(crate) struct OnBus {
     /// The highest take number the connections confirmed, and the highest Redis counted.
     to_confirm: u64,
     confirmed: u64,
+    /// The last take number a connection reported failed (its handler): a confirmation
+    /// sent again names it too, so it is still dead-lettered (`handler_failed`).
+    to_fail: u64,
     /// A take's outcome is unknown (Redis failed): give back what it may have taken.
     dirty: bool,
     /// A `leave` Redis did not answer: what the gone connections held is still in
@@ -69,6 +72,7 @@ impl OnBus {
             handed: 0,
             to_confirm: 0,
             confirmed: 0,
+            to_fail: 0,
             dirty: false,
             leave_due: false,
             ticking: false,
@@ -245,13 +249,17 @@ impl ModuleProxy {
     pub(crate) fn bus_confirm(&mut self, upto: u64, failed: bool, ctx: &mut Context<Self>) {
         let Some(on) = &mut self.bus else { return };
         on.to_confirm = on.to_confirm.max(upto);
-        self.send_confirm(upto, failed, ctx);
+        if failed {
+            on.to_fail = upto;
+        }
+        self.send_confirm(upto, if failed { upto } else { 0 }, ctx);
     }
 
-    fn send_confirm(&mut self, upto: u64, failed: bool, ctx: &mut Context<Self>) {
+    /// `failed`: the take number whose handler failed (0: none).
+    fn send_confirm(&mut self, upto: u64, failed: u64, ctx: &mut Context<Self>) {
         let Some(on) = &self.bus else { return };
         let mut c = on.bus.script(Lua::Confirm);
-        c.arg(&*self.name).arg(on.bus.instance()).arg(upto).arg(if failed { upto } else { 0 });
+        c.arg(&*self.name).arg(on.bus.instance()).arg(upto).arg(failed);
         c.arg(self.cfg.dead_letter_capacity);
         let fut = on.bus.call(c);
         ctx.spawn(fut.into_actor(self).map(move |r, act, ctx| {
@@ -335,7 +343,8 @@ impl ModuleProxy {
         }
         if on.to_confirm > on.confirmed {
             let upto = on.to_confirm;
-            self.send_confirm(upto, false, ctx);
+            let failed = if on.to_fail > on.confirmed { on.to_fail } else { 0 };
+            self.send_confirm(upto, failed, ctx);
         }
         let Some(on) = &mut self.bus else { return };
         if !on.holding {
