@@ -186,3 +186,29 @@ async fn a_failed_handler_whose_confirmation_redis_missed_is_still_dead_lettered
     let dead = a.dead_letters_recent(10).await.unwrap();
     assert!(dead.iter().any(|d| d.module == "fragile" && d.reason == BusDeadReason::HandlerFailed), "{dead:?}");
 }
+
+#[actix_rt::test]
+async fn redis_keeps_a_request_at_least_as_long_as_its_requester_waits() {
+    let redis = RedisServer::start();
+    let a = instance(&redis, "ia", ModulesConfig::default());
+    a.register_remote("asker", digest(1)).await.unwrap();
+    a.register_remote("silent", digest(2)).await.unwrap();
+    let m = msg("asker", "silent", 0);
+    let key = format!("t:bus:pending:{}", m.id);
+    let waiting = {
+        let a = a.clone();
+        actix_rt::spawn(async move { a.request(m, std::time::Duration::from_millis(1500)).await })
+    };
+    until("the request is in Redis", || redis.command(&["EXISTS", &key]).is_ok_and(|r| r == ":1")).await;
+    let pttl = redis_pttl(&redis, &key);
+    // The requester's timer (1500 ms) starts only once Redis answered the send: a reply
+    // must find the request in Redis until then, or it is queued as a late one while the
+    // requester still waits, and the requester gets `reply_timeout`.
+    assert!(pttl > 1500, "the request is kept {pttl} ms, less than its requester waits");
+    assert_eq!(waiting.await.unwrap().unwrap_err().code(), "reply_timeout");
+}
+
+fn redis_pttl(redis: &RedisServer, key: &str) -> i64 {
+    let r = redis.command(&["PTTL", key]).unwrap();
+    r.trim_start_matches(':').parse().unwrap()
+}
