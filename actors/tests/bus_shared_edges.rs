@@ -212,3 +212,31 @@ fn redis_pttl(redis: &RedisServer, key: &str) -> i64 {
     let r = redis.command(&["PTTL", key]).unwrap();
     r.trim_start_matches(':').parse().unwrap()
 }
+
+#[actix_rt::test]
+async fn a_replaced_connection_whose_give_back_met_redis_down_loses_nothing_to_the_new_one() {
+    let mut redis = RedisServer::start_persistent();
+    let a = instance(&redis, "ia", ModulesConfig::default());
+    a.register_remote("twice", digest(1)).await.unwrap();
+    let first = connect(&a, "twice", none, false).await;
+    for n in 0..3 {
+        a.send(msg("api", "twice", n)).await.unwrap();
+    }
+    until("the first connection got three", || first.count() == 3).await;
+    // Redis goes away; the module connects again here: the first connection is replaced
+    // and ends (its give-back fails), the second stays.
+    redis.kill();
+    let second = connect(&a, "twice", all, false).await;
+    until("the first is told it is replaced", || *first.closed.lock().unwrap()).await;
+    assert_eq!(a.send(msg("api", "twice", 99)).await.unwrap_err().code(), "bus_unavailable");
+    redis.restart();
+    let deadline = Instant::now() + WAIT;
+    while a.send(msg("api", "twice", 3)).await.is_err() {
+        assert!(Instant::now() < deadline, "A never reached Redis again");
+        actix_rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    until("the second connection got four", || second.count() >= 4).await;
+    assert_eq!(second.payloads(), (0..4).map(|n| json!(n)).collect::<Vec<_>>(), "what the first held first");
+    let acc = settled(&a, "twice", 4, 4).await;
+    assert_eq!((acc.dead_lettered, acc.waiting), (0, 0));
+}

@@ -55,8 +55,10 @@ pub(crate) struct OnBus {
     to_fail: u64,
     /// A take's outcome is unknown (Redis failed): give back what it may have taken.
     dirty: bool,
-    /// A `leave` Redis did not answer: what the gone connections held is still in
-    /// `held` (ours); given back before the next attach, and tried again every tick.
+    /// A `leave` on its way or not answered by Redis: what the gone connections held
+    /// may still be in `held` (ours). No take until it is done (a connection here would
+    /// confirm higher take numbers, counting those received, never delivered); done
+    /// again before the next attach and every tick.
     leave_due: bool,
     ticking: bool,
 }
@@ -138,7 +140,7 @@ impl ModuleProxy {
         let in_flight = self.link.as_ref().map_or(0, |l| l.in_flight());
         let free = self.closing.is_empty() && self.link.is_some();
         let Some(on) = &mut self.bus else { return };
-        if !on.holding || !free {
+        if !on.holding || !free || on.leave_due {
             return;
         }
         if on.taking {
@@ -293,19 +295,19 @@ impl ModuleProxy {
     /// higher take numbers would count it received, never delivered.
     fn leave(&mut self, release: bool, ctx: &mut Context<Self>) {
         let Some(on) = &mut self.bus else { return };
-        on.leave_due = false;
+        on.leave_due = true;
         let mut c = on.bus.script(Lua::Leave);
         c.arg(&*self.name).arg(on.bus.instance()).arg(if release { "1" } else { "0" });
         c.arg(self.cfg.offline_queue).arg(self.cfg.dead_letter_capacity);
         let fut = on.bus.call(c);
         ctx.spawn(fut.into_actor(self).map(|r, act, ctx| match r {
-            Ok(_) => act.take(ctx),
-            Err(e) => {
+            Ok(_) => {
                 if let Some(on) = &mut act.bus {
-                    on.leave_due = true;
+                    on.leave_due = false;
                 }
-                act.stats.error(e.to_string())
+                act.take(ctx)
             }
+            Err(e) => act.stats.error(e.to_string()),
         }));
     }
 
@@ -335,10 +337,13 @@ impl ModuleProxy {
     fn bus_tick(&mut self, ctx: &mut Context<Self>) {
         let busy = self.link.is_some() || !self.closing.is_empty();
         let Some(on) = &mut self.bus else { return };
+        if on.leave_due && self.closing.is_empty() {
+            // Not taking meanwhile: what is held is only the gone connections'.
+            let release = self.link.is_none();
+            self.leave(release, ctx);
+        }
+        let Some(on) = &mut self.bus else { return };
         if !busy {
-            if on.leave_due {
-                self.leave(true, ctx);
-            }
             return;
         }
         if on.to_confirm > on.confirmed {
