@@ -325,8 +325,9 @@ impl ModuleRegistry {
         }
     }
 
-    /// A reply to a request waiting here, from another instance (counted there). One
-    /// whose request timed out meanwhile is sent on as a plain message (a late reply).
+    /// A reply to a request waiting here, from another instance: counted in the accounts
+    /// here, once. One whose request timed out meanwhile is sent on as a plain message (a
+    /// late reply, counted as any message).
     fn reply_arrived(&self, msg: BusMessage) {
         let Some(c) = msg.correlation_id.clone() else { return };
         let pending = {
@@ -336,13 +337,23 @@ impl ModuleRegistry {
                 _ => None,
             }
         };
+        let (to, from) = (msg.to.clone(), msg.from.clone());
         let late = match pending {
             Some(p) => p.tx.send(msg).err(),
             None => Some(msg),
         };
-        if let Some(msg) = late {
-            self.count("late_replies", &self.counters.late_replies);
-            drop(self.send(msg));
+        match (late, &self.shared) {
+            (None, Some(bus)) => {
+                // Handed to the request: counted once, here (not by the `send` script).
+                let mut c = bus.script(Lua::CountReply);
+                c.arg(&to).arg(&from);
+                bus.fire(c);
+            }
+            (None, None) => {}
+            (Some(msg), _) => {
+                self.count("late_replies", &self.counters.late_replies);
+                drop(self.send(msg));
+            }
         }
     }
 }

@@ -50,8 +50,16 @@ pub(crate) struct OnBus {
     /// The highest take number the connections confirmed, and the highest Redis counted.
     to_confirm: u64,
     confirmed: u64,
+    /// The last take number a connection reported failed (its handler): a confirmation
+    /// sent again names it too, so it is still dead-lettered (`handler_failed`).
+    to_fail: u64,
     /// A take's outcome is unknown (Redis failed): give back what it may have taken.
     dirty: bool,
+    /// A `leave` on its way or not answered by Redis: what the gone connections held
+    /// may still be in `held` (ours). No take until it is done (a connection here would
+    /// confirm higher take numbers, counting those received, never delivered); done
+    /// again before the next attach and every tick.
+    leave_due: bool,
     ticking: bool,
 }
 
@@ -66,7 +74,9 @@ impl OnBus {
             handed: 0,
             to_confirm: 0,
             confirmed: 0,
+            to_fail: 0,
             dirty: false,
+            leave_due: false,
             ticking: false,
         }
     }
@@ -89,11 +99,16 @@ impl ModuleProxy {
 
     /// A connection was attached: take the lease, then messages.
     pub(crate) fn bus_attached(&mut self, ctx: &mut Context<Self>) {
+        let every = self.tick_every();
         let Some(on) = &mut self.bus else { return };
         if !on.ticking {
             on.ticking = true;
-            let every = self.tick_every();
             ctx.run_interval(every, |act, ctx| act.bus_tick(ctx));
+        }
+        if on.leave_due {
+            // Before the lease and the takes (the uplink keeps the order): what the
+            // previous connections held comes back to the queue first, in order.
+            self.leave(false, ctx);
         }
         self.take_lease(ctx);
     }
@@ -125,7 +140,7 @@ impl ModuleProxy {
         let in_flight = self.link.as_ref().map_or(0, |l| l.in_flight());
         let free = self.closing.is_empty() && self.link.is_some();
         let Some(on) = &mut self.bus else { return };
-        if !on.holding || !free {
+        if !on.holding || !free || on.leave_due {
             return;
         }
         if on.taking {
@@ -165,6 +180,9 @@ impl ModuleProxy {
         let items = strings(&v);
         match items.first().map(String::as_str) {
             Some("ok") => {}
+            // Not registered (deleted, or Redis lost its data): the mirror retires the
+            // module or gives the registration back; the tick takes again.
+            Some("gone") => return,
             Some("wait") => {
                 let ms = items.get(1).and_then(|m| m.parse::<u64>().ok()).unwrap_or(100).clamp(10, 60_000);
                 ctx.run_later(Duration::from_millis(ms + 10), |act, ctx| act.take(ctx));
@@ -233,13 +251,17 @@ impl ModuleProxy {
     pub(crate) fn bus_confirm(&mut self, upto: u64, failed: bool, ctx: &mut Context<Self>) {
         let Some(on) = &mut self.bus else { return };
         on.to_confirm = on.to_confirm.max(upto);
-        self.send_confirm(upto, failed, ctx);
+        if failed {
+            on.to_fail = upto;
+        }
+        self.send_confirm(upto, if failed { upto } else { 0 }, ctx);
     }
 
-    fn send_confirm(&mut self, upto: u64, failed: bool, ctx: &mut Context<Self>) {
+    /// `failed`: the take number whose handler failed (0: none).
+    fn send_confirm(&mut self, upto: u64, failed: u64, ctx: &mut Context<Self>) {
         let Some(on) = &self.bus else { return };
         let mut c = on.bus.script(Lua::Confirm);
-        c.arg(&*self.name).arg(on.bus.instance()).arg(upto).arg(if failed { upto } else { 0 });
+        c.arg(&*self.name).arg(on.bus.instance()).arg(upto).arg(failed);
         c.arg(self.cfg.dead_letter_capacity);
         let fut = on.bus.call(c);
         ctx.spawn(fut.into_actor(self).map(move |r, act, ctx| {
@@ -265,12 +287,26 @@ impl ModuleProxy {
         if release {
             on.holding = false;
         }
+        self.leave(release, ctx);
+    }
+
+    /// The `leave` script; not answered, it is due again (`leave_due`): otherwise what
+    /// the connections held would stay in `held` — a later connection here confirming
+    /// higher take numbers would count it received, never delivered.
+    fn leave(&mut self, release: bool, ctx: &mut Context<Self>) {
+        let Some(on) = &mut self.bus else { return };
+        on.leave_due = true;
         let mut c = on.bus.script(Lua::Leave);
         c.arg(&*self.name).arg(on.bus.instance()).arg(if release { "1" } else { "0" });
         c.arg(self.cfg.offline_queue).arg(self.cfg.dead_letter_capacity);
         let fut = on.bus.call(c);
         ctx.spawn(fut.into_actor(self).map(|r, act, ctx| match r {
-            Ok(_) => act.take(ctx),
+            Ok(_) => {
+                if let Some(on) = &mut act.bus {
+                    on.leave_due = false;
+                }
+                act.take(ctx)
+            }
             Err(e) => act.stats.error(e.to_string()),
         }));
     }
@@ -301,12 +337,19 @@ impl ModuleProxy {
     fn bus_tick(&mut self, ctx: &mut Context<Self>) {
         let busy = self.link.is_some() || !self.closing.is_empty();
         let Some(on) = &mut self.bus else { return };
+        if on.leave_due && self.closing.is_empty() {
+            // Not taking meanwhile: what is held is only the gone connections'.
+            let release = self.link.is_none();
+            self.leave(release, ctx);
+        }
+        let Some(on) = &mut self.bus else { return };
         if !busy {
             return;
         }
         if on.to_confirm > on.confirmed {
             let upto = on.to_confirm;
-            self.send_confirm(upto, false, ctx);
+            let failed = if on.to_fail > on.confirmed { on.to_fail } else { 0 };
+            self.send_confirm(upto, failed, ctx);
         }
         let Some(on) = &mut self.bus else { return };
         if !on.holding {
@@ -320,6 +363,8 @@ impl ModuleProxy {
         let fut = on.bus.call(c);
         ctx.spawn(fut.into_actor(self).map(|r, act, ctx| match r {
             Ok(v) if int(&v) == 0 => act.lease_lost(ctx),
+            // Not registered (see `taken`): nothing to take now.
+            Ok(v) if int(&v) == 3 => {}
             Ok(v) => {
                 if int(&v) == 2 {
                     tracing::warn!(module = %act.name, "Module bus: Redis had lost this instance's lease; taken again.");

@@ -73,7 +73,8 @@ end
 /// ARGV: p, from, to, envelope, ttl, inbox_cap, offline_cap, refuse, dead_cap,
 /// request_timeout_ms (0: not a request), me, id, correlation ('' none).
 /// Answers `{outcome}`: ok, offline, full, unknown, or replied (a reply to a request
-/// waiting on another instance, published to it).
+/// waiting on another instance, published to it; not in the accounts yet: that instance
+/// counts it once, as it hands it to the request or sends it on as a late reply).
 const SEND: &str = r#"
 local from, to, msg = ARGV[2], ARGV[3], ARGV[4]
 local reg, cnt = p .. ':bus:reg', p .. ':bus:counters'
@@ -86,12 +87,9 @@ if ARGV[13] ~= '' then
       -- Waited here and timed out meanwhile: a plain message, as a late reply.
       redis.call('DEL', pk)
     elseif requester == to then
+      -- Counted in the accounts by the instance that waits: handed to the request there
+      -- (count_reply), or, timed out there meanwhile, sent on as a plain message (send).
       redis.call('DEL', pk)
-      if redis.call('HEXISTS', reg, to) == 1 then
-        redis.call('HINCRBY', k('stats', to), 'msg_sent', 1)
-        redis.call('HINCRBY', k('stats', to), 'received', 1)
-      end
-      if redis.call('HEXISTS', reg, from) == 1 then redis.call('HINCRBY', k('stats', from), 'sent', 1) end
       redis.call('HINCRBY', cnt, 'replies', 1)
       redis.call('PUBLISH', p .. ':bus:ctl', 'reply ' .. inst .. ' ' .. msg)
       return {'replied'}
@@ -133,8 +131,9 @@ if redis.call('HEXISTS', reg, from) == 1 then redis.call('HINCRBY', k('stats', f
 return out
 "#;
 
-/// ARGV: p, to, from. A reply completed on the requester's own instance: counted in the
-/// accounts (the bus counter `replies` is this instance's).
+/// ARGV: p, to, from. A reply handed to a request waiting on this instance (sent here,
+/// or from another instance and published here): counted in the accounts (the bus
+/// counter `replies` is this instance's, or the `send` script's).
 const COUNT_REPLY: &str = r#"
 local reg = p .. ':bus:reg'
 if redis.call('HEXISTS', reg, ARGV[2]) == 1 then
@@ -146,10 +145,13 @@ return 1
 "#;
 
 /// ARGV: p, name, me, n, dead_cap, lease_ms. Answers `{'ok', "<t> <exp> <envelope>"...}`,
-/// `{'wait', ms}` (the previous holder is still giving back), or `{'lost'}` (another
-/// instance holds the lease; one Redis lost is taken again).
+/// `{'wait', ms}` (the previous holder is still giving back), `{'lost'}` (another
+/// instance holds the lease; one Redis lost is taken again), or `{'gone'}` (not
+/// registered: deleted, or Redis lost its data; no key is written, so a take racing a
+/// deletion leaves nothing behind).
 const TAKE: &str = r#"
 local name, me, n = ARGV[2], ARGV[3], tonumber(ARGV[4])
+if redis.call('HEXISTS', p .. ':bus:reg', name) == 0 then return {'gone'} end
 local at = redis.call('GET', k('at', name))
 if not at then
   redis.call('SET', k('at', name), me, 'PX', ARGV[6])
@@ -228,7 +230,9 @@ return n
 
 /// ARGV: p, name, me, release (1/0), offline_cap, dead_cap. The connection is gone:
 /// what it held goes back to the front of the queue; with `release` the lease is given
-/// up (only if ours) and the queue bounded to the offline queue again.
+/// up (only if ours), the `ttl: 0` messages are dead-lettered (`expired`: they were for
+/// a connected module only, as on one instance) and the queue bounded to the offline
+/// queue again.
 const LEAVE: &str = r#"
 local name, me = ARGV[2], ARGV[3]
 local n = 0
@@ -241,6 +245,19 @@ end
 if redis.call('GET', k('prev', name)) == me then redis.call('DEL', k('prev', name)) end
 if freed then
   local q = k('q', name)
+  -- ttl 0 messages waited only for a connection (queued while held): dead now (expired).
+  local all = redis.call('LRANGE', q, 0, -1)
+  local keep = {}
+  for _, x in ipairs(all) do
+    local exp, msg = split(x)
+    if tonumber(exp) == 0 then dead(name, 'expired', msg, ARGV[6]) else keep[#keep + 1] = x end
+  end
+  if #keep < #all then
+    redis.call('DEL', q)
+    for i = 1, #keep, 1000 do
+      redis.call('RPUSH', q, unpack(keep, i, math.min(i + 999, #keep)))
+    end
+  end
   while redis.call('LLEN', q) > tonumber(ARGV[5]) do
     local _, msg = split(redis.call('LPOP', q))
     dead(name, 'offline_queue_full', msg, ARGV[6])
@@ -269,8 +286,11 @@ return old or ''
 "#;
 
 /// ARGV: p, name, me, lease_ms. 1 when renewed, 2 when taken again (Redis lost it: it
-/// expired during an outage, or a failover lost it), 0 when another instance holds it.
+/// expired during an outage, or a failover lost it), 0 when another instance holds it,
+/// 3 when the module is not registered (deleted, or Redis lost its data: nothing written;
+/// the mirror retires the module or gives the registration back).
 const RENEW: &str = r#"
+if redis.call('HEXISTS', p .. ':bus:reg', ARGV[2]) == 0 then return 3 end
 local at = redis.call('GET', k('at', ARGV[2]))
 if at == ARGV[3] then
   redis.call('PEXPIRE', k('at', ARGV[2]), ARGV[4])
@@ -283,7 +303,8 @@ end
 return 0
 "#;
 
-/// ARGV: p, name, dead_cap. A module nobody holds: its expired messages dead-lettered.
+/// ARGV: p, name, dead_cap. A module nobody holds: its expired messages dead-lettered,
+/// and its `ttl: 0` ones (queued while a holder that died had the lease).
 const SWEEP: &str = r#"
 local name = ARGV[2]
 if redis.call('EXISTS', k('at', name)) == 1 then return 0 end
@@ -294,7 +315,7 @@ local keep, gone = {}, 0
 for _, x in ipairs(all) do
   local exp, msg = split(x)
   exp = tonumber(exp)
-  if exp > 0 and exp <= now then dead(name, 'expired', msg, ARGV[3]); gone = gone + 1 else keep[#keep + 1] = x end
+  if exp <= now then dead(name, 'expired', msg, ARGV[3]); gone = gone + 1 else keep[#keep + 1] = x end
 end
 if gone > 0 then
   redis.call('DEL', q)

@@ -98,9 +98,14 @@ impl ModuleRegistry {
                 Ok(Routed { accepted: local.accepted + accepted, refused })
             });
         }
+        // Redis keeps a request at least as long as its requester waits: the requester's
+        // timer starts only when this send is answered (after the round trip, and a `WAIT`
+        // with replicas), so a reply in between is still handed to it, not queued as a
+        // late one. Past the timer, a reply is late either way.
+        let keep_ms = if request_ms > 0 { request_ms + bus.cfg.timeout.as_millis() as u64 } else { 0 };
         let mut c = bus.script(Lua::Send);
         c.arg(&msg.from).arg(&msg.to).arg(json).arg(msg.ttl).arg(cfg.inbox_capacity).arg(cfg.offline_queue);
-        c.arg(refuse).arg(cfg.dead_letter_capacity).arg(request_ms).arg(bus.instance()).arg(&msg.id);
+        c.arg(refuse).arg(cfg.dead_letter_capacity).arg(keep_ms).arg(bus.instance()).arg(&msg.id);
         c.arg(msg.correlation_id.as_deref().unwrap_or(""));
         let answer = bus.call(c);
         let to = msg.to;
