@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::envelope::BusMessage;
 use super::link::Link;
-use super::messages::{Delivered, Detach, ToModule};
+use super::messages::{Delivered, Detach, HandReply, ToModule};
 use super::stats::BusDeadReason;
 use super::ModuleProxy;
 use crate::dispatcher::Unsubscribe;
@@ -38,12 +38,21 @@ impl ModuleProxy {
     /// Hands a message to the connected module; gives it back when there is no
     /// connection to hand it to now (none, closed, or waiting behind a closed one).
     pub(super) fn forward(&mut self, msg: Arc<BusMessage>) -> Result<(), Arc<BusMessage>> {
+        self.hand_as(msg, ToModule::Message)
+    }
+
+    /// `forward`, as the frame `frame` makes of the message and its sequence number.
+    fn hand_as(
+        &mut self,
+        msg: Arc<BusMessage>,
+        frame: impl FnOnce(Arc<BusMessage>, u64) -> ToModule,
+    ) -> Result<(), Arc<BusMessage>> {
         if !self.closing.is_empty() {
             return Err(msg);
         }
         let Some(link) = &mut self.link else { return Err(msg) };
         self.seq += 1;
-        match link.to.try_send(ToModule::Message(msg.clone(), self.seq)) {
+        match link.to.try_send(frame(msg.clone(), self.seq)) {
             Ok(()) => {
                 link.handed(self.seq, msg);
                 self.gauges();
@@ -226,5 +235,24 @@ impl Handler<Detach> for ModuleProxy {
         }
         self.flush_offline(ctx);
         self.gauges();
+    }
+}
+
+impl Handler<HandReply> for ModuleProxy {
+    type Result = ();
+    fn handle(&mut self, r: HandReply, ctx: &mut Self::Context) {
+        // Sent to this module now; received once its connection confirms the frame.
+        self.stats.msg_sent.fetch_add(1, Relaxed);
+        let mut msg = Arc::new(r.msg);
+        if r.session.is_some() && self.link.as_ref().map(|l| l.session) == r.session {
+            let rid = r.request_id;
+            match self.hand_as(msg, move |m, seq| ToModule::Reply(m, seq, rid)) {
+                Ok(()) => return,
+                Err(m) => msg = m,
+            }
+        }
+        // Its session is gone: a plain message (it carries its correlation_id), first.
+        self.requeue(vec![msg], ctx);
+        self.flush_offline(ctx);
     }
 }

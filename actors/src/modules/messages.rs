@@ -29,6 +29,9 @@ pub enum ToModule {
     /// A bus message and its sequence number on this proxy (increasing), which the link
     /// acknowledges with `Delivered`.
     Message(Arc<BusMessage>, u64),
+    /// The reply to the connection's request (with the `request_id` of its frame), under
+    /// the same sequence numbers and acknowledgement as `Message` (`HandReply`).
+    Reply(Arc<BusMessage>, u64, Option<serde_json::Value>),
     Event(Deliver),
     /// Another connection of the same module took over (or the module was deleted):
     /// this one must close.
@@ -66,6 +69,20 @@ pub struct Delivered {
     pub session: Uuid,
     pub upto: u64,
     pub failed: bool,
+}
+
+/// A reply to a waiting request of a socket module (`ModuleRegistry::request_held`),
+/// for its proxy: counted sent to the requester, handed to `session` as a
+/// `ToModule::Reply` (received once confirmed, `Delivered`), or, when `session` is not
+/// the module's connection now (or `None`: the request's session ended before it took
+/// the reply), put at the front of the offline queue as a plain message
+/// (docs/modules.md#status).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct HandReply {
+    pub session: Option<Uuid>,
+    pub msg: BusMessage,
+    pub request_id: Option<serde_json::Value>,
 }
 
 /// Replaces the module's event subscription (kept across reconnects; an empty filter

@@ -95,6 +95,27 @@ pub struct BusCounters {
 pub(super) struct Pending {
     pub(super) requester: String,
     pub(super) tx: oneshot::Sender<BusMessage>,
+    /// A socket module's request (`request_held`): its reply counts in the requester's
+    /// account when its proxy takes it (`HandReply`), not here.
+    pub(super) held: bool,
+}
+
+/// The receiving end of a held request: a reply that reached it and was never taken
+/// (the session's future was dropped, its session having stopped) goes to the
+/// requester's proxy, which queues it (`HandReply`).
+struct HeldReply {
+    rx: Option<oneshot::Receiver<BusMessage>>,
+    proxy: Option<Addr<ModuleProxy>>,
+}
+
+impl Drop for HeldReply {
+    fn drop(&mut self) {
+        if let (Some(mut rx), Some(proxy)) = (self.rx.take(), self.proxy.take()) {
+            if let Ok(msg) = rx.try_recv() {
+                proxy.do_send(super::messages::HandReply { session: None, msg, request_id: None });
+            }
+        }
+    }
 }
 
 pub struct ModuleRegistry {
@@ -413,8 +434,8 @@ impl ModuleRegistry {
         if let Some(f) = self.get(&msg.from) {
             f.stats.sent.fetch_add(1, Relaxed);
         }
-        if let Some(r) = self.get(&msg.to) {
-            // Handed to the waiting request: received.
+        if let Some(r) = self.get(&msg.to).filter(|_| !pending.held) {
+            // Handed to the waiting request (HTTP, in-process): received.
             r.stats.msg_sent.fetch_add(1, Relaxed);
             r.stats.delivered.fetch_add(1, Relaxed);
         }
@@ -422,7 +443,25 @@ impl ModuleRegistry {
     }
 
     /// Sends a request and waits for its reply, at most `timeout` (`ReplyTimeout`).
-    pub async fn request(&self, mut msg: BusMessage, timeout: Duration) -> Result<BusMessage, BusError> {
+    pub async fn request(&self, msg: BusMessage, timeout: Duration) -> Result<BusMessage, BusError> {
+        self.request_as(msg, timeout, None).await
+    }
+
+    /// `request` for a module connected by a socket (local bus): the reply is not counted
+    /// received when it comes, but when its frame is written; the caller hands it to the
+    /// requester's proxy (`HandReply`), and if the caller stops first it is handed there
+    /// as a plain message (docs/modules.md#status). On the shared bus, as `request`.
+    pub async fn request_held(&self, msg: BusMessage, timeout: Duration) -> Result<BusMessage, BusError> {
+        let proxy = self.get(&msg.from).filter(|s| s.kind == ModuleKind::Remote && !s.shared).map(|s| s.addr.clone());
+        self.request_as(msg, timeout, proxy).await
+    }
+
+    async fn request_as(
+        &self,
+        mut msg: BusMessage,
+        timeout: Duration,
+        proxy: Option<Addr<ModuleProxy>>,
+    ) -> Result<BusMessage, BusError> {
         if msg.is_broadcast() {
             return Err(BusError::Invalid("a request needs one target module, not '*'".into()));
         }
@@ -435,7 +474,7 @@ impl ModuleRegistry {
             if table.len() >= self.cfg.max_pending_requests {
                 return Err(BusError::TooManyPending(self.cfg.max_pending_requests));
             }
-            table.insert(id.clone(), Pending { requester: msg.from.clone(), tx });
+            table.insert(id.clone(), Pending { requester: msg.from.clone(), tx, held: proxy.is_some() });
         }
         self.count("requests", &self.counters.requests);
         let forget = || {
@@ -449,8 +488,13 @@ impl ModuleRegistry {
             forget();
             return Err(e);
         }
+        let mut held = HeldReply { rx: Some(rx), proxy };
+        let Some(rx) = held.rx.as_mut() else { return Err(BusError::Unavailable) };
         match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(reply)) => Ok(reply),
+            Ok(Ok(reply)) => {
+                held.proxy = None;
+                Ok(reply)
+            }
             Ok(Err(_)) | Err(_) => {
                 forget();
                 self.count("timeouts", &self.counters.timeouts);

@@ -125,7 +125,7 @@ impl Handler<ToModule> for MessageInbox {
     type Result = AtomicResponse<Self, ()>;
     fn handle(&mut self, msg: ToModule, ctx: &mut Self::Context) -> Self::Result {
         let (m, seq) = match msg {
-            ToModule::Message(m, seq) => (m, seq),
+            ToModule::Message(m, seq) | ToModule::Reply(m, seq, _) => (m, seq),
             ToModule::Event(_) => return AtomicResponse::new(Box::pin(actix::fut::ready(()))),
             ToModule::Replaced { .. } => {
                 ctx.stop();

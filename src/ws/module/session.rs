@@ -22,7 +22,7 @@ use actix_web_actors::ws;
 use gns3_central_actors::dispatcher::{GetPosition, Publish, SubscriptionFilter};
 use gns3_central_actors::events::{Event, NewEvent, Source};
 use gns3_central_actors::modules::envelope::check_event_namespace;
-use gns3_central_actors::modules::{Attach, BusError, BusMessage, ModuleSlot, SetFilter, ToModule};
+use gns3_central_actors::modules::{Attach, BusError, BusMessage, HandReply, ModuleSlot, SetFilter, ToModule};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -132,13 +132,11 @@ impl ModuleSession {
             Ok(x) => x,
             Err(e) => return self.bus_error(ctx, &e, rid.as_ref()),
         };
-        let id = msg.id.clone();
-        let fut = async move { registry.request(msg, timeout).await };
+        // The reply goes through the proxy (`HandReply`), which hands it back as a tagged
+        // frame (`ToModule::Reply`): received once written, queued again if it is not.
+        let fut = async move { registry.request_held(msg, timeout).await };
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
-            Ok(reply) => {
-                let frame = json!({"type": "reply", "id": id, "message": reply});
-                act.reply(ctx, with_request_id(frame, rid.as_ref()));
-            }
+            Ok(msg) => act.slot.addr.do_send(HandReply { session: Some(act.core.id), msg, request_id: rid }),
             Err(e) => act.bus_error(ctx, &e, rid.as_ref()),
         }));
     }
@@ -274,6 +272,10 @@ impl Handler<ToModule> for ModuleSession {
     fn handle(&mut self, msg: ToModule, ctx: &mut Self::Context) {
         match msg {
             ToModule::Message(m, seq) => self.send_tagged(ctx, Class::Keep, proto::message(&m).into(), Some(seq)),
+            ToModule::Reply(m, seq, rid) => {
+                let frame = json!({"type": "reply", "id": m.correlation_id, "message": m});
+                self.send_tagged(ctx, Class::Keep, with_request_id(frame, rid.as_ref()).into(), Some(seq))
+            }
             ToModule::Event(d) if self.replayed(&d.event) => {}
             ToModule::Event(d) => self.send(ctx, Class::of(d.event.priority), d.json),
             ToModule::Replaced { deleted: true } => self.close(ctx, ws::CloseCode::Other(4004), "module deleted"),

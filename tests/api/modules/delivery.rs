@@ -242,3 +242,58 @@ async fn a_module_cut_off_mid_stream_gets_back_what_its_session_held_in_order() 
     assert_eq!(account(&m), (M, M, 0, 0, 0), "{m}");
     assert!(first < M, "the session held some");
 }
+
+#[actix_rt::test]
+async fn a_reply_its_requester_could_not_be_written_waits_for_it_in_the_offline_queue() {
+    /// With 1 KiB each, twice what the socket's buffers on loopback take: the reply,
+    /// behind them, is still in the session's buffer when the connection is cut.
+    const M: u64 = 8_000;
+    let svc = Service::start(
+        &config(
+            "queue_frames = 100000\nqueue_bytes = 67108864\nunflushed_bytes = 16384",
+            "offline_queue = 10000\nsession_mailbox = 10000",
+        ),
+        &[],
+        &[],
+    )
+    .await;
+    let api = Api::new(&svc);
+    let (a_token, b_token) = (api.register("asker").await, api.register("answerer").await);
+    let mut a = connect(&svc, "asker", &a_token).await;
+    let mut b = connect(&svc, "answerer", &b_token).await;
+    // The asker requests, then reads nothing more.
+    let ask = json!({"to": "answerer", "type": "q.ask", "payload": {"q": 1}});
+    a.send(json!({"type": "request", "request_id": "r1", "timeout_ms": 60_000, "message": ask})).await;
+    let request = b.until(WAIT, |v| v["type"] == "message").await;
+    let id = request["message"]["id"].as_str().expect("the request's id").to_owned();
+    // The answerer fills the asker's socket and session, then replies.
+    assert!(send_all(&mut b, "asker", 0..M, &"x".repeat(1024)).await.is_empty());
+    let answer = json!({"to": "asker", "correlation_id": id, "payload": {"a": 2}});
+    b.send(json!({"type": "reply", "request_id": "ok", "message": answer})).await;
+    assert_eq!(b.until(WAIT, |v| v["request_id"] == "ok").await["type"], "sent");
+    let held = api.module_until("asker", |m| m["messages"]["sent"] == M + 1).await;
+    assert!(balanced(&held), "{held}");
+    // Cut (a reset, unread data): the reply frame was never written.
+    drop(a);
+    let cut =
+        api.module_until("asker", |m| m["connected"] == false && m["messages"]["waiting"].as_u64() > Some(0)).await;
+    assert!(balanced(&cut), "{cut}");
+    assert!(account(&cut).1 <= M, "the reply is not received: {cut}");
+
+    // On its next connection the asker gets what waited, in order, then the reply as a
+    // plain message with its correlation id.
+    let mut a = connect(&svc, "asker", &a_token).await;
+    let mut back = Vec::new();
+    let reply = loop {
+        let v = a.json().await;
+        if v["type"] == "message" && v["message"]["correlation_id"] == id.as_str() {
+            break v;
+        }
+        back.extend(seq_of(&v));
+    };
+    assert_eq!(reply["message"]["payload"], json!({"a": 2}), "{reply}");
+    assert!(!back.is_empty() && back.last() == Some(&(M - 1)), "the reply came after the messages before it");
+    assert_eq!(back, (back[0]..M).collect::<Vec<_>>(), "what the session held, in order, nothing twice");
+    let m = api.module_until("asker", |m| m["messages"]["waiting"] == 0).await;
+    assert_eq!(account(&m), (M + 1, M + 1, 0, 0, 0), "{m}");
+}
