@@ -35,7 +35,7 @@ impl Actor for Probe {
 impl Handler<ToModule> for Probe {
     type Result = AtomicResponse<Self, ()>;
     fn handle(&mut self, m: ToModule, _: &mut Self::Context) -> Self::Result {
-        if let (ToModule::Message(_, seq), false) = (&m, self.stall) {
+        if let (ToModule::Message(_, seq) | ToModule::Reply(_, seq, _), false) = (&m, self.stall) {
             self.proxy.do_send(Delivered { session: self.session, upto: *seq, failed: false });
         }
         self.got.lock().unwrap().push(m);
@@ -137,6 +137,61 @@ async fn requests_get_replies_or_time_out() {
     assert!(t0.elapsed() < Duration::from_secs(2));
     assert_eq!(ctx.registry.pending_requests(), 0);
     assert_eq!(a.broadcast("x.y", json!(1)).unwrap().accepted, 2);
+}
+
+/// A socket module's request (`request_held`): its reply counts received only once its
+/// connection confirms it; one its session never took goes to its offline queue.
+#[actix_rt::test]
+async fn a_held_reply_counts_when_confirmed_or_waits_offline() {
+    use futures_util::FutureExt;
+    let ctx = context(ModulesConfig::default());
+    let reg = &ctx.registry;
+    reg.register("a", ModuleKind::Remote, None).unwrap();
+    reg.register("b", ModuleKind::Remote, None).unwrap();
+    let (to_b, _) = attach(reg, "b", false).await;
+    let account = |n: &str| reg.get(n).unwrap().stats.snapshot().messages;
+    let reply_to = |req: &BusMessage, n: u64| {
+        let mut r = BusMessage::new("b", "a", "reply", json!(n));
+        r.correlation_id = Some(req.id.clone());
+        r.ttl = 60_000;
+        r
+    };
+
+    // Its session stopped while the reply waited for it: the future is dropped untaken.
+    let req = BusMessage::new("a", "b", "q.ask", json!(1));
+    let mut fut = Box::pin(reg.request_held(req.clone(), Duration::from_secs(30)));
+    assert!((&mut fut).now_or_never().is_none(), "waiting for the reply");
+    until(Duration::from_secs(5), || payloads(&to_b).len() == 1).await;
+    assert_eq!(reg.route(reply_to(&req, 2)).unwrap().accepted, 1);
+    assert_eq!((account("a").sent, account("a").received), (0, 0), "not received when handed");
+    drop(fut);
+    until(Duration::from_secs(5), || account("a").waiting == 1).await;
+    assert_eq!(account("a").sent, 1);
+    let (to_a, session) = attach(reg, "a", false).await;
+    until(Duration::from_secs(5), || account("a").received == 1).await;
+    let m = match &to_a.lock().unwrap()[0] {
+        ToModule::Message(m, _) => m.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((m.payload.clone(), m.correlation_id.as_deref()), (json!(2), Some(req.id.as_str())));
+
+    // Taken by its session: handed as a `Reply` and received once confirmed.
+    let req = BusMessage::new("a", "b", "q.ask", json!(3));
+    let asking = reg.request_held(req.clone(), Duration::from_secs(30));
+    let answer = async {
+        until(Duration::from_secs(5), || payloads(&to_b).len() == 2).await;
+        reg.route(reply_to(&req, 4)).unwrap()
+    };
+    let (got, _) = futures_util::future::join(asking, answer).await;
+    let got = got.unwrap();
+    let slot = reg.get("a").unwrap();
+    slot.addr.do_send(HandReply { session: Some(session), msg: got, request_id: Some(json!("r")) });
+    until(Duration::from_secs(5), || account("a").received == 2).await;
+    assert!(
+        matches!(&to_a.lock().unwrap()[1], ToModule::Reply(m, _, Some(r)) if m.payload == json!(4) && *r == json!("r"))
+    );
+    let a = account("a");
+    assert_eq!((a.sent, a.received, a.refused, a.dead_lettered, a.waiting), (2, 2, 0, 0, 0));
 }
 
 #[actix_rt::test]

@@ -60,7 +60,7 @@ impl Handler<ToModule> for Probe {
     type Result = ();
     fn handle(&mut self, m: ToModule, _: &mut Self::Context) {
         match m {
-            ToModule::Message(m, seq) => {
+            ToModule::Message(m, seq) | ToModule::Reply(m, seq, _) => {
                 if (self.confirm)(&m) {
                     self.proxy.do_send(Delivered { session: self.session, upto: seq, failed: false });
                 }
