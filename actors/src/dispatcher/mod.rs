@@ -336,10 +336,10 @@ impl PriorityDispatcher {
         wait: Duration,
         answer: impl FnOnce(&mut Self) -> T + 'static,
     ) -> ActorResponse<Self, T> {
-        let target = since.filter(|_| !wait.is_zero()).and_then(|id| {
-            ahead::ahead_seq(id, self.core.epoch(), self.core.latest_seq()).map(|seq| (id.to_owned(), seq))
-        });
-        let Some(rx) = target.and_then(|(_, seq)| self.ahead.park(&self.core.epoch().to_owned(), seq)) else {
+        let target = since
+            .filter(|_| !wait.is_zero())
+            .and_then(|id| ahead::ahead_seq(id, self.core.epoch(), self.core.latest_seq()));
+        let Some(rx) = target.and_then(|seq| self.ahead.park(self.core.epoch(), seq)) else {
             return ActorResponse::reply(answer(self));
         };
         tracing::debug!(since, wait_ms = wait.as_millis() as u64, "Resume ahead of the history: waiting for it.");
