@@ -71,7 +71,7 @@ impl ModuleSession {
         };
         let proxy = self.slot.addr.clone();
         let max_replay = self.core.cfg.max_replay;
-        let wait_ahead = self.core.state.resume_wait();
+        let wait_ahead = self.core.resume_wait();
         let fut = async move {
             match proxy.send(SetFilter(filter.clone())).await {
                 Ok(Ok(())) => {}
