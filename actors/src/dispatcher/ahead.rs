@@ -11,8 +11,11 @@
 //! bound it is answered as it is (`ahead`). A parked read is one entry (an epoch, a seq,
 //! a wake-up): a `since` far ahead costs the bound and nothing per seq.
 
+use actix::prelude::*;
 use std::time::Duration;
 use tokio::sync::oneshot;
+
+use super::PriorityDispatcher;
 
 /// The reads waiting for the history to reach a seq.
 #[derive(Default)]
@@ -74,6 +77,30 @@ pub(super) async fn reached_or_bound(rx: oneshot::Receiver<()>, bound: Duration)
 pub(super) fn ahead_seq(since: &str, epoch: &str, latest: u64) -> Option<u64> {
     let (e, seq) = crate::events::Event::parse_id(since)?;
     (e == epoch && seq > latest).then_some(seq)
+}
+
+impl PriorityDispatcher {
+    /// Runs `answer` now, or, when `since` is ahead of the history in its epoch and
+    /// `wait` is not zero, once the history has reached it or `wait` has passed.
+    pub(super) fn when_reached<T: 'static>(
+        &mut self,
+        since: Option<&str>,
+        wait: Duration,
+        answer: impl FnOnce(&mut Self) -> T + 'static,
+    ) -> ActorResponse<Self, T> {
+        let target =
+            since.filter(|_| !wait.is_zero()).and_then(|id| ahead_seq(id, self.core.epoch(), self.core.latest_seq()));
+        let Some(rx) = target.and_then(|seq| self.ahead.park(self.core.epoch(), seq)) else {
+            return ActorResponse::reply(answer(self));
+        };
+        tracing::debug!(since, wait_ms = wait.as_millis() as u64, "Resume ahead of the history: waiting for it.");
+        ActorResponse::r#async(reached_or_bound(rx, wait).into_actor(self).map(move |_, act, _| answer(act)))
+    }
+
+    /// Wakes the reads waiting for the history (after anything that may extend it).
+    pub(super) fn wake_ahead(&mut self) {
+        self.ahead.wake(self.core.epoch(), self.core.latest_seq());
+    }
 }
 
 #[cfg(test)]

@@ -327,31 +327,6 @@ impl Handler<Subscribe> for PriorityDispatcher {
     }
 }
 
-impl PriorityDispatcher {
-    /// Runs `answer` now, or, when `since` is ahead of the history in its epoch and
-    /// `wait` is not zero, once the history has reached it or `wait` has passed (`ahead.rs`).
-    fn when_reached<T: 'static>(
-        &mut self,
-        since: Option<&str>,
-        wait: Duration,
-        answer: impl FnOnce(&mut Self) -> T + 'static,
-    ) -> ActorResponse<Self, T> {
-        let target = since
-            .filter(|_| !wait.is_zero())
-            .and_then(|id| ahead::ahead_seq(id, self.core.epoch(), self.core.latest_seq()));
-        let Some(rx) = target.and_then(|seq| self.ahead.park(self.core.epoch(), seq)) else {
-            return ActorResponse::reply(answer(self));
-        };
-        tracing::debug!(since, wait_ms = wait.as_millis() as u64, "Resume ahead of the history: waiting for it.");
-        ActorResponse::r#async(ahead::reached_or_bound(rx, wait).into_actor(self).map(move |_, act, _| answer(act)))
-    }
-
-    /// Wakes the reads waiting for the history (after anything that may extend it).
-    fn wake_ahead(&mut self) {
-        self.ahead.wake(self.core.epoch(), self.core.latest_seq());
-    }
-}
-
 impl Handler<SubscribeWithReplay> for PriorityDispatcher {
     type Result = ActorResponse<Self, Result<Subscription, DispatchError>>;
     fn handle(&mut self, msg: SubscribeWithReplay, _: &mut Self::Context) -> Self::Result {
