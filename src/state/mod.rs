@@ -70,6 +70,17 @@ impl AppState {
         Ok(addr.send(msg).await??)
     }
 
+    /// How long a resume (`since`) ahead of this instance's history waits for it to catch
+    /// up with the shared log (docs/events.md#resuming-on-another-instance): twice
+    /// `cluster.redis_timeout_ms` when clustered; without the cluster, nothing (answered at
+    /// once: no other instance numbers events).
+    pub fn resume_wait(&self) -> std::time::Duration {
+        match self.cluster {
+            Some(_) => self.settings.cluster.redis_timeout() * 2,
+            None => std::time::Duration::ZERO,
+        }
+    }
+
     /// The dispatcher, or 503 `events_disabled` when the service runs with `--no-events`.
     pub fn dispatcher(&self) -> Result<&Addr<PriorityDispatcher>, ApiError> {
         self.dispatcher.as_ref().ok_or_else(|| {

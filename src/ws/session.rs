@@ -48,6 +48,13 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    /// How long a resume ahead of this instance's history waits for it (`AppState::
+    /// resume_wait`), at most half `websocket.client_timeout_ms`: the session reads no
+    /// frame meanwhile, and a client is not to be closed as silent for it.
+    pub fn resume_wait(&self) -> std::time::Duration {
+        self.state.resume_wait().min(std::time::Duration::from_millis(self.cfg.client_timeout_ms) / 2)
+    }
+
     pub fn new(state: web::Data<AppState>, flushed: Arc<Meter>) -> Self {
         let cfg = state.settings.websocket.clone();
         let now = Instant::now();

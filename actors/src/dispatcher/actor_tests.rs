@@ -10,7 +10,7 @@ use crate::events::{EventKind, NewEvent, Source};
 
 /// Records the seqs it receives; optionally blocks its thread on the first one (a stuck
 /// subscriber, so its mailbox fills).
-struct Collector {
+pub(super) struct Collector {
     seen: Arc<Mutex<Vec<u64>>>,
     mailbox: usize,
     stall_first: Option<Duration>,
@@ -45,18 +45,18 @@ impl Handler<StopNow> for Collector {
     }
 }
 
-fn collector(mailbox: usize) -> (Addr<Collector>, Arc<Mutex<Vec<u64>>>) {
+pub(super) fn collector(mailbox: usize) -> (Addr<Collector>, Arc<Mutex<Vec<u64>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let addr = Collector { seen: seen.clone(), mailbox, stall_first: None }.start();
     (addr, seen)
 }
 
-fn ev(kind: EventKind) -> NewEvent {
+pub(super) fn ev(kind: EventKind) -> NewEvent {
     NewEvent::new(kind, "default", Source::Gns3, serde_json::json!({"x": 1}))
 }
 
 /// Waits (bounded) until `done` holds.
-async fn wait_for(mut done: impl FnMut() -> bool, what: &str) {
+pub(super) async fn wait_for(mut done: impl FnMut() -> bool, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -110,6 +110,7 @@ async fn subscribe_with_replay_has_no_gap_and_no_duplicate_at_the_seam() {
             sink: c.recipient().into(),
             since: Some(format!("{epoch}-0")),
             max_replay: N as usize,
+            wait_ahead: Duration::ZERO,
         })
         .await
         .unwrap()

@@ -140,6 +140,9 @@ pub struct SubscribeWithReplay {
     pub sink: Sink,
     pub since: Option<String>,
     pub max_replay: usize,
+    /// How long to wait when `since` is in the current epoch but beyond the latest seq (a
+    /// clustered instance behind the shared log: `ahead.rs`); zero answers at once.
+    pub wait_ahead: std::time::Duration,
 }
 
 /// The matching events after `since` for a subscription made before (a module's, held by
@@ -152,6 +155,8 @@ pub struct GetReplay {
     pub filter: SubscriptionFilter,
     pub since: String,
     pub max_replay: usize,
+    /// As `SubscribeWithReplay::wait_ahead`.
+    pub wait_ahead: std::time::Duration,
 }
 
 /// Removes a subscriber (events waiting in its backlog are dropped). `false`: unknown id.
@@ -179,6 +184,8 @@ pub struct GetHistory {
     pub since: Option<String>,
     pub limit: usize,
     pub filter: Option<SubscriptionFilter>,
+    /// As `SubscribeWithReplay::wait_ahead`.
+    pub wait_ahead: std::time::Duration,
 }
 
 #[derive(Message, Debug, Clone, Copy)]

@@ -24,6 +24,7 @@
 //! and within turns, with a time budget. Give the dispatcher its own arbiter
 //! (`start_on_own_thread`): it is busy by design under load.
 
+mod ahead;
 pub mod config;
 mod core;
 pub mod delivery;
@@ -40,6 +41,8 @@ pub mod subscribers;
 
 #[cfg(test)]
 mod actor_tests;
+#[cfg(test)]
+mod ahead_tests;
 #[cfg(test)]
 mod tests;
 
@@ -75,6 +78,8 @@ pub struct PriorityDispatcher {
     /// The pending retry timer and when it fires.
     retry_timer: Option<(Instant, SpawnHandle)>,
     overload: OverloadLog,
+    /// Reads waiting for the history to reach their `since` (`ahead.rs`).
+    ahead: ahead::AheadWaiters,
 }
 
 #[derive(Default)]
@@ -138,6 +143,7 @@ impl PriorityDispatcher {
             last_turn: Instant::now(),
             retry_timer: None,
             overload: OverloadLog::default(),
+            ahead: ahead::AheadWaiters::default(),
         }
     }
 
@@ -171,6 +177,7 @@ impl PriorityDispatcher {
         }
         self.last_turn = Instant::now();
         self.overload.dead_letters(self.core.dead_letters_total(), self.last_turn);
+        self.wake_ahead();
     }
 
     /// The scheduled turn; schedules the next one while events wait.
@@ -260,6 +267,7 @@ impl PriorityDispatcher {
             self.run_turn();
             self.arm_retry(ctx);
         }
+        self.wake_ahead();
         outcome
     }
 }
@@ -297,6 +305,7 @@ impl Handler<DrainLane> for PriorityDispatcher {
     type Result = ();
     fn handle(&mut self, _: DrainLane, ctx: &mut Self::Context) {
         self.core.absorb_lane();
+        self.wake_ahead();
         self.arm_retry(ctx);
         self.schedule_turn(ctx);
     }
@@ -319,19 +328,24 @@ impl Handler<Subscribe> for PriorityDispatcher {
 }
 
 impl Handler<SubscribeWithReplay> for PriorityDispatcher {
-    type Result = Result<Subscription, DispatchError>;
+    type Result = ActorResponse<Self, Result<Subscription, DispatchError>>;
     fn handle(&mut self, msg: SubscribeWithReplay, _: &mut Self::Context) -> Self::Result {
-        let since = msg.since.as_deref();
-        let sub = self.core.subscribe_with_replay(msg.label, msg.filter, msg.sink, since, msg.max_replay)?;
-        tracing::debug!(subscriber = %sub.id, recovered = sub.replay.is_ok(), "Subscribed with replay.");
-        Ok(sub)
+        let SubscribeWithReplay { label, filter, sink, since, max_replay, wait_ahead } = msg;
+        self.when_reached(since.clone().as_deref(), wait_ahead, move |act| {
+            let sub = act.core.subscribe_with_replay(label, filter, sink, since.as_deref(), max_replay)?;
+            tracing::debug!(subscriber = %sub.id, recovered = sub.replay.is_ok(), "Subscribed with replay.");
+            Ok(sub)
+        })
     }
 }
 
 impl Handler<GetReplay> for PriorityDispatcher {
-    type Result = MessageResult<GetReplay>;
+    type Result = ActorResponse<Self, Replay>;
     fn handle(&mut self, msg: GetReplay, _: &mut Self::Context) -> Self::Result {
-        MessageResult(self.core.replay_after(&msg.filter, &msg.since, msg.max_replay))
+        let since = msg.since.clone();
+        self.when_reached(Some(&since), msg.wait_ahead, move |act| {
+            act.core.replay_after(&msg.filter, &msg.since, msg.max_replay)
+        })
     }
 }
 
@@ -352,9 +366,12 @@ impl Handler<UpdateSubscription> for PriorityDispatcher {
 }
 
 impl Handler<GetHistory> for PriorityDispatcher {
-    type Result = Result<HistoryPage, Unrecoverable>;
+    type Result = ActorResponse<Self, Result<HistoryPage, Unrecoverable>>;
     fn handle(&mut self, msg: GetHistory, _: &mut Self::Context) -> Self::Result {
-        self.core.history_page(msg.since.as_deref(), msg.limit, msg.filter.as_ref())
+        let since = msg.since.clone();
+        self.when_reached(since.as_deref(), msg.wait_ahead, move |act| {
+            act.core.history_page(msg.since.as_deref(), msg.limit, msg.filter.as_ref())
+        })
     }
 }
 
@@ -408,6 +425,7 @@ impl Handler<Rejoin> for PriorityDispatcher {
     type Result = MessageResult<Rejoin>;
     fn handle(&mut self, msg: Rejoin, ctx: &mut Self::Context) -> Self::Result {
         let snapshot = self.core.rejoin(msg.0);
+        self.wake_ahead();
         self.schedule_turn(ctx);
         MessageResult(snapshot)
     }
@@ -434,6 +452,7 @@ impl Handler<Inject> for PriorityDispatcher {
                 self.core.absorb_lane();
             }
         }
+        self.wake_ahead();
         self.arm_retry(ctx);
         // The uplink has room again (its consumer took events to number them).
         self.schedule_turn(ctx);
@@ -445,6 +464,7 @@ impl Handler<Preload> for PriorityDispatcher {
     fn handle(&mut self, msg: Preload, _: &mut Self::Context) {
         let n = msg.entries.len();
         self.core.preload(msg.origin, msg.entries);
+        self.wake_ahead();
         tracing::info!(epoch = %self.core.epoch(), last_seq = self.core.latest_seq(), events = n,
             "Event history loaded from the shared log.");
     }

@@ -113,7 +113,11 @@ impl Instance {
     }
 
     pub async fn history(&self) -> HistoryPage {
-        self.dispatcher.send(GetHistory { since: None, limit: 100, filter: None }).await.unwrap().unwrap()
+        self.dispatcher
+            .send(GetHistory { since: None, limit: 100, filter: None, wait_ahead: std::time::Duration::ZERO })
+            .await
+            .unwrap()
+            .unwrap()
     }
 }
 

@@ -116,7 +116,7 @@ pub async fn history(
     let filter = filter_of(&query, &principal)?;
     let page = state
         .dispatcher()?
-        .send(GetHistory { since: query.since.clone(), limit, filter })
+        .send(GetHistory { since: query.since.clone(), limit, filter, wait_ahead: state.resume_wait() })
         .await?
         .map_err(unrecoverable)?;
     let mut body = Vec::with_capacity(128 + page.entries.iter().map(|e| e.json.len() + 1).sum::<usize>());

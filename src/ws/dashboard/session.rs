@@ -163,6 +163,7 @@ impl WsSession {
                     sink: inbox.into(),
                     since: since.clone(),
                     max_replay: self.core.cfg.max_replay,
+                    wait_ahead: self.core.resume_wait(),
                 };
                 // `wait` holds the mailbox: no live event is handled before the replay.
                 let fut = dispatcher.send(msg).into_actor(self).map(move |res, act, ctx| match res {

@@ -71,13 +71,14 @@ impl ModuleSession {
         };
         let proxy = self.slot.addr.clone();
         let max_replay = self.core.cfg.max_replay;
+        let wait_ahead = self.core.resume_wait();
         let fut = async move {
             match proxy.send(SetFilter(filter.clone())).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(Failed::Filter(e)),
                 Err(_) => return Err(Failed::Proxy),
             }
-            dispatcher.send(GetReplay { filter, since, max_replay }).await.map_err(|_| Failed::Dispatcher)
+            dispatcher.send(GetReplay { filter, since, max_replay, wait_ahead }).await.map_err(|_| Failed::Dispatcher)
         };
         // `wait` holds the mailbox: no live event is handled before the replay is sent.
         ctx.wait(fut.into_actor(self).map(move |res, act, ctx| {

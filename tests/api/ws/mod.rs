@@ -23,6 +23,7 @@ use crate::helpers::testbed::{self, Flavor};
 
 mod access;
 mod actions;
+mod ahead;
 mod frames;
 mod limits;
 mod resume;
